@@ -1,0 +1,143 @@
+//! Photos on disk → augmented Lab crops → burn batches of L (input) and ab (target).
+//!
+//! - [`scan`] finds the photos of a folder (recursively; JPEG, PNG, WebP, TIFF, BMP);
+//! - [`load_rgb`] decodes one with the `image` crate, honouring its EXIF orientation, into 8-bit RGB;
+//! - [`augment`] cuts the random crops the MLEU paper trains on (scale jitter, horizontal flip, rotation);
+//! - [`dataset`] holds a folder of photos as a burn [`burn::data::dataset::Dataset`], with a
+//!   [`burn::data::dataloader::batcher::Batcher`] and a deterministic step-indexed [`dataset::Loader`].
+
+pub mod augment;
+pub mod dataset;
+
+pub use augment::{AugmentConfig, center_crop, random_crop};
+pub use dataset::{ColorBatch, ColorBatcher, ColorItem, DatasetConfig, Loader, PhotoDataset};
+
+use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+use std::path::{Path, PathBuf};
+
+/// File extensions read as photos (compared case-insensitively).
+pub const PHOTO_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "webp", "tif", "tiff", "bmp"];
+
+/// Errors of the data pipeline; each names the file or folder involved.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot decode image: {reason}")]
+    Decode { path: PathBuf, reason: String },
+    #[error("{path}: no readable photos found")]
+    Empty { path: PathBuf },
+    #[error("{path}: image is {width}×{height}, smaller than the {min}-pixel crop needs")]
+    TooSmall {
+        path: PathBuf,
+        width: u32,
+        height: u32,
+        min: u32,
+    },
+}
+
+/// Lists the photos under `dir` (recursively, following no symlinked folders), sorted by path so the
+/// order is the same on every machine.
+pub fn scan(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+    let io = |path: &Path, source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).map_err(|e| io(&d, e))? {
+            let entry = entry.map_err(|e| io(&d, e))?;
+            let kind = entry.file_type().map_err(|e| io(&entry.path(), e))?;
+            let path = entry.path();
+            if kind.is_dir() {
+                stack.push(path);
+            } else if is_photo(&path) {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Whether the file name has one of the [`PHOTO_EXTENSIONS`].
+pub fn is_photo(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| PHOTO_EXTENSIONS.iter().any(|p| p.eq_ignore_ascii_case(e)))
+}
+
+/// Decodes an image file with its EXIF orientation applied, keeping its own colour type (8/16-bit,
+/// gray, RGB, alpha). The format is detected from the content, not the extension. The `image` crate's
+/// default limits (512 MiB per allocation) reject decompression bombs with an error.
+pub fn load_image(path: &Path) -> Result<DynamicImage, DataError> {
+    let fail = |reason: String| DataError::Decode {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let reader = ImageReader::open(path)
+        .map_err(|source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .with_guessed_format()
+        .map_err(|source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if reader.format().is_none() {
+        return Err(fail("unknown or unsupported image format".into()));
+    }
+    // A decoder bug must cost one file, not the whole run.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut decoder = reader.into_decoder().map_err(|e| e.to_string())?;
+        let orientation = decoder.orientation().map_err(|e| e.to_string())?;
+        let mut img = DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
+        img.apply_orientation(orientation);
+        Ok::<_, String>(img)
+    }));
+    match decoded {
+        Ok(Ok(img)) if img.width() == 0 || img.height() == 0 => {
+            Err(fail("the image is empty".into()))
+        }
+        Ok(Ok(img)) => Ok(img),
+        Ok(Err(reason)) => Err(fail(reason)),
+        Err(_) => Err(fail("the decoder crashed on this file".into())),
+    }
+}
+
+/// Decodes an image file to 8-bit sRGB (see [`load_image`]); alpha is dropped, gray is replicated.
+pub fn load_rgb(path: &Path) -> Result<RgbImage, DataError> {
+    Ok(load_image(path)?.to_rgb8())
+}
+
+/// Resizes so the shorter side is `short_side` (aspect kept), with a Lanczos-3 filter.
+/// Never upscales: an image already that small or smaller is returned as is.
+pub fn shrink_to_short_side(img: RgbImage, short_side: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let short = w.min(h);
+    if short <= short_side {
+        return img;
+    }
+    let scale = short_side as f64 / short as f64;
+    let (nw, nh) = (
+        ((w as f64 * scale).round() as u32).max(1),
+        ((h as f64 * scale).round() as u32).max(1),
+    );
+    resize(&img, nw, nh)
+}
+
+/// Resizes an RGB image to exactly `w × h` with a Lanczos-3 filter (fast_image_resize, SIMD).
+pub fn resize(img: &RgbImage, w: u32, h: u32) -> RgbImage {
+    use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
+    let mut dst = RgbImage::new(w, h);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+    Resizer::new()
+        .resize(img, &mut dst, &options)
+        .expect("source and destination are both 8-bit RGB");
+    dst
+}

@@ -1,0 +1,95 @@
+//! From a predicted distribution over the 313 bins back to one ab value per pixel.
+//!
+//! Zhang et al. 2016 (§3.2) interpolate between the mean of the distribution (T = 1: desaturated but
+//! spatially consistent) and its mode (T → 0: vibrant but patchy) with the *annealed mean*:
+//! re-normalise z^(1/T) and take its expectation over the bin centres. Their default is T = 0.38.
+
+use super::{Q, bin_centres};
+use serde::{Deserialize, Serialize};
+
+/// Paper default temperature of the annealed mean.
+pub const DEFAULT_TEMPERATURE: f32 = 0.38;
+
+/// How a distribution is turned into a single ab value.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Decoding {
+    /// Expectation of the distribution sharpened by 1/T (T = 1 is the mean, T → 0 the mode).
+    AnnealedMean { temperature: f32 },
+    /// Expectation of the distribution as given (same as `AnnealedMean { temperature: 1 }`).
+    Mean,
+    /// Centre of the most probable bin (the T → 0 limit); ties go to the lower index.
+    Mode,
+}
+
+impl Default for Decoding {
+    fn default() -> Self {
+        Decoding::AnnealedMean {
+            temperature: DEFAULT_TEMPERATURE,
+        }
+    }
+}
+
+/// Decodes one distribution given as **log-probabilities or logits** (any additive constant is
+/// irrelevant): `log_p[q]` for each of the 313 bins. Working in log space keeps small T stable.
+///
+/// Returns (a, b).
+pub fn decode_distribution(log_p: &[f32], decoding: Decoding) -> [f32; 2] {
+    assert_eq!(
+        log_p.len(),
+        Q,
+        "a distribution over the {Q} bins is expected"
+    );
+    let t = match decoding {
+        Decoding::Mode => return mode(log_p),
+        Decoding::Mean => 1.0,
+        Decoding::AnnealedMean { temperature } if temperature <= 1e-6 => return mode(log_p),
+        Decoding::AnnealedMean { temperature } => temperature,
+    };
+    let max = log_p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let (mut sum, mut a, mut b) = (0f64, 0f64, 0f64);
+    for (q, &lp) in log_p.iter().enumerate() {
+        let w = f64::from((lp - max) / t).exp();
+        let [ca, cb] = bin_centres()[q];
+        sum += w;
+        a += w * f64::from(ca);
+        b += w * f64::from(cb);
+    }
+    [(a / sum) as f32, (b / sum) as f32]
+}
+
+fn mode(log_p: &[f32]) -> [f32; 2] {
+    let mut best = 0;
+    for (q, &v) in log_p.iter().enumerate() {
+        if v > log_p[best] {
+            best = q;
+        }
+    }
+    bin_centres()[best]
+}
+
+/// Decodes probabilities (not logs), e.g. a softmax output. Zero probabilities are allowed.
+pub fn decode_probabilities(p: &[f32], decoding: Decoding) -> [f32; 2] {
+    let log_p: Vec<f32> = p.iter().map(|&v| v.max(0.0).ln()).collect();
+    decode_distribution(&log_p, decoding)
+}
+
+/// Decodes a bin-major `[Q, pixels]` buffer of logits (a `[313, H, W]` tensor's data) into planar
+/// a and b planes, in parallel.
+pub fn decode_planes(logits: &[f32], pixels: usize, decoding: Decoding) -> (Vec<f32>, Vec<f32>) {
+    use rayon::prelude::*;
+    assert_eq!(logits.len(), Q * pixels, "logits must be [{Q}, pixels]");
+    let ab: Vec<[f32; 2]> = (0..pixels)
+        .into_par_iter()
+        .map_init(
+            || vec![0f32; Q],
+            |col, p| {
+                for q in 0..Q {
+                    col[q] = logits[q * pixels + p];
+                }
+                decode_distribution(col, decoding)
+            },
+        )
+        .collect();
+    ab.into_iter().map(|[a, b]| (a, b)).unzip()
+}
