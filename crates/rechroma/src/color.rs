@@ -34,27 +34,13 @@ static LINEAR_FROM_CODE: LazyLock<[f64; 256]> =
     LazyLock::new(|| std::array::from_fn(|i| srgb_to_linear(i as f64 / 255.0)));
 
 fn invert3(m: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
-    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
-        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+    let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
         + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
-    let c =
-        |r0: usize, c0: usize, r1: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
+    let c = |r0: usize, c0: usize, r1: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
     [
-        [
-            c(1, 1, 2, 2) / det,
-            -c(0, 1, 2, 2) / det,
-            c(0, 1, 1, 2) / det,
-        ],
-        [
-            -c(1, 0, 2, 2) / det,
-            c(0, 0, 2, 2) / det,
-            -c(0, 0, 1, 2) / det,
-        ],
-        [
-            c(1, 0, 2, 1) / det,
-            -c(0, 0, 2, 1) / det,
-            c(0, 0, 1, 1) / det,
-        ],
+        [c(1, 1, 2, 2) / det, -c(0, 1, 2, 2) / det, c(0, 1, 1, 2) / det],
+        [-c(1, 0, 2, 2) / det, c(0, 0, 2, 2) / det, -c(0, 0, 1, 2) / det],
+        [c(1, 0, 2, 1) / det, -c(0, 0, 2, 1) / det, c(0, 0, 1, 1) / det],
     ]
 }
 
@@ -201,18 +187,12 @@ impl LabImage {
     pub fn to_rgb8(&self) -> image::RgbImage {
         let n = self.pixels();
         let mut out = vec![0u8; 3 * n];
-        out.par_chunks_mut(3 * CHUNK)
-            .enumerate()
-            .for_each(|(c, dst)| {
-                for (i, px) in dst.chunks_exact_mut(3).enumerate() {
-                    let p = c * CHUNK + i;
-                    px.copy_from_slice(&lab_to_srgb8([
-                        self.data[p],
-                        self.data[n + p],
-                        self.data[2 * n + p],
-                    ]));
-                }
-            });
+        out.par_chunks_mut(3 * CHUNK).enumerate().for_each(|(c, dst)| {
+            for (i, px) in dst.chunks_exact_mut(3).enumerate() {
+                let p = c * CHUNK + i;
+                px.copy_from_slice(&lab_to_srgb8([self.data[p], self.data[n + p], self.data[2 * n + p]]));
+            }
+        });
         image::RgbImage::from_raw(self.width, self.height, out).expect("buffer sized for the image")
     }
 }

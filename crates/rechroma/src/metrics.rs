@@ -21,11 +21,7 @@ pub const SSIM_K2: f64 = 0.03;
 pub const AUC_MAX_THRESHOLD: usize = 150;
 
 fn check_same(a: &RgbImage, b: &RgbImage) {
-    assert_eq!(
-        a.dimensions(),
-        b.dimensions(),
-        "metrics need images of the same size"
-    );
+    assert_eq!(a.dimensions(), b.dimensions(), "metrics need images of the same size");
 }
 
 /// PSNR in dB between two 8-bit RGB images (infinite when they are equal).
@@ -48,9 +44,7 @@ pub fn psnr(truth: &RgbImage, pred: &RgbImage) -> f64 {
 /// Normalised 1-D Gaussian kernel of `2·SSIM_RADIUS + 1` taps.
 fn gaussian_kernel() -> Vec<f64> {
     let k: Vec<f64> = (0..=2 * SSIM_RADIUS)
-        .map(|i| {
-            (-((i as f64 - SSIM_RADIUS as f64).powi(2)) / (2.0 * SSIM_SIGMA * SSIM_SIGMA)).exp()
-        })
+        .map(|i| (-((i as f64 - SSIM_RADIUS as f64).powi(2)) / (2.0 * SSIM_SIGMA * SSIM_SIGMA)).exp())
         .collect();
     let s: f64 = k.iter().sum();
     k.into_iter().map(|v| v / s).collect()
@@ -104,11 +98,7 @@ fn ssim_plane(x: &[f64], y: &[f64], w: usize, h: usize) -> f64 {
     for yy in SSIM_RADIUS..h - SSIM_RADIUS {
         for xx in SSIM_RADIUS..w - SSIM_RADIUS {
             let i = yy * w + xx;
-            let (vx, vy, cxy) = (
-                mxx[i] - mx[i] * mx[i],
-                myy[i] - my[i] * my[i],
-                mxy[i] - mx[i] * my[i],
-            );
+            let (vx, vy, cxy) = (mxx[i] - mx[i] * mx[i], myy[i] - my[i] * my[i], mxy[i] - mx[i] * my[i]);
             let s = ((2.0 * mx[i] * my[i] + c1) * (2.0 * cxy + c2))
                 / ((mx[i] * mx[i] + my[i] * my[i] + c1) * (vx + vy + c2));
             sum += s;
@@ -153,10 +143,7 @@ pub fn colorfulness(img: &RgbImage) -> f64 {
         s_yb2 += yb * yb;
     }
     let (m_rg, m_yb) = (s_rg / n, s_yb / n);
-    let (v_rg, v_yb) = (
-        (s_rg2 / n - m_rg * m_rg).max(0.0),
-        (s_yb2 / n - m_yb * m_yb).max(0.0),
-    );
+    let (v_rg, v_yb) = ((s_rg2 / n - m_rg * m_rg).max(0.0), (s_yb2 / n - m_yb * m_yb).max(0.0));
     (v_rg + v_yb).sqrt() + 0.3 * (m_rg * m_rg + m_yb * m_yb).sqrt()
 }
 
@@ -165,10 +152,7 @@ pub fn colorfulness(img: &RgbImage) -> f64 {
 pub fn ab_error_curve(true_a: &[f32], true_b: &[f32], pred_a: &[f32], pred_b: &[f32]) -> Vec<f64> {
     let n = true_a.len();
     assert!(
-        n > 0
-            && [true_b.len(), pred_a.len(), pred_b.len()]
-                .iter()
-                .all(|&l| l == n),
+        n > 0 && [true_b.len(), pred_a.len(), pred_b.len()].iter().all(|&l| l == n),
         "planes must match"
     );
     // Histogram of ceil(error): error ≤ t  ⇔  ceil(error) ≤ t for integer t.

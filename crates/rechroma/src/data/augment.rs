@@ -55,17 +55,9 @@ fn sample(img: &RgbImage, x: f64, y: f64) -> [f64; 3] {
     let (fx, fy) = (x - 0.5, y - 0.5);
     let (x0, y0) = (fx.floor(), fy.floor());
     let (tx, ty) = (fx - x0, fy - y0);
-    let px = |xi: i64, yi: i64| {
-        img.get_pixel(xi.clamp(0, w - 1) as u32, yi.clamp(0, h - 1) as u32)
-            .0
-    };
+    let px = |xi: i64, yi: i64| img.get_pixel(xi.clamp(0, w - 1) as u32, yi.clamp(0, h - 1) as u32).0;
     let (x0, y0) = (x0 as i64, y0 as i64);
-    let (p00, p10, p01, p11) = (
-        px(x0, y0),
-        px(x0 + 1, y0),
-        px(x0, y0 + 1),
-        px(x0 + 1, y0 + 1),
-    );
+    let (p00, p10, p01, p11) = (px(x0, y0), px(x0 + 1, y0), px(x0, y0 + 1), px(x0 + 1, y0 + 1));
     std::array::from_fn(|c| {
         let top = f64::from(p00[c]) * (1.0 - tx) + f64::from(p10[c]) * tx;
         let bottom = f64::from(p01[c]) * (1.0 - tx) + f64::from(p11[c]) * tx;
@@ -75,15 +67,7 @@ fn sample(img: &RgbImage, x: f64, y: f64) -> [f64; 3] {
 
 /// Resamples the square centred at (cx, cy) of side `side`, rotated by `angle` radians and optionally
 /// mirrored, into a `size × size` Lab image.
-fn resample(
-    img: &RgbImage,
-    cx: f64,
-    cy: f64,
-    side: f64,
-    angle: f64,
-    flip: bool,
-    size: u32,
-) -> LabImage {
+fn resample(img: &RgbImage, cx: f64, cy: f64, side: f64, angle: f64, flip: bool, size: u32) -> LabImage {
     let n = size as usize * size as usize;
     let mut data = vec![0f32; 3 * n];
     let (sin, cos) = angle.sin_cos();
@@ -115,11 +99,7 @@ pub fn random_crop(img: &RgbImage, cfg: &AugmentConfig, rng: &mut impl Rng) -> L
         cfg.min_scale.min(cfg.max_scale) as f64,
         cfg.max_scale.max(cfg.min_scale) as f64,
     );
-    let scale = if hi > lo {
-        rng.random_range(lo..=hi)
-    } else {
-        hi
-    };
+    let scale = if hi > lo { rng.random_range(lo..=hi) } else { hi };
     let max_rot = f64::from(cfg.max_rotation_deg.abs()).to_radians();
     let angle = if max_rot > 0.0 {
         rng.random_range(-max_rot..=max_rot)

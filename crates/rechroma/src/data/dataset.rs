@@ -76,11 +76,7 @@ impl PhotoDataset {
     /// Scans `dir` and decodes every photo in parallel; `progress(done, total)` is called as files are
     /// read. Files that cannot be decoded are reported once (tracing `warn`), kept in
     /// [`Self::skipped`], and left out. An error only if the folder cannot be read or holds no photo.
-    pub fn open(
-        dir: &Path,
-        config: DatasetConfig,
-        progress: impl Fn(usize, usize) + Sync,
-    ) -> Result<Self, DataError> {
+    pub fn open(dir: &Path, config: DatasetConfig, progress: impl Fn(usize, usize) + Sync) -> Result<Self, DataError> {
         let files = scan(dir)?;
         let total = files.len();
         let done = AtomicU64::new(0);
@@ -247,9 +243,7 @@ impl<'a> Loader<'a> {
     /// The photo order of an epoch.
     pub fn order(&self, epoch: u64) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.dataset.len()).collect();
-        order.shuffle(&mut StdRng::seed_from_u64(mix(
-            self.dataset.config.seed ^ mix(epoch)
-        )));
+        order.shuffle(&mut StdRng::seed_from_u64(mix(self.dataset.config.seed ^ mix(epoch))));
         order
     }
 

@@ -12,7 +12,7 @@ pub mod dataset;
 pub use augment::{AugmentConfig, center_crop, random_crop};
 pub use dataset::{ColorBatch, ColorBatcher, ColorItem, DatasetConfig, Loader, PhotoDataset};
 
-use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 use std::path::{Path, PathBuf};
 
 /// File extensions read as photos (compared case-insensitively).
@@ -22,10 +22,7 @@ pub const PHOTO_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "webp", "tif", "t
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: cannot decode image: {reason}")]
     Decode { path: PathBuf, reason: String },
     #[error("{path}: no readable photos found")]
@@ -79,18 +76,28 @@ pub fn load_image(path: &Path) -> Result<DynamicImage, DataError> {
         path: path.to_path_buf(),
         reason,
     };
-    let reader = ImageReader::open(path)
-        .map_err(|source| DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let reader = ImageReader::new(std::io::Cursor::new(&bytes[..]))
         .with_guessed_format()
         .map_err(|source| DataError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-    if reader.format().is_none() {
-        return Err(fail("unknown or unsupported image format".into()));
+    match reader.format() {
+        None => return Err(fail("unknown or unsupported image format".into())),
+        // The JPEG decoder fills a truncated file's missing rows with gray instead of failing: check that
+        // the end-of-image marker is there (0xFFD9 cannot occur inside entropy-coded data).
+        Some(ImageFormat::Jpeg)
+            if !bytes[bytes.len().saturating_sub(4096)..]
+                .windows(2)
+                .any(|w| w == [0xFF, 0xD9]) =>
+        {
+            return Err(fail("truncated JPEG (no end-of-image marker)".into()));
+        }
+        Some(_) => {}
     }
     // A decoder bug must cost one file, not the whole run.
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -101,9 +108,7 @@ pub fn load_image(path: &Path) -> Result<DynamicImage, DataError> {
         Ok::<_, String>(img)
     }));
     match decoded {
-        Ok(Ok(img)) if img.width() == 0 || img.height() == 0 => {
-            Err(fail("the image is empty".into()))
-        }
+        Ok(Ok(img)) if img.width() == 0 || img.height() == 0 => Err(fail("the image is empty".into())),
         Ok(Ok(img)) => Ok(img),
         Ok(Err(reason)) => Err(fail(reason)),
         Err(_) => Err(fail("the decoder crashed on this file".into())),

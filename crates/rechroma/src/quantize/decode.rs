@@ -35,11 +35,7 @@ impl Default for Decoding {
 ///
 /// Returns (a, b).
 pub fn decode_distribution(log_p: &[f32], decoding: Decoding) -> [f32; 2] {
-    assert_eq!(
-        log_p.len(),
-        Q,
-        "a distribution over the {Q} bins is expected"
-    );
+    assert_eq!(log_p.len(), Q, "a distribution over the {Q} bins is expected");
     let t = match decoding {
         Decoding::Mode => return mode(log_p),
         Decoding::Mean => 1.0,

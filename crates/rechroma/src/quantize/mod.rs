@@ -119,25 +119,13 @@ impl Quantizer {
         for ia in 0..CELLS {
             for ib in 0..CELLS {
                 offsets.push(candidates.len() as u32);
-                let c = [
-                    -EXTENT + (ia as f32 + 0.5) * CELL,
-                    -EXTENT + (ib as f32 + 0.5) * CELL,
-                ];
+                let c = [-EXTENT + (ia as f32 + 0.5) * CELL, -EXTENT + (ib as f32 + 0.5) * CELL];
                 d.clear();
-                d.extend(
-                    centres
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &q)| (dist2(c, q).sqrt(), i as u16)),
-                );
-                d.sort_by(|x, y| x.0.total_cmp(&y.0));
+                d.extend(centres.iter().enumerate().map(|(i, &q)| (dist2(c, q).sqrt(), i as u16)));
+                let kth = d.select_nth_unstable_by(k - 1, |x, y| x.0.total_cmp(&y.0)).1.0;
                 // Small slack so float rounding never drops a bin that belongs.
-                let reach = d[k - 1].0 + 2.0 * r + 1e-3;
-                candidates.extend(
-                    d.iter()
-                        .take_while(|(dist, _)| *dist <= reach)
-                        .map(|&(_, i)| i),
-                );
+                let reach = kth + 2.0 * r + 1e-3;
+                candidates.extend(d.iter().filter(|(dist, _)| *dist <= reach).map(|&(_, i)| i));
             }
         }
         offsets.push(candidates.len() as u32);
@@ -154,8 +142,7 @@ impl Quantizer {
     }
 
     fn cell_candidates(&self, a: f32, b: f32) -> &[u16] {
-        let cell =
-            |v: f32| (((v.clamp(-EXTENT, EXTENT - 1e-3) + EXTENT) / CELL) as usize).min(CELLS - 1);
+        let cell = |v: f32| (((v.clamp(-EXTENT, EXTENT - 1e-3) + EXTENT) / CELL) as usize).min(CELLS - 1);
         let c = cell(a) * CELLS + cell(b);
         &self.candidates[self.offsets[c] as usize..self.offsets[c + 1] as usize]
     }
@@ -249,6 +236,3 @@ impl Default for Quantizer {
         Self::new(SoftEncodeConfig::default())
     }
 }
-
-#[cfg(test)]
-mod tests;

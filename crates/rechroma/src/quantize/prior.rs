@@ -62,15 +62,10 @@ impl Default for PriorConfig {
 /// Errors reading, writing or building a prior.
 #[derive(Debug, thiserror::Error)]
 pub enum PriorError {
-    #[error(
-        "no colour pixels were counted ({skipped} grayscale images skipped): the prior is undefined"
-    )]
+    #[error("no colour pixels were counted ({skipped} grayscale images skipped): the prior is undefined")]
     Empty { skipped: u64 },
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: not a rechroma prior: {reason}")]
     Format { path: PathBuf, reason: String },
     #[error("invalid prior parameter: {0}")]
@@ -116,10 +111,7 @@ impl PriorAccumulator {
 
     /// Merges another accumulator (for parallel counting).
     pub fn merge(&mut self, other: &PriorAccumulator) {
-        self.counts
-            .iter_mut()
-            .zip(&other.counts)
-            .for_each(|(c, o)| *c += o);
+        self.counts.iter_mut().zip(&other.counts).for_each(|(c, o)| *c += o);
         self.images += other.images;
         self.skipped_gray += other.skipped_gray;
     }
@@ -164,9 +156,7 @@ pub fn smooth(p: &[f64], smoothing: Smoothing, sigma: f64) -> Vec<f64> {
         };
         (-d2 / (2.0 * sigma * sigma)).exp()
     };
-    let s: Vec<f64> = (0..Q)
-        .map(|q| (0..Q).map(|j| p[j] * kernel(q, j)).sum())
-        .collect();
+    let s: Vec<f64> = (0..Q).map(|q| (0..Q).map(|j| p[j] * kernel(q, j)).sum()).collect();
     let total: f64 = s.iter().sum();
     s.into_iter().map(|v| v / total).collect()
 }
@@ -196,10 +186,7 @@ impl Prior {
             )));
         }
         if !(config.sigma > 0.0 || config.smoothing == Smoothing::None) {
-            return Err(PriorError::Config(format!(
-                "sigma must be > 0, got {}",
-                config.sigma
-            )));
+            return Err(PriorError::Config(format!("sigma must be > 0, got {}", config.sigma)));
         }
         if !(0.0..=1.0).contains(&config.lambda) || config.lambda == 0.0 && config.alpha != 0.0 {
             return Err(PriorError::Config(format!(
@@ -209,9 +196,7 @@ impl Prior {
         }
         let pixels: u64 = counts.iter().sum();
         if pixels == 0 {
-            return Err(PriorError::Empty {
-                skipped: skipped_gray,
-            });
+            return Err(PriorError::Empty { skipped: skipped_gray });
         }
         let empirical: Vec<f64> = counts.iter().map(|&c| c as f64 / pixels as f64).collect();
         let smoothed = smooth(&empirical, config.smoothing, config.sigma);
@@ -269,10 +254,7 @@ impl Prior {
         };
         let prior: Prior = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
         if prior.format != FORMAT {
-            return Err(bad(format!(
-                "format is {:?}, expected {FORMAT:?}",
-                prior.format
-            )));
+            return Err(bad(format!("format is {:?}, expected {FORMAT:?}", prior.format)));
         }
         for (name, len) in [
             ("counts", prior.counts.len()),
@@ -294,9 +276,7 @@ impl Prior {
             .chain(&prior.smoothed)
             .any(|v| !v.is_finite() || *v < 0.0)
         {
-            return Err(bad(
-                "weights or probabilities are negative or not finite".into()
-            ));
+            return Err(bad("weights or probabilities are negative or not finite".into()));
         }
         Ok(prior)
     }

@@ -1,0 +1,197 @@
+//! Decoding (colour types, EXIF orientation, broken files), augmentation and batching on the fixtures.
+mod common;
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataset::Dataset;
+use burn::tensor::Device;
+use rand::SeedableRng;
+use rechroma::data::{self, AugmentConfig, ColorBatcher, DataError, DatasetConfig, Loader, PhotoDataset};
+
+fn tiny() -> DatasetConfig {
+    DatasetConfig {
+        augment: AugmentConfig {
+            size: 32,
+            ..AugmentConfig::default()
+        },
+        ..DatasetConfig::default()
+    }
+}
+
+#[test]
+fn scan_finds_photos_recursively_in_a_stable_order() {
+    let files = data::scan(&common::fixtures().join("photos")).unwrap();
+    let names: Vec<_> = files.iter().map(|p| p.file_name().unwrap().to_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "astronaut_64x64.webp",
+            "chelsea_128x96.png",
+            "coffee_128x128.jpg",
+            "chelsea_gray.png"
+        ]
+    );
+}
+
+#[test]
+fn every_colour_type_decodes_to_rgb_with_exif_orientation_applied() {
+    let dir = common::fixtures().join("types");
+    for name in [
+        "rgba_48x32.png",
+        "palette_48x32.png",
+        "gray16_48x32.png",
+        "bmp_48x32.bmp",
+        "tiff_48x32.tiff",
+    ] {
+        let img = data::load_rgb(&dir.join(name)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(img.dimensions(), (48, 32), "{name}");
+    }
+    let reference = data::load_rgb(&dir.join("bmp_48x32.bmp")).unwrap();
+    let rotated = data::load_rgb(&dir.join("exif_orientation6_48x32.jpg")).unwrap();
+    assert_eq!(rotated.dimensions(), (32, 48), "orientation 6 turns 48×32 into 32×48");
+    // Orientation 6 = rotate 90° clockwise: the stored top-left pixel ends at the top-right.
+    let (s, r) = (reference.get_pixel(0, 0).0, rotated.get_pixel(31, 0).0);
+    assert!(
+        s.iter().zip(r).all(|(a, b)| (*a as i32 - b as i32).abs() < 24),
+        "{s:?} vs {r:?}"
+    );
+    let gray16 = data::load_image(&dir.join("gray16_48x32.png")).unwrap();
+    assert_eq!(
+        gray16.color(),
+        image::ColorType::L16,
+        "the original colour type is kept by load_image"
+    );
+}
+
+#[test]
+fn broken_files_give_an_error_naming_the_file() {
+    for name in ["truncated.jpg", "not_an_image.png", "empty.webp"] {
+        let path = common::fixtures().join("bad").join(name);
+        let err = data::load_rgb(&path).expect_err(name);
+        assert!(matches!(err, DataError::Decode { .. }), "{name}: {err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(name) && !msg.contains('\n'),
+            "one line naming the file: {msg}"
+        );
+    }
+    let missing = data::load_rgb(std::path::Path::new("/no/such/photo.jpg")).unwrap_err();
+    assert!(missing.to_string().contains("/no/such/photo.jpg"));
+}
+
+#[test]
+fn a_folder_with_broken_files_skips_them_once_and_keeps_the_rest() {
+    let dir = std::env::temp_dir().join(format!("rechroma-data-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    for name in ["chelsea_128x96.png", "coffee_128x128.jpg"] {
+        std::fs::copy(common::fixtures().join("photos").join(name), dir.join("sub").join(name)).unwrap();
+    }
+    std::fs::copy(common::fixtures().join("bad/truncated.jpg"), dir.join("truncated.jpg")).unwrap();
+    let ds = PhotoDataset::open(&dir, tiny(), |_, _| {}).unwrap();
+    assert_eq!(ds.len(), 2);
+    assert_eq!(ds.skipped().len(), 1);
+    assert!(ds.skipped()[0].to_string().contains("truncated.jpg"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    let empty = std::env::temp_dir().join(format!("rechroma-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    assert!(matches!(
+        PhotoDataset::open(&empty, tiny(), |_, _| {}),
+        Err(DataError::Empty { .. })
+    ));
+    std::fs::remove_dir_all(&empty).unwrap();
+}
+
+#[test]
+fn samples_are_deterministic_per_epoch_and_vary_across_epochs() {
+    let ds = PhotoDataset::open(&common::fixtures().join("photos"), tiny(), |_, _| {}).unwrap();
+    let a = ds.sample(1, 0).unwrap();
+    assert_eq!(a.l.len(), 32 * 32);
+    assert_eq!(a.ab.len(), 2 * 32 * 32);
+    assert_eq!(a, ds.sample(1, 0).unwrap(), "same (seed, epoch, index), same crop");
+    assert_ne!(a, ds.sample(1, 1).unwrap(), "another epoch, another crop");
+    assert!(a.l.iter().all(|&l| (0.0..=100.0).contains(&l)));
+    // burn's Dataset view follows the epoch set on it.
+    ds.set_epoch(1);
+    assert_eq!(ds.get(1).unwrap(), ds.sample(1, 1).unwrap());
+}
+
+#[test]
+fn an_unaugmented_full_crop_is_the_resized_photo() {
+    // scale 1, no flip, no rotation: the crop is the centred square of the shorter side.
+    let img = image::RgbImage::from_fn(64, 32, |x, y| image::Rgb([(x * 4) as u8, (y * 8) as u8, 128]));
+    let cfg = AugmentConfig {
+        size: 32,
+        min_scale: 1.0,
+        max_scale: 1.0,
+        hflip: false,
+        max_rotation_deg: 0.0,
+    };
+    let lab = data::random_crop(&img, &cfg, &mut rand::rngs::StdRng::seed_from_u64(3));
+    let rgb = lab.to_rgb8();
+    // The horizontal position is random; find it from the red ramp and check the whole crop.
+    let x0 = (rgb.get_pixel(0, 0).0[0] / 4) as u32;
+    for (x, y, px) in rgb.enumerate_pixels() {
+        assert_eq!(px.0, img.get_pixel(x + x0, y).0, "at ({x}, {y})");
+    }
+    // Flipping mirrors it.
+    let flip = AugmentConfig { hflip: true, ..cfg };
+    let mut seen_flip = false;
+    for seed in 0..8 {
+        let f = data::random_crop(&img, &flip, &mut rand::rngs::StdRng::seed_from_u64(seed)).to_rgb8();
+        let (l, r) = (f.get_pixel(0, 5).0[0], f.get_pixel(31, 5).0[0]);
+        seen_flip |= l > r;
+    }
+    assert!(seen_flip, "some of 8 seeds mirror the crop");
+}
+
+#[test]
+fn rotated_crops_never_leave_the_photo() {
+    // A photo with a pure-black 1-pixel frame: any crop that left the interior would pick black up.
+    let img = image::RgbImage::from_fn(80, 60, |x, y| {
+        if x == 0 || y == 0 || x == 79 || y == 59 {
+            image::Rgb([0, 0, 0])
+        } else {
+            image::Rgb([200, 180, 40])
+        }
+    });
+    let cfg = AugmentConfig {
+        size: 16,
+        min_scale: 0.9,
+        max_scale: 1.0,
+        hflip: true,
+        max_rotation_deg: 30.0,
+    };
+    for seed in 0..20 {
+        let lab = data::random_crop(&img, &cfg, &mut rand::rngs::StdRng::seed_from_u64(seed));
+        assert!(
+            lab.l().iter().all(|&l| l > 50.0),
+            "seed {seed}: the crop reached the border"
+        );
+    }
+}
+
+#[test]
+fn batches_have_the_documented_shapes_and_values() {
+    let ds = PhotoDataset::open(&common::fixtures().join("photos"), tiny(), |_, _| {}).unwrap();
+    let loader = Loader::new(&ds, 3);
+    assert_eq!(loader.batches_per_epoch(), 1);
+    let device = Device::flex();
+    let batch = loader.batch(5, &device).unwrap();
+    assert_eq!(batch.l.dims(), [3, 1, 32, 32]);
+    assert_eq!(batch.ab.dims(), [3, 2, 32, 32]);
+    let items = loader.items(5).unwrap();
+    let l: Vec<f32> = batch.l.into_data().try_to_vec().unwrap();
+    assert_eq!(&l[..32 * 32], &items[0].l[..]);
+    assert_eq!(loader.items(5).unwrap(), items, "step 5 is always the same batch");
+    let order = loader.order(5);
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(sorted, vec![0, 1, 2, 3]);
+    // The batcher also plugs into burn's own data loader.
+    let dl = burn::data::dataloader::DataLoaderBuilder::new(ColorBatcher)
+        .batch_size(2)
+        .build(ds);
+    let n: usize = dl.iter().map(|b| b.unwrap().l.dims()[0]).sum();
+    assert_eq!(n, 4);
+    let single = ColorBatcher.batch(vec![items[1].clone()], &device);
+    assert_eq!(single.ab.dims(), [1, 2, 32, 32]);
+}
