@@ -1,1 +1,56 @@
-fn main() {}
+//! `rechroma`: colorize grayscale photos, and build what the colorizers need.
+//!
+//! This binary only parses arguments and dispatches; the work is in the `rechroma` library.
+
+mod prior;
+
+use clap::{Parser, Subcommand};
+
+/// Automatic colorization of grayscale photos (MLEU, ChromaGAN), offline, on CPU or GPU.
+#[derive(Parser)]
+#[command(name = "rechroma", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// More log output (repeat for more); RUST_LOG overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Measure the colour prior of a photo folder over the 313 ab bins, with its rebalancing weights.
+    ///
+    /// Counts every pixel of every colour photo (grayscale photos are skipped, as Zhang et al. do),
+    /// smooths the distribution, computes the class-rebalancing weights w ∝ ((1−λ)·P̃ + λ/Q)^(−α)
+    /// normalised so Σ P̃·w = 1, and writes them as JSON (used by training and inference) plus a PNG
+    /// picture of the prior and the weights on the ab plane.
+    Prior(prior::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .init();
+    let result = match cli.command {
+        Command::Prior(args) => prior::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -9,5 +9,7 @@
 
 pub mod color;
 pub mod data;
+pub mod fsutil;
 pub mod metrics;
+pub mod plot;
 pub mod quantize;

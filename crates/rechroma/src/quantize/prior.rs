@@ -68,6 +68,8 @@ pub enum PriorError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: not a rechroma prior: {reason}")]
     Format { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Write(crate::fsutil::WriteError),
     #[error("invalid prior parameter: {0}")]
     Config(String),
 }
@@ -232,14 +234,8 @@ impl Prior {
 
     /// Writes the prior as JSON, atomically (a temporary file renamed over the target).
     pub fn save(&self, path: &Path) -> Result<(), PriorError> {
-        let io = |source| PriorError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let json = serde_json::to_vec_pretty(self).map_err(|e| io(e.into()))?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, json).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        let json = serde_json::to_vec_pretty(self).expect("a prior always serialises");
+        crate::fsutil::write_atomic(path, &json).map_err(PriorError::Write)
     }
 
     /// Reads and validates a prior written by [`Prior::save`].

@@ -1,0 +1,109 @@
+//! Pictures people look at: the prior and its weights on the ab plane.
+//!
+//! Drawn with plotters into a memory buffer (text in DejaVu Sans, embedded, so nothing depends on the
+//! fonts a machine has) and returned as an [`image::RgbImage`] for the caller to write.
+
+use crate::color::lab_to_srgb8;
+use crate::quantize::{GRID, Prior};
+use image::RgbImage;
+use plotters::prelude::*;
+use plotters::style::colors::colormaps::ViridisRGB;
+use std::sync::Once;
+
+/// Errors while drawing.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw the picture: {0}")]
+pub struct PlotError(String);
+
+fn err(e: impl std::fmt::Display) -> PlotError {
+    PlotError(e.to_string())
+}
+
+static FONT: Once = Once::new();
+
+/// Registers the embedded DejaVu Sans as plotters' "sans-serif" (once per process).
+pub fn register_font() {
+    FONT.call_once(|| {
+        // The bytes are a valid TrueType font shipped by the `dejavu` crate.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+    });
+}
+
+fn viridis(t: f64) -> RGBColor {
+    let c = ViridisRGB::get_color(t.clamp(0.0, 1.0) as f32);
+    RGBColor(c.0, c.1, c.2)
+}
+
+/// Side of one panel, in pixels.
+const PANEL: u32 = 440;
+
+/// Three panels over the ab plane (a → right, b → up), one square per bin: the bin colours at L = 50;
+/// log₁₀ of the smoothed prior P̃ (bins no training pixel hit are outlined in red); the rebalancing
+/// weights w. Captions give each colour scale's range.
+pub fn prior_picture(prior: &Prior) -> Result<RgbImage, PlotError> {
+    register_font();
+    let (w, h) = (3 * PANEL, PANEL + 40);
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let (head, body) = root.split_vertically(40);
+        let title = format!(
+            "prior of {} photos, {} pixels ({} grayscale skipped); {} of 313 bins never hit; {:?} σ={} λ={} α={}",
+            prior.images,
+            prior.pixels,
+            prior.skipped_gray,
+            prior.empty_bins(),
+            prior.config.smoothing,
+            prior.config.sigma,
+            prior.config.lambda,
+            prior.config.alpha
+        );
+        head.draw_text(&title, &("sans-serif", 15).into_text_style(&head), (10, 12)).map_err(err)?;
+        let panels = body.split_evenly((1, 3));
+        let log_p: Vec<f64> = prior.smoothed.iter().map(|&p| p.max(1e-300).log10()).collect();
+        // Most bins of the 2-D smoothing hold vanishing mass: clip the scale 8 decades under the top.
+        let p_hi = log_p.iter().copied().fold(f64::MIN, f64::max);
+        let p_lo = log_p.iter().copied().fold(f64::MAX, f64::min).max(p_hi - 8.0);
+        let (w_lo, w_hi) = prior.weights.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+        let captions = [
+            "bin colours at L = 50".to_string(),
+            format!("log10 P~: {p_lo:.1} .. {p_hi:.1} (red: never hit)"),
+            format!("weight w: {w_lo:.2} .. {w_hi:.2}"),
+        ];
+        for (k, panel) in panels.iter().enumerate() {
+            let mut chart = ChartBuilder::on(panel)
+                .caption(&captions[k], ("sans-serif", 16))
+                .margin(8)
+                .x_label_area_size(32)
+                .y_label_area_size(40)
+                .build_cartesian_2d(-120f32..120f32, -120f32..120f32)
+                .map_err(err)?;
+            chart.configure_mesh().disable_mesh().x_desc("a").y_desc("b").draw().map_err(err)?;
+            let half = GRID / 2.0;
+            chart
+                .draw_series(prior.bins.iter().enumerate().map(|(q, &[a, b])| {
+                    let colour = match k {
+                        0 => {
+                            let [r, g, bl] = lab_to_srgb8([50.0, a, b]);
+                            RGBColor(r, g, bl)
+                        }
+                        1 => viridis((log_p[q] - p_lo) / (p_hi - p_lo).max(1e-12)),
+                        _ => viridis((prior.weights[q] - w_lo) / (w_hi - w_lo).max(1e-12)),
+                    };
+                    Rectangle::new([(a - half, b - half), (a + half, b + half)], colour.filled())
+                }))
+                .map_err(err)?;
+            if k == 1 {
+                let empty = prior.bins.iter().zip(&prior.counts).filter(|(_, c)| **c == 0);
+                chart
+                    .draw_series(empty.map(|(&[a, b], _)| {
+                        Rectangle::new([(a - 4.0, b - 4.0), (a + 4.0, b + 4.0)], RED.stroke_width(1))
+                    }))
+                    .map_err(err)?;
+            }
+        }
+        root.present().map_err(err)?;
+    }
+    RgbImage::from_raw(w, h, buf).ok_or_else(|| PlotError("buffer size".into()))
+}
