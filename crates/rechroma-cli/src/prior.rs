@@ -60,7 +60,8 @@ pub fn run(args: Args) -> Result<()> {
         alpha: args.alpha,
         gray_threshold: args.gray_threshold,
     };
-    let files = data::scan(&args.data).with_context(|| format!("cannot read the photo folder {}", args.data.display()))?;
+    let files =
+        data::scan(&args.data).with_context(|| format!("cannot read the photo folder {}", args.data.display()))?;
     if files.is_empty() {
         bail!("{}: no photos found (JPEG, PNG, WebP, TIFF, BMP)", args.data.display());
     }
@@ -76,7 +77,11 @@ pub fn run(args: Args) -> Result<()> {
             |(mut acc, mut failures), path| {
                 match data::load_rgb(path) {
                     Ok(img) => {
-                        let img = if args.resize > 0 { data::shrink_to_short_side(img, args.resize) } else { img };
+                        let img = if args.resize > 0 {
+                            data::shrink_to_short_side(img, args.resize)
+                        } else {
+                            img
+                        };
                         let lab = LabImage::from_rgb8(&img);
                         let (a, b) = lab.ab().split_at(lab.pixels());
                         acc.add_image(a, b);
@@ -99,7 +104,9 @@ pub fn run(args: Args) -> Result<()> {
             },
         );
     bar.finish_and_clear();
-    let prior = acc.finish(config).with_context(|| format!("no prior for {}", args.data.display()))?;
+    let prior = acc
+        .finish(config)
+        .with_context(|| format!("no prior for {}", args.data.display()))?;
     prior.save(&args.out)?;
     let picture = args.picture.unwrap_or_else(|| args.out.with_extension("png"));
     let img = rechroma::plot::prior_picture(&prior)?;
@@ -107,13 +114,28 @@ pub fn run(args: Args) -> Result<()> {
 
     let mut order: Vec<usize> = (0..prior.counts.len()).collect();
     order.sort_by(|&x, &y| prior.empirical[y].total_cmp(&prior.empirical[x]));
-    let (w_min, w_max) = prior.weights.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
-    println!("photos      {} counted, {} grayscale skipped, {} unreadable", prior.images, prior.skipped_gray, failures.len());
+    let (w_min, w_max) = prior
+        .weights
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+    println!(
+        "photos      {} counted, {} grayscale skipped, {} unreadable",
+        prior.images,
+        prior.skipped_gray,
+        failures.len()
+    );
     println!("pixels      {}", prior.pixels);
     println!("bins        {} of 313 never hit", prior.empty_bins());
     let top: Vec<String> = order[..5]
         .iter()
-        .map(|&q| format!("({:.0},{:.0}) {:.1}%", prior.bins[q][0], prior.bins[q][1], 100.0 * prior.empirical[q]))
+        .map(|&q| {
+            format!(
+                "({:.0},{:.0}) {:.1}%",
+                prior.bins[q][0],
+                prior.bins[q][1],
+                100.0 * prior.empirical[q]
+            )
+        })
         .collect();
     println!("commonest   {}", top.join("  "));
     println!("weights     {w_min:.3} .. {w_max:.3} (Σ P̃·w = 1)");

@@ -59,13 +59,17 @@ pub fn prior_picture(prior: &Prior) -> Result<RgbImage, PlotError> {
             prior.config.lambda,
             prior.config.alpha
         );
-        head.draw_text(&title, &("sans-serif", 15).into_text_style(&head), (10, 12)).map_err(err)?;
+        head.draw_text(&title, &("sans-serif", 15).into_text_style(&head), (10, 12))
+            .map_err(err)?;
         let panels = body.split_evenly((1, 3));
         let log_p: Vec<f64> = prior.smoothed.iter().map(|&p| p.max(1e-300).log10()).collect();
         // Most bins of the 2-D smoothing hold vanishing mass: clip the scale 8 decades under the top.
         let p_hi = log_p.iter().copied().fold(f64::MIN, f64::max);
         let p_lo = log_p.iter().copied().fold(f64::MAX, f64::min).max(p_hi - 8.0);
-        let (w_lo, w_hi) = prior.weights.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+        let (w_lo, w_hi) = prior
+            .weights
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
         let captions = [
             "bin colours at L = 50".to_string(),
             format!("log10 P~: {p_lo:.1} .. {p_hi:.1} (red: never hit)"),
@@ -79,7 +83,13 @@ pub fn prior_picture(prior: &Prior) -> Result<RgbImage, PlotError> {
                 .y_label_area_size(40)
                 .build_cartesian_2d(-120f32..120f32, -120f32..120f32)
                 .map_err(err)?;
-            chart.configure_mesh().disable_mesh().x_desc("a").y_desc("b").draw().map_err(err)?;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .x_desc("a")
+                .y_desc("b")
+                .draw()
+                .map_err(err)?;
             let half = GRID / 2.0;
             chart
                 .draw_series(prior.bins.iter().enumerate().map(|(q, &[a, b])| {
