@@ -131,11 +131,11 @@ def candidates(cache):
     for path, data in deb_members(debs["opencv-doc"], "usr/share/doc/opencv-doc/examples/"):
         if path in wanted:
             yield "val", "opencv-doc", path, f"opencv/{Path(path).name}", data, 100
-    for pkg, key, folder, names in [("scikit-image", "scikit_image", "skimage/data/", SKIMAGE),
-                                    ("scikit-learn", "scikit_learn", "sklearn/datasets/images/", SKLEARN)]:
+    for pkg, key, short, folder, names in [("scikit-image", "scikit_image", "skimage", "skimage/data/", SKIMAGE),
+                                           ("scikit-learn", "scikit_learn", "sklearn", "sklearn/datasets/images/", SKLEARN)]:
         with zipfile.ZipFile(whls[key]) as z:
             for n in names:
-                yield "val", pkg, folder + n, f"{pkg.split('-')[1]}/{n}", z.read(folder + n), 100
+                yield "val", pkg, folder + n, f"{short}/{n}", z.read(folder + n), 100
 
 
 def load_legacy_torch(path):

@@ -10,6 +10,8 @@
 pub mod color;
 pub mod data;
 pub mod fsutil;
+pub mod import;
 pub mod metrics;
+pub mod model;
 pub mod plot;
 pub mod quantize;

