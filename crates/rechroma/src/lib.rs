@@ -15,3 +15,4 @@ pub mod metrics;
 pub mod model;
 pub mod plot;
 pub mod quantize;
+pub mod train;

@@ -2,6 +2,7 @@
 
 pub mod blocks;
 pub mod efficientnet;
+pub mod mleu;
 
 use burn::tensor::Tensor;
 

@@ -1,0 +1,179 @@
+//! MLEU: the Multi-Level Embedding U-Net (Nguyen-Quynh, Do, Kim 2020).
+//!
+//! L (Lab units) → a U-Net of 5 encoder blocks (conv-BN-ReLU, the block's last conv with stride 2 instead
+//! of max-pooling) and 5 decoder blocks (upsample ×2, conv-BN-ReLU, concatenation with the skip of the same
+//! resolution, conv-BN-ReLU) → a final 1×1 conv: 2 filters + tanh (regression, ab/110 ∈ [−1, 1]) or 313
+//! filters (classification logits over the ab bins; softmax is applied by the loss and the decoder).
+//!
+//! **Multi-level embedding.** A pretrained backbone sees the same gray photo ([`super::backbone_input`]);
+//! its feature map at stride 2^(i+1) has exactly the resolution of encoder block i's output. It is
+//! projected by a 1×1 conv-BN-ReLU to half the block's width and *concatenated* to the block's output, so
+//! the skip connection and the next block both receive it. Concatenation (rather than addition) keeps the
+//! U-Net's own low-level features intact and lets the following convs weigh the semantic ones; the
+//! projection keeps the deep backbone maps (112, 320 channels) from dominating the narrow encoder.
+//! The backbone is frozen by default (its BatchNorm then uses its ImageNet statistics).
+
+use super::blocks::{Act, ConvBnAct};
+use super::efficientnet::{EfficientNet, EfficientNetConfig};
+use crate::quantize::Q;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// The output head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Head {
+    /// 2 channels, tanh: ab / 110 ∈ [−1, 1], trained with MSE.
+    Regression,
+    /// 313 channels: logits over the ab bins, trained with rebalanced cross-entropy.
+    Classification,
+}
+
+impl Head {
+    pub fn channels(self) -> usize {
+        match self {
+            Head::Regression => 2,
+            Head::Classification => Q,
+        }
+    }
+}
+
+/// MLEU architecture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MleuConfig {
+    /// Output channels of the 5 encoder blocks (the decoder mirrors them).
+    pub widths: [usize; 5],
+    pub head: Head,
+    /// The embedded backbone; `None` gives a plain U-Net (an ablation).
+    pub backbone: Option<EfficientNetConfig>,
+    /// Train the backbone too (default false: frozen).
+    pub finetune_backbone: bool,
+}
+
+/// Input sides must be multiples of this (five stride-2 stages).
+pub const SIZE_MULTIPLE: usize = 32;
+
+impl MleuConfig {
+    /// The paper's U-Net widths (64 … 512) on EfficientNet-Lite0.
+    pub fn paper(head: Head) -> Self {
+        Self { widths: [64, 128, 256, 512, 512], head, backbone: Some(EfficientNetConfig::lite0()), finetune_backbone: false }
+    }
+
+    pub fn init(&self, device: &Device) -> Mleu {
+        let w = self.widths;
+        let proj: Vec<usize> = w.iter().map(|&c| (c / 2).max(1)).collect();
+        let feat = self.backbone.as_ref().map(|b| b.feature_channels());
+        let mut encoder = Vec::new();
+        let mut embed = Vec::new();
+        let mut c_in = 1;
+        let mut skips = Vec::new();
+        for i in 0..5 {
+            encoder.push(EncoderBlock {
+                conv1: ConvBnAct::new(c_in, w[i], 3, 1, 1, 1e-5, Act::Relu, device),
+                conv2: ConvBnAct::new(w[i], w[i], 3, 2, 1, 1e-5, Act::Relu, device),
+            });
+            c_in = w[i];
+            if let Some(f) = &feat {
+                embed.push(ConvBnAct::new(f[i], proj[i], 1, 1, 1, 1e-5, Act::Relu, device));
+                c_in += proj[i];
+            }
+            skips.push(c_in);
+        }
+        // Decoder j upsamples to the resolution of encoder output 3 − j (j < 4) or of the input (j = 4).
+        let dec_widths = [w[3], w[2], w[1], w[0], w[0]];
+        let mut decoder = Vec::new();
+        for (j, &c_out) in dec_widths.iter().enumerate() {
+            let skip = if j < 4 { skips[3 - j] } else { 1 };
+            decoder.push(DecoderBlock {
+                up_conv: ConvBnAct::new(c_in, c_out, 3, 1, 1, 1e-5, Act::Relu, device),
+                fuse_conv: ConvBnAct::new(c_out + skip, c_out, 3, 1, 1, 1e-5, Act::Relu, device),
+            });
+            c_in = c_out;
+        }
+        let out = Conv2dConfig::new([c_in, self.head.channels()], [1, 1]).init(device);
+        let backbone = self.backbone.as_ref().map(|b| {
+            let net = b.init(device);
+            if self.finetune_backbone { net } else { net.freeze() }
+        });
+        Mleu { encoder, embed, decoder, out, backbone, head: self.head }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct EncoderBlock {
+    pub conv1: ConvBnAct,
+    /// The block's last conv, stride 2 (replaces max-pooling).
+    pub conv2: ConvBnAct,
+}
+
+#[derive(Module, Debug)]
+pub struct DecoderBlock {
+    pub up_conv: ConvBnAct,
+    pub fuse_conv: ConvBnAct,
+}
+
+#[derive(Module, Debug)]
+pub struct Mleu {
+    pub encoder: Vec<EncoderBlock>,
+    /// 1×1 projections of the backbone features, one per encoder block (empty without a backbone).
+    pub embed: Vec<ConvBnAct>,
+    pub decoder: Vec<DecoderBlock>,
+    pub out: Conv2d,
+    pub backbone: Option<EfficientNet>,
+    #[module(skip)]
+    pub head: Head,
+}
+
+/// Input size errors.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("MLEU needs input sides that are multiples of {SIZE_MULTIPLE}, got {height}×{width}")]
+pub struct SizeError {
+    pub height: usize,
+    pub width: usize,
+}
+
+/// Checks that a `height × width` input fits the network.
+pub fn check_size(height: usize, width: usize) -> Result<(), SizeError> {
+    if height == 0 || width == 0 || height % SIZE_MULTIPLE != 0 || width % SIZE_MULTIPLE != 0 {
+        Err(SizeError { height, width })
+    } else {
+        Ok(())
+    }
+}
+
+impl Mleu {
+    /// # Shapes
+    /// `l`: `[B, 1, H, W]` in Lab units (0..100), H and W multiples of 32 (see [`check_size`]) →
+    /// `[B, 2, H, W]` (regression, tanh) or `[B, 313, H, W]` (classification logits).
+    pub fn forward(&self, l: Tensor<4>) -> Tensor<4> {
+        let [_, _, h, w] = l.dims();
+        assert!(check_size(h, w).is_ok(), "{}", SizeError { height: h, width: w });
+        let features = self.backbone.as_ref().map(|b| b.features(super::backbone_input(l.clone())));
+        let input = l / crate::color::norm::L_RANGE; // the paper's [0, 1]
+        let mut x = input.clone();
+        let mut skips = Vec::with_capacity(5);
+        for (i, block) in self.encoder.iter().enumerate() {
+            x = block.conv2.forward(block.conv1.forward(x));
+            if let Some(f) = &features {
+                x = Tensor::cat(vec![x, self.embed[i].forward(f[i].clone())], 1);
+            }
+            skips.push(x.clone());
+        }
+        skips.pop(); // the bottleneck is x itself
+        for (j, block) in self.decoder.iter().enumerate() {
+            let [_, _, hh, ww] = x.dims();
+            let up = interpolate(x, InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([2 * hh, 2 * ww]));
+            let skip = if j < 4 { skips[3 - j].clone() } else { input.clone() };
+            x = block.fuse_conv.forward(Tensor::cat(vec![block.up_conv.forward(up), skip], 1));
+        }
+        let y = self.out.forward(x);
+        match self.head {
+            Head::Regression => y.tanh(),
+            Head::Classification => y,
+        }
+    }
+}

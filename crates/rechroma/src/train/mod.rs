@@ -1,0 +1,3 @@
+//! Training: losses (and, next, the loops, checkpoints and validation).
+
+pub mod loss;
