@@ -10,14 +10,25 @@ use rechroma::train::loss::{ClassTargets, classification_loss, regression_loss};
 fn tiny_backbone() -> EfficientNetConfig {
     EfficientNetConfig {
         stem: 4,
-        stages: vec![(3, 1, 1, 4, 1), (3, 2, 2, 4, 1), (5, 2, 2, 8, 1), (3, 2, 2, 8, 2), (3, 2, 2, 8, 1)],
+        stages: vec![
+            (3, 1, 1, 4, 1),
+            (3, 2, 2, 4, 1),
+            (5, 2, 2, 8, 1),
+            (3, 2, 2, 8, 2),
+            (3, 2, 2, 8, 1),
+        ],
         head: 8,
         classes: 10,
     }
 }
 
 fn tiny(head: Head) -> MleuConfig {
-    MleuConfig { widths: [4, 8, 8, 8, 8], head, backbone: Some(tiny_backbone()), finetune_backbone: false }
+    MleuConfig {
+        widths: [4, 8, 8, 8, 8],
+        head,
+        backbone: Some(tiny_backbone()),
+        finetune_backbone: false,
+    }
 }
 
 fn l_input(b: usize, h: usize, w: usize, device: &Device) -> Tensor<4> {
@@ -29,10 +40,22 @@ fn backbone_features_have_the_documented_strides_and_channels() {
     let device = Device::flex();
     let cfg = tiny_backbone();
     assert_eq!(cfg.feature_channels(), vec![4, 4, 8, 8, 8]);
-    assert_eq!(EfficientNetConfig::lite0().feature_channels(), vec![16, 24, 40, 112, 320]);
+    assert_eq!(
+        EfficientNetConfig::lite0().feature_channels(),
+        vec![16, 24, 40, 112, 320]
+    );
     let feats = cfg.init(&device).features(Tensor::zeros([2, 3, 64, 96], &device));
     let dims: Vec<[usize; 4]> = feats.iter().map(|f| f.dims()).collect();
-    assert_eq!(dims, vec![[2, 4, 32, 48], [2, 4, 16, 24], [2, 8, 8, 12], [2, 8, 4, 6], [2, 8, 2, 3]]);
+    assert_eq!(
+        dims,
+        vec![
+            [2, 4, 32, 48],
+            [2, 4, 16, 24],
+            [2, 8, 8, 12],
+            [2, 8, 4, 6],
+            [2, 8, 2, 3]
+        ]
+    );
 }
 
 #[test]
@@ -43,11 +66,17 @@ fn mleu_heads_have_the_right_shapes_and_ranges_at_any_multiple_of_32() {
         assert_eq!(reg.dims(), [2, 2, h, w]);
         let v: Vec<f32> = reg.into_data().try_to_vec().unwrap();
         assert!(v.iter().all(|x| (-1.0..=1.0).contains(x)), "tanh range");
-        let cls = tiny(Head::Classification).init(&device).forward(l_input(1, h, w, &device));
+        let cls = tiny(Head::Classification)
+            .init(&device)
+            .forward(l_input(1, h, w, &device));
         assert_eq!(cls.dims(), [1, Q, h, w]);
     }
     // Without a backbone it is a plain U-Net of the same shape.
-    let plain = MleuConfig { backbone: None, ..tiny(Head::Regression) }.init(&device);
+    let plain = MleuConfig {
+        backbone: None,
+        ..tiny(Head::Regression)
+    }
+    .init(&device);
     assert_eq!(plain.forward(l_input(1, 32, 64, &device)).dims(), [1, 2, 32, 64]);
     assert!(check_size(48, 64).is_err() && check_size(256, 224).is_ok());
     assert!(check_size(48, 64).unwrap_err().to_string().contains("48×64"));
@@ -57,13 +86,16 @@ fn mleu_heads_have_the_right_shapes_and_ranges_at_any_multiple_of_32() {
 fn the_backbone_is_frozen_by_default_and_trainable_on_request() {
     let device = Device::flex().autodiff();
     let frozen = tiny(Head::Regression).init(&device);
-    let trainable = MleuConfig { finetune_backbone: true, ..tiny(Head::Regression) }.init(&device);
+    let trainable = MleuConfig {
+        finetune_backbone: true,
+        ..tiny(Head::Regression)
+    }
+    .init(&device);
     let count = |m: &rechroma::model::mleu::Mleu| m.backbone.as_ref().unwrap().num_params();
     assert!(count(&frozen) > 0);
     // A frozen module reports its parameters as not requiring gradients.
-    let requires = |m: &rechroma::model::mleu::Mleu| {
-        m.backbone.as_ref().unwrap().conv_stem.conv.weight.is_require_grad()
-    };
+    let requires =
+        |m: &rechroma::model::mleu::Mleu| m.backbone.as_ref().unwrap().conv_stem.conv.weight.is_require_grad();
     assert!(!requires(&frozen));
     assert!(requires(&trainable));
     assert_eq!(count(&frozen), count(&trainable));
@@ -103,7 +135,11 @@ fn classification_loss_matches_a_hand_computation_on_a_2x2_image() {
     for (p, &q) in bins.iter().enumerate() {
         logits[q * 4 + p] = t;
     }
-    let loss: f32 = classification_loss(Tensor::from_data(TensorData::new(logits, [1, Q, 2, 2]), &device), &targets).into_scalar();
+    let loss: f32 = classification_loss(
+        Tensor::from_data(TensorData::new(logits, [1, Q, 2, 2]), &device),
+        &targets,
+    )
+    .into_scalar();
     // By hand: log p(own) = t − ln(e^t + 312), log p(other) = −ln(e^t + 312); the soft target puts z₀ on
     // the own bin (a centre: z₀ = 1 / (1 + Σ e^(−d²/50)) over the 4 other nearest bins), so
     // CE = ln(e^t + 312) − z₀·t, and the loss is the mean of w(own bin) · CE.

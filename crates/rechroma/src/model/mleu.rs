@@ -60,7 +60,12 @@ pub const SIZE_MULTIPLE: usize = 32;
 impl MleuConfig {
     /// The paper's U-Net widths (64 … 512) on EfficientNet-Lite0.
     pub fn paper(head: Head) -> Self {
-        Self { widths: [64, 128, 256, 512, 512], head, backbone: Some(EfficientNetConfig::lite0()), finetune_backbone: false }
+        Self {
+            widths: [64, 128, 256, 512, 512],
+            head,
+            backbone: Some(EfficientNetConfig::lite0()),
+            finetune_backbone: false,
+        }
     }
 
     pub fn init(&self, device: &Device) -> Mleu {
@@ -99,7 +104,14 @@ impl MleuConfig {
             let net = b.init(device);
             if self.finetune_backbone { net } else { net.freeze() }
         });
-        Mleu { encoder, embed, decoder, out, backbone, head: self.head }
+        Mleu {
+            encoder,
+            embed,
+            decoder,
+            out,
+            backbone,
+            head: self.head,
+        }
     }
 }
 
@@ -152,7 +164,10 @@ impl Mleu {
     pub fn forward(&self, l: Tensor<4>) -> Tensor<4> {
         let [_, _, h, w] = l.dims();
         assert!(check_size(h, w).is_ok(), "{}", SizeError { height: h, width: w });
-        let features = self.backbone.as_ref().map(|b| b.features(super::backbone_input(l.clone())));
+        let features = self
+            .backbone
+            .as_ref()
+            .map(|b| b.features(super::backbone_input(l.clone())));
         let input = l / crate::color::norm::L_RANGE; // the paper's [0, 1]
         let mut x = input.clone();
         let mut skips = Vec::with_capacity(5);
@@ -166,9 +181,14 @@ impl Mleu {
         skips.pop(); // the bottleneck is x itself
         for (j, block) in self.decoder.iter().enumerate() {
             let [_, _, hh, ww] = x.dims();
-            let up = interpolate(x, InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([2 * hh, 2 * ww]));
+            let up = interpolate(
+                x,
+                InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([2 * hh, 2 * ww]),
+            );
             let skip = if j < 4 { skips[3 - j].clone() } else { input.clone() };
-            x = block.fuse_conv.forward(Tensor::cat(vec![block.up_conv.forward(up), skip], 1));
+            x = block
+                .fuse_conv
+                .forward(Tensor::cat(vec![block.up_conv.forward(up), skip], 1));
         }
         let y = self.out.forward(x);
         match self.head {
