@@ -3,6 +3,7 @@
 //! This binary only parses arguments and dispatches; the work is in the `rechroma` library.
 
 mod prior;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +27,11 @@ enum Command {
     /// normalised so Σ P̃·w = 1, and writes them as JSON (used by training and inference) plus a PNG
     /// picture of the prior and the weights on the ab plane.
     Prior(prior::Args),
+    /// Train an MLEU colorizer (regression or classification head) on a photo folder.
+    ///
+    /// Checkpoints (weights, optimiser state, step) are written to the run folder every
+    /// --checkpoint-every steps; --resume continues a stopped run exactly where it stopped.
+    Train(train::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,6 +52,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.command {
         Command::Prior(args) => prior::run(args),
+        Command::Train(args) => train::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

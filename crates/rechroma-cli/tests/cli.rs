@@ -92,3 +92,72 @@ fn every_command_has_help() {
         assert!(String::from_utf8_lossy(&run.stdout).contains("prior"));
     }
 }
+
+fn train_run(out: &std::path::Path, steps: u32, resume: bool) -> Vec<(u64, f32)> {
+    let photos = fixtures().join("photos");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rechroma"));
+    cmd.args([
+        "train",
+        "--arch",
+        "mleu-reg",
+        "--no-backbone",
+        "--widths",
+        "8,8,8,8,8",
+        "--crop",
+        "64",
+    ])
+    .args([
+        "--batch-size",
+        "2",
+        "--checkpoint-every",
+        "2",
+        "--steps",
+        &steps.to_string(),
+        "--data",
+    ])
+    .arg(&photos)
+    .arg("--out")
+    .arg(out);
+    if resume {
+        cmd.arg("--resume");
+    }
+    let run = cmd.output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("checkpoint/state.json")).unwrap()).unwrap();
+    state["losses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_u64().unwrap(), p[1].as_f64().unwrap() as f32))
+        .collect()
+}
+
+#[test]
+fn a_stopped_training_run_resumes_where_it_stopped() {
+    let dir = scratch("train");
+    let straight = train_run(&dir.join("straight"), 8, false);
+    let first = train_run(&dir.join("resumed"), 4, false);
+    assert_eq!(first.len(), 4);
+    let resumed = train_run(&dir.join("resumed"), 8, true);
+    assert_eq!(
+        resumed.iter().map(|l| l.0).collect::<Vec<_>>(),
+        (1..=8).collect::<Vec<_>>(),
+        "steps continue"
+    );
+    assert_eq!(&resumed[..4], &first[..], "the history is kept");
+    // Same data (step-indexed), same weights and optimiser state: the curve continues as if never stopped.
+    for (a, b) in straight.iter().zip(&resumed) {
+        assert!(
+            (a.1 - b.1).abs() <= 1e-4 * a.1.abs().max(1.0),
+            "step {}: {} vs {}",
+            a.0,
+            a.1,
+            b.1
+        );
+    }
+    for f in ["config.json", "model.safetensors", "log.csv", "checkpoint/optim.bpk"] {
+        assert!(dir.join("resumed").join(f).is_file(), "{f}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

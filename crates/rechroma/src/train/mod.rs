@@ -1,6 +1,7 @@
 //! Training: losses (and, next, the loops, checkpoints and validation).
 
 pub mod loss;
+pub mod run;
 
 use crate::data::ColorBatch;
 use crate::model::mleu::{Head, Mleu};

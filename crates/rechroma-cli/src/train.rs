@@ -1,0 +1,135 @@
+//! `rechroma train`: train an MLEU (regression or classification head).
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use rechroma::data::{AugmentConfig, DatasetConfig};
+use rechroma::model::efficientnet::EfficientNetConfig;
+use rechroma::model::mleu::{Head, MleuConfig};
+use rechroma::train::run::{TrainConfig, train};
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Arch {
+    /// MLEU with the regression head (2 filters, tanh, MSE).
+    MleuReg,
+    /// MLEU with the classification head (313 bins, rebalanced cross-entropy).
+    MleuCls,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Run folder: config, checkpoints, weights and logs go here.
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue the run in OUT from its last checkpoint, with the configuration saved there.
+    #[arg(long)]
+    resume: bool,
+    /// A JSON TrainConfig (as written to RUN/config.json); flags below are ignored when given.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Arch::MleuCls)]
+    arch: Arch,
+    /// Training photo folder.
+    #[arg(long, default_value = "data/train")]
+    data: PathBuf,
+    /// Prior file from `rechroma prior` (classification head).
+    #[arg(long)]
+    prior: Option<PathBuf>,
+    /// EfficientNet-Lite0 weights (safetensors, from scripts/fetch-photos.sh).
+    #[arg(long, default_value = "data/weights/efficientnet-lite0.safetensors")]
+    backbone_weights: PathBuf,
+    /// Train a plain U-Net without the embedded backbone (ablation).
+    #[arg(long)]
+    no_backbone: bool,
+    /// Train the backbone too instead of keeping it frozen.
+    #[arg(long)]
+    finetune_backbone: bool,
+    /// Widths of the 5 encoder blocks.
+    #[arg(long, value_delimiter = ',', default_value = "32,64,128,256,256")]
+    widths: Vec<usize>,
+    /// Side of the square training crops (a multiple of 32).
+    #[arg(long, default_value_t = 256)]
+    crop: u32,
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 10_000)]
+    steps: u64,
+    /// Adam learning rate (the MLEU paper: 0.004).
+    #[arg(long, default_value_t = 4e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 200)]
+    checkpoint_every: u64,
+    /// Seed of the data order and augmentation.
+    #[arg(long, default_value_t = 0x5EED)]
+    seed: u64,
+}
+
+fn config_from(args: &Args) -> Result<TrainConfig> {
+    if let Some(path) = &args.config {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        return serde_json::from_slice(&bytes).with_context(|| format!("{}: not a train config", path.display()));
+    }
+    let Ok(widths) = <[usize; 5]>::try_from(args.widths.clone()) else {
+        bail!("--widths needs 5 numbers")
+    };
+    rechroma::model::mleu::check_size(args.crop as usize, args.crop as usize)?;
+    let head = match args.arch {
+        Arch::MleuReg => Head::Regression,
+        Arch::MleuCls => Head::Classification,
+    };
+    Ok(TrainConfig {
+        model: MleuConfig {
+            widths,
+            head,
+            backbone: (!args.no_backbone).then(EfficientNetConfig::lite0),
+            finetune_backbone: args.finetune_backbone,
+        },
+        backbone_weights: (!args.no_backbone).then(|| args.backbone_weights.clone()),
+        data: args.data.clone(),
+        prior: args.prior.clone(),
+        dataset: DatasetConfig {
+            augment: AugmentConfig {
+                size: args.crop,
+                ..AugmentConfig::default()
+            },
+            seed: args.seed,
+            cache: true,
+        },
+        batch_size: args.batch_size,
+        steps: args.steps,
+        lr: args.lr,
+        betas: [0.9, 0.999],
+        checkpoint_every: args.checkpoint_every.max(1),
+    })
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let saved = args.out.join("config.json");
+    let config = if args.resume && saved.is_file() {
+        let bytes = std::fs::read(&saved).with_context(|| format!("cannot read {}", saved.display()))?;
+        let mut c: TrainConfig =
+            serde_json::from_slice(&bytes).with_context(|| format!("{}: not a train config", saved.display()))?;
+        c.steps = c.steps.max(args.steps);
+        c
+    } else {
+        config_from(&args)?
+    };
+    let device = burn::tensor::Device::flex().autodiff();
+    let bar = ProgressBar::new(config.steps).with_style(
+        ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} steps  {msg}  eta {eta}").expect("valid template"),
+    );
+    bar.set_prefix("training");
+    let state = train(&config, &args.out, args.resume, &device, |r| {
+        bar.set_position(r.step);
+        bar.set_message(format!("loss {:.4}  {:.1} img/s", r.loss, r.images_per_second));
+    })
+    .with_context(|| format!("training in {}", args.out.display()))?;
+    bar.finish_and_clear();
+    let last = state.losses.last().map_or(f32::NAN, |l| l.1);
+    println!(
+        "trained {} steps, last loss {last:.4}; weights in {}",
+        state.step,
+        args.out.join("model.safetensors").display()
+    );
+    Ok(())
+}

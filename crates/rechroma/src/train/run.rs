@@ -1,0 +1,246 @@
+//! A training run: configuration, the step loop, and checkpoints that make it resumable.
+//!
+//! # Run folder
+//! ```text
+//! RUN/config.json         the TrainConfig (architecture, data, optimiser, schedule)
+//! RUN/prior.json          the prior the classification loss used (copied in)
+//! RUN/model.safetensors   the latest weights (what inference loads)
+//! RUN/checkpoint/         model.bpk (weights with parameter ids), optim.bpk (optimiser state), state.json
+//! RUN/log.csv             step, loss, images/s
+//! ```
+//! A checkpoint is written to `checkpoint.tmp/` and renamed over `checkpoint/`, so a run killed at any
+//! moment leaves the previous checkpoint whole. Because batch `s` is a pure function of (seed, s)
+//! ([`crate::data::Loader`]), a resumed run sees exactly the data the uninterrupted run would have.
+
+use crate::data::{DatasetConfig, Loader, PhotoDataset};
+use crate::model::mleu::{Mleu, MleuConfig};
+use crate::quantize::{Prior, Quantizer};
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::store::{BurnpackStore, ModuleSnapshot, SafetensorsStore};
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Everything that defines a training run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub model: MleuConfig,
+    /// Pretrained backbone weights (safetensors, PyTorch layout); None trains from scratch.
+    pub backbone_weights: Option<PathBuf>,
+    /// Training photo folder.
+    pub data: PathBuf,
+    /// Prior file (needed by the classification head).
+    pub prior: Option<PathBuf>,
+    pub dataset: DatasetConfig,
+    pub batch_size: usize,
+    /// Total optimiser steps.
+    pub steps: u64,
+    /// Adam learning rate. The MLEU paper trains at 0.004.
+    pub lr: f64,
+    /// Adam β1, β2.
+    pub betas: [f32; 2],
+    /// Write a checkpoint every this many steps (and at the end).
+    pub checkpoint_every: u64,
+}
+
+/// Errors of a training run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error(transparent)]
+    Prior(#[from] crate::quantize::PriorError),
+    #[error(transparent)]
+    Import(#[from] crate::import::ImportError),
+    #[error(transparent)]
+    Write(#[from] crate::fsutil::WriteError),
+    #[error("{path}: {reason}")]
+    Checkpoint { path: PathBuf, reason: String },
+    #[error("the classification head needs a prior file (rechroma prior)")]
+    NoPrior,
+}
+
+/// Progress of a run, saved in every checkpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunState {
+    /// Steps done.
+    pub step: u64,
+    /// (step, loss) of every step done.
+    pub losses: Vec<(u64, f32)>,
+}
+
+fn ckpt_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// Saves the weights of `model` as safetensors, atomically.
+pub fn save_weights(model: &Mleu, path: &Path) -> Result<(), TrainError> {
+    let mut store = SafetensorsStore::from_bytes(None);
+    model.save_into(&mut store).map_err(|e| ckpt_err(path, e))?;
+    let bytes = store.get_bytes().map_err(|e| ckpt_err(path, e))?;
+    Ok(crate::fsutil::write_atomic(path, &bytes)?)
+}
+
+/// Loads weights saved by [`save_weights`] into a model of the same configuration.
+pub fn load_weights(config: &MleuConfig, path: &Path, device: &Device) -> Result<Mleu, TrainError> {
+    let mut model = config.init(device);
+    let mut store = SafetensorsStore::from_file(path);
+    let result = model.load_from(&mut store).map_err(|e| ckpt_err(path, e))?;
+    if let Some((tensor, _)) = result.missing.first() {
+        return Err(ckpt_err(path, format!("tensor {tensor} is missing")));
+    }
+    if let Some(e) = result.errors.first() {
+        return Err(ckpt_err(path, e));
+    }
+    if !config.finetune_backbone {
+        model.backbone = model.backbone.map(|b| b.freeze());
+    }
+    Ok(model)
+}
+
+/// Loads the model of a checkpoint (burnpack, with its parameter ids).
+fn load_checkpoint_model(config: &MleuConfig, path: &Path, device: &Device) -> Result<Mleu, TrainError> {
+    let mut model = config.init(device);
+    let result = model
+        .load_from(&mut BurnpackStore::from_file(path))
+        .map_err(|e| ckpt_err(path, e))?;
+    if let Some((tensor, _)) = result.missing.first() {
+        return Err(ckpt_err(path, format!("tensor {tensor} is missing")));
+    }
+    if !config.finetune_backbone {
+        model.backbone = model.backbone.map(|b| b.freeze());
+    }
+    Ok(model)
+}
+
+/// What the caller sees after each step.
+pub struct StepReport {
+    pub step: u64,
+    pub loss: f32,
+    pub images_per_second: f64,
+}
+
+/// Runs (or resumes) training in `run_dir`. `on_step` is called after every step.
+pub fn train(
+    config: &TrainConfig,
+    run_dir: &Path,
+    resume: bool,
+    device: &Device,
+    mut on_step: impl FnMut(&StepReport),
+) -> Result<RunState, TrainError> {
+    std::fs::create_dir_all(run_dir).map_err(|e| ckpt_err(run_dir, e))?;
+    // A run killed between the two renames of `checkpoint()` left its last checkpoint in `checkpoint.old`.
+    let ckpt = ["checkpoint", "checkpoint.old"]
+        .map(|d| run_dir.join(d))
+        .into_iter()
+        .find(|d| d.join("state.json").is_file())
+        .unwrap_or_else(|| run_dir.join("checkpoint"));
+    let prior = match (&config.prior, config.model.head) {
+        (Some(p), _) => Some(Prior::load(p)?),
+        (None, crate::model::mleu::Head::Classification) => return Err(TrainError::NoPrior),
+        (None, _) => None,
+    };
+    let (mut model, mut optim, mut state) = if resume && ckpt.join("state.json").is_file() {
+        let state: RunState =
+            serde_json::from_slice(&std::fs::read(ckpt.join("state.json")).map_err(|e| ckpt_err(&ckpt, e))?)
+                .map_err(|e| ckpt_err(&ckpt, e))?;
+        let model = load_checkpoint_model(&config.model, &ckpt.join("model.bpk"), device)?;
+        let optim = adam(config)
+            .load(ckpt.join("optim.bpk"))
+            .map_err(|e| ckpt_err(&ckpt, format!("{e:?}")))?;
+        (model, optim, state)
+    } else {
+        device.seed(config.dataset.seed); // reproducible initial weights
+        let mut model = config.model.init(device);
+        if let (Some(w), Some(bcfg)) = (&config.backbone_weights, &config.model.backbone) {
+            let net = crate::import::load_efficientnet(bcfg, w, device)?;
+            model.backbone = Some(if config.model.finetune_backbone {
+                net
+            } else {
+                net.freeze()
+            });
+        }
+        (model, adam(config), RunState::default())
+    };
+    let config_json = serde_json::to_vec_pretty(config).expect("config serialises");
+    crate::fsutil::write_atomic(&run_dir.join("config.json"), &config_json)?;
+    if let Some(p) = &prior {
+        p.save(&run_dir.join("prior.json"))?;
+    }
+    let dataset = PhotoDataset::open(&config.data, config.dataset, |_, _| {})?;
+    let loader = Loader::new(&dataset, config.batch_size);
+    let quantizer = Quantizer::default();
+    let weights = prior.as_ref().map(|p| p.weights_f32()).unwrap_or_default();
+    let ctx = super::ClassLossContext {
+        quantizer: &quantizer,
+        weights: &weights,
+    };
+    while state.step < config.steps {
+        let t0 = std::time::Instant::now();
+        let batch = loader.batch(state.step, device)?;
+        let loss = super::mleu_loss(&model, &batch, prior.as_ref().map(|_| &ctx));
+        let value: f32 = loss.clone().into_scalar();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(config.lr, model, grads);
+        state.step += 1;
+        state.losses.push((state.step, value));
+        let ips = loader.batch_size() as f64 / t0.elapsed().as_secs_f64();
+        on_step(&StepReport {
+            step: state.step,
+            loss: value,
+            images_per_second: ips,
+        });
+        if state.step % config.checkpoint_every == 0 || state.step == config.steps {
+            checkpoint(&model, &optim, &state, run_dir)?;
+        }
+    }
+    Ok(state)
+}
+
+fn adam(config: &TrainConfig) -> burn::optim::ModuleOptimizer {
+    AdamConfig::new()
+        .with_beta_1(config.betas[0])
+        .with_beta_2(config.betas[1])
+        .init()
+}
+
+/// Writes `checkpoint.tmp/` and renames it over `checkpoint/`; also refreshes `model.safetensors` and
+/// `log.csv` at the top of the run folder.
+fn checkpoint(
+    model: &Mleu,
+    optim: &burn::optim::ModuleOptimizer,
+    state: &RunState,
+    run_dir: &Path,
+) -> Result<(), TrainError> {
+    let tmp = run_dir.join("checkpoint.tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| ckpt_err(&tmp, e))?;
+    // Burnpack keeps the parameter ids the optimiser state is keyed by (safetensors does not).
+    let mut store = BurnpackStore::from_file(tmp.join("model.bpk")).overwrite(true);
+    model.save_into(&mut store).map_err(|e| ckpt_err(&tmp, e))?;
+    optim
+        .save(tmp.join("optim.bpk"))
+        .map_err(|e| ckpt_err(&tmp, format!("{e:?}")))?;
+    crate::fsutil::write_atomic(
+        &tmp.join("state.json"),
+        &serde_json::to_vec(state).expect("state serialises"),
+    )?;
+    let dest = run_dir.join("checkpoint");
+    let old = run_dir.join("checkpoint.old");
+    let _ = std::fs::remove_dir_all(&old);
+    if dest.exists() {
+        std::fs::rename(&dest, &old).map_err(|e| ckpt_err(&dest, e))?;
+    }
+    std::fs::rename(&tmp, &dest).map_err(|e| ckpt_err(&dest, e))?;
+    let _ = std::fs::remove_dir_all(&old);
+    save_weights(model, &run_dir.join("model.safetensors"))?;
+    let mut csv = String::from("step,loss\n");
+    for (s, l) in &state.losses {
+        csv.push_str(&format!("{s},{l}\n"));
+    }
+    Ok(crate::fsutil::write_atomic(&run_dir.join("log.csv"), csv.as_bytes())?)
+}
