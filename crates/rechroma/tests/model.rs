@@ -1,4 +1,6 @@
 //! MLEU shapes and behaviour on tiny configurations, and the losses against hand-computed values.
+mod common;
+
 use burn::module::Module;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use rechroma::model::efficientnet::EfficientNetConfig;
@@ -6,27 +8,11 @@ use rechroma::model::mleu::{Head, MleuConfig, check_size};
 use rechroma::quantize::{NEUTRAL_BIN, Q, Quantizer, bin_centres};
 use rechroma::train::loss::{ClassTargets, classification_loss, regression_loss};
 
-/// A 5-level EfficientNet-Lite of width 4–8 (random weights).
-fn tiny_backbone() -> EfficientNetConfig {
-    EfficientNetConfig {
-        stem: 4,
-        stages: vec![
-            (3, 1, 1, 4, 1),
-            (3, 2, 2, 4, 1),
-            (5, 2, 2, 8, 1),
-            (3, 2, 2, 8, 2),
-            (3, 2, 2, 8, 1),
-        ],
-        head: 8,
-        classes: 10,
-    }
-}
-
 fn tiny(head: Head) -> MleuConfig {
     MleuConfig {
         widths: [4, 8, 8, 8, 8],
         head,
-        backbone: Some(tiny_backbone()),
+        backbone: Some(common::tiny_backbone()),
         finetune_backbone: false,
     }
 }
@@ -38,7 +24,7 @@ fn l_input(b: usize, h: usize, w: usize, device: &Device) -> Tensor<4> {
 #[test]
 fn backbone_features_have_the_documented_strides_and_channels() {
     let device = Device::flex();
-    let cfg = tiny_backbone();
+    let cfg = common::tiny_backbone();
     assert_eq!(cfg.feature_channels(), vec![4, 4, 8, 8, 8]);
     assert_eq!(
         EfficientNetConfig::lite0().feature_channels(),

@@ -6,28 +6,15 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
 use rechroma::data::{AugmentConfig, ColorBatcher, DatasetConfig, PhotoDataset};
-use rechroma::model::efficientnet::EfficientNetConfig;
 use rechroma::model::mleu::{Head, Mleu, MleuConfig};
 use rechroma::quantize::{Prior, PriorAccumulator, PriorConfig, Quantizer};
 use rechroma::train::{ClassLossContext, mleu_loss};
 
 fn tiny(head: Head) -> MleuConfig {
-    let backbone = EfficientNetConfig {
-        stem: 4,
-        stages: vec![
-            (3, 1, 1, 4, 1),
-            (3, 2, 2, 4, 1),
-            (5, 2, 2, 8, 1),
-            (3, 2, 2, 8, 1),
-            (3, 2, 2, 8, 1),
-        ],
-        head: 8,
-        classes: 10,
-    };
     MleuConfig {
         widths: [8, 8, 8, 8, 8],
         head,
-        backbone: Some(backbone),
+        backbone: Some(common::tiny_backbone()),
         finetune_backbone: false,
     }
 }

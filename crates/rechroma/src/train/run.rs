@@ -87,29 +87,30 @@ pub fn save_weights(model: &Mleu, path: &Path) -> Result<(), TrainError> {
 
 /// Loads weights saved by [`save_weights`] into a model of the same configuration.
 pub fn load_weights(config: &MleuConfig, path: &Path, device: &Device) -> Result<Mleu, TrainError> {
+    load_model(config, &mut SafetensorsStore::from_file(path), path, device)
+}
+
+/// Loads the model of a checkpoint (burnpack, with its parameter ids).
+fn load_checkpoint_model(config: &MleuConfig, path: &Path, device: &Device) -> Result<Mleu, TrainError> {
+    load_model(config, &mut BurnpackStore::from_file(path), path, device)
+}
+
+fn load_model<S: burn::store::ModuleStore>(
+    config: &MleuConfig,
+    store: &mut S,
+    path: &Path,
+    device: &Device,
+) -> Result<Mleu, TrainError>
+where
+    S::Error: std::fmt::Display,
+{
     let mut model = config.init(device);
-    let mut store = SafetensorsStore::from_file(path);
-    let result = model.load_from(&mut store).map_err(|e| ckpt_err(path, e))?;
+    let result = model.load_from(store).map_err(|e| ckpt_err(path, e))?;
     if let Some((tensor, _)) = result.missing.first() {
         return Err(ckpt_err(path, format!("tensor {tensor} is missing")));
     }
     if let Some(e) = result.errors.first() {
         return Err(ckpt_err(path, e));
-    }
-    if !config.finetune_backbone {
-        model.backbone = model.backbone.map(|b| b.freeze());
-    }
-    Ok(model)
-}
-
-/// Loads the model of a checkpoint (burnpack, with its parameter ids).
-fn load_checkpoint_model(config: &MleuConfig, path: &Path, device: &Device) -> Result<Mleu, TrainError> {
-    let mut model = config.init(device);
-    let result = model
-        .load_from(&mut BurnpackStore::from_file(path))
-        .map_err(|e| ckpt_err(path, e))?;
-    if let Some((tensor, _)) = result.missing.first() {
-        return Err(ckpt_err(path, format!("tensor {tensor} is missing")));
     }
     if !config.finetune_backbone {
         model.backbone = model.backbone.map(|b| b.freeze());

@@ -29,3 +29,19 @@ pub fn f64s(v: &serde_json::Value) -> Vec<f64> {
         .map(|x| x.as_f64().expect("number"))
         .collect()
 }
+
+/// A 5-level EfficientNet-Lite of width 4–8 (random weights): the test backbone.
+pub fn tiny_backbone() -> rechroma::model::efficientnet::EfficientNetConfig {
+    rechroma::model::efficientnet::EfficientNetConfig {
+        stem: 4,
+        stages: vec![
+            (3, 1, 1, 4, 1),
+            (3, 2, 2, 4, 1),
+            (5, 2, 2, 8, 1),
+            (3, 2, 2, 8, 2),
+            (3, 2, 2, 8, 1),
+        ],
+        head: 8,
+        classes: 10,
+    }
+}
