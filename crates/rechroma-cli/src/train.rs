@@ -5,7 +5,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rechroma::data::{AugmentConfig, DatasetConfig};
 use rechroma::model::efficientnet::EfficientNetConfig;
 use rechroma::model::mleu::{Head, MleuConfig};
-use rechroma::train::run::{TrainConfig, train};
+use rechroma::train::run::{Event, TrainConfig, train};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -59,6 +59,14 @@ pub struct Args {
     lr: f64,
     #[arg(long, default_value_t = 200)]
     checkpoint_every: u64,
+    /// Validation photo folder (scored against the gray baseline; contact sheet and curves drawn).
+    #[arg(long)]
+    val: Option<PathBuf>,
+    #[arg(long, default_value_t = 500)]
+    validate_every: u64,
+    /// Annealed-mean temperature for decoding the classification head during validation.
+    #[arg(long, default_value_t = 0.38)]
+    temperature: f32,
     /// Seed of the data order and augmentation.
     #[arg(long, default_value_t = 0x5EED)]
     seed: u64,
@@ -100,6 +108,11 @@ fn config_from(args: &Args) -> Result<TrainConfig> {
         lr: args.lr,
         betas: [0.9, 0.999],
         checkpoint_every: args.checkpoint_every.max(1),
+        val: args.val.clone(),
+        validate_every: args.validate_every.max(1),
+        decoding: rechroma::quantize::Decoding::AnnealedMean {
+            temperature: args.temperature,
+        },
     })
 }
 
@@ -119,9 +132,22 @@ pub fn run(args: Args) -> Result<()> {
         ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} steps  {msg}  eta {eta}").expect("valid template"),
     );
     bar.set_prefix("training");
-    let state = train(&config, &args.out, args.resume, &device, |r| {
-        bar.set_position(r.step);
-        bar.set_message(format!("loss {:.4}  {:.1} img/s", r.loss, r.images_per_second));
+    let state = train(&config, &args.out, args.resume, &device, |event| match event {
+        Event::Step { step, loss, images_per_second } => {
+            bar.set_position(*step);
+            bar.set_message(format!("loss {loss:.4}  {images_per_second:.1} img/s"));
+        }
+        Event::Validation { step, report } => bar.suspend(|| println!(
+            "step {step}: PSNR {:.2} dB (gray {:.2}), SSIM {:.3} (gray {:.3}), colorfulness {:.1} (truth {:.1}), AuC {:.3} (gray {:.3})",
+            report.model.psnr,
+            report.gray.psnr,
+            report.model.ssim,
+            report.gray.ssim,
+            report.model.colorfulness,
+            report.truth_colorfulness,
+            report.model.auc,
+            report.gray.auc
+        )),
     })
     .with_context(|| format!("training in {}", args.out.display()))?;
     bar.finish_and_clear();

@@ -117,3 +117,97 @@ pub fn prior_picture(prior: &Prior) -> Result<RgbImage, PlotError> {
     }
     RgbImage::from_raw(w, h, buf).ok_or_else(|| PlotError("buffer size".into()))
 }
+
+/// Training curves: the loss (raw and a 20-step moving average), validation PSNR of the model and the gray
+/// baseline, and validation colorfulness of the model and the truth, against the step.
+pub fn training_curves(
+    losses: &[(u64, f32)],
+    validations: &[(u64, crate::train::validate::Report)],
+) -> Result<RgbImage, PlotError> {
+    register_font();
+    let (w, h) = (3 * PANEL, PANEL);
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let panels = root.split_evenly((1, 3));
+        let last_step = losses.last().map_or(1, |l| l.0).max(1) as f64;
+        let range = |vals: &mut dyn Iterator<Item = f64>| {
+            let (lo, hi) = vals.fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(v), h.max(v)));
+            if lo > hi {
+                (0.0, 1.0)
+            } else {
+                (lo - 0.05 * (hi - lo + 1e-9), hi + 0.05 * (hi - lo + 1e-9))
+            }
+        };
+        // Loss.
+        let (lo, hi) = range(&mut losses.iter().map(|l| f64::from(l.1)));
+        let mut chart = ChartBuilder::on(&panels[0])
+            .caption("training loss", ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(32)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0f64..last_step, lo..hi)
+            .map_err(err)?;
+        chart.configure_mesh().x_desc("step").draw().map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(
+                losses.iter().map(|&(s, l)| (s as f64, f64::from(l))),
+                RGBColor(190, 190, 230),
+            ))
+            .map_err(err)?;
+        let avg: Vec<(f64, f64)> = losses
+            .iter()
+            .enumerate()
+            .map(|(i, &(s, _))| {
+                let win = &losses[i.saturating_sub(19)..=i];
+                (
+                    s as f64,
+                    win.iter().map(|l| f64::from(l.1)).sum::<f64>() / win.len() as f64,
+                )
+            })
+            .collect();
+        chart
+            .draw_series(LineSeries::new(avg, BLUE.stroke_width(2)))
+            .map_err(err)?;
+        // Validation PSNR and colorfulness.
+        let series = [
+            (
+                "validation PSNR (dB): model blue, gray baseline black",
+                [
+                    |r: &crate::train::validate::Report| r.model.psnr,
+                    |r: &crate::train::validate::Report| r.gray.psnr,
+                ],
+            ),
+            (
+                "colorfulness: model blue, truth black",
+                [
+                    |r: &crate::train::validate::Report| r.model.colorfulness,
+                    |r: &crate::train::validate::Report| r.truth_colorfulness,
+                ],
+            ),
+        ];
+        for (k, (title, [fm, fr])) in series.iter().enumerate() {
+            let (lo, hi) = range(&mut validations.iter().flat_map(|(_, r)| [fm(r), fr(r)]));
+            let mut chart = ChartBuilder::on(&panels[k + 1])
+                .caption(*title, ("sans-serif", 14))
+                .margin(8)
+                .x_label_area_size(32)
+                .y_label_area_size(50)
+                .build_cartesian_2d(0f64..last_step, lo..hi)
+                .map_err(err)?;
+            chart.configure_mesh().x_desc("step").draw().map_err(err)?;
+            for (f, colour) in [(fm, BLUE), (fr, BLACK)] {
+                let pts: Vec<(f64, f64)> = validations.iter().map(|(s, r)| (*s as f64, f(r))).collect();
+                chart
+                    .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))
+                    .map_err(err)?;
+                chart
+                    .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, colour.filled())))
+                    .map_err(err)?;
+            }
+        }
+        root.present().map_err(err)?;
+    }
+    RgbImage::from_raw(w, h, buf).ok_or_else(|| PlotError("buffer size".into()))
+}

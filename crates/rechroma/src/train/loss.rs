@@ -8,7 +8,7 @@
 
 use crate::color::norm;
 use crate::quantize::{Q, Quantizer};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 /// Mean squared error on ab / 110.
 ///
@@ -19,10 +19,13 @@ pub fn regression_loss(pred: Tensor<4>, ab: Tensor<4>) -> Tensor<1> {
     (pred - target).powi_scalar(2).mean()
 }
 
-/// Per-pixel targets of the classification loss, built on the CPU from the true ab values.
+/// Per-pixel targets of the classification loss, built on the CPU from the true ab values. The soft
+/// target is kept sparse: its k bins and weights per pixel (k = 5), not a dense 313-channel map.
 #[derive(Debug, Clone)]
 pub struct ClassTargets {
-    /// Soft-encoded targets, `[B, 313, H, W]`.
+    /// The k bins of each pixel's soft encoding, `[B, k, H, W]`.
+    pub bins: Tensor<4, Int>,
+    /// Their weights (summing to 1 over k), `[B, k, H, W]`.
     pub soft: Tensor<4>,
     /// Rebalancing weight of each pixel's nearest bin, `[B, 1, H, W]`.
     pub weight: Tensor<4>,
@@ -34,17 +37,28 @@ impl ClassTargets {
     pub fn new(ab: &[f32], dims: [usize; 3], quantizer: &Quantizer, weights: &[f32], device: &Device) -> Self {
         let [b, h, w] = dims;
         let n = h * w;
+        let k = quantizer.config().k;
         assert_eq!(ab.len(), b * 2 * n, "ab must hold [B, 2, H, W] values");
         assert_eq!(weights.len(), Q, "one weight per bin");
-        let mut soft = Vec::with_capacity(b * Q * n);
+        let mut bins = vec![0i64; b * k * n];
+        let mut soft = vec![0f32; b * k * n];
         let mut pixel_weight = Vec::with_capacity(b * n);
+        let (mut code_bins, mut code_w) = (vec![0u16; k], vec![0f32; k]);
         for i in 0..b {
             let (a_plane, b_plane) = ab[i * 2 * n..(i + 1) * 2 * n].split_at(n);
-            soft.extend(quantizer.soft_encode_dense(a_plane, b_plane));
-            pixel_weight.extend((0..n).map(|p| weights[quantizer.nearest(a_plane[p], b_plane[p])]));
+            for p in 0..n {
+                quantizer.soft_encode_into(a_plane[p], b_plane[p], &mut code_bins, &mut code_w);
+                for j in 0..k {
+                    bins[(i * k + j) * n + p] = i64::from(code_bins[j]);
+                    soft[(i * k + j) * n + p] = code_w[j];
+                }
+                // The nearest bin (the soft target's argmax) comes first.
+                pixel_weight.push(weights[code_bins[0] as usize]);
+            }
         }
         Self {
-            soft: Tensor::from_data(TensorData::new(soft, [b, Q, h, w]), device),
+            bins: Tensor::from_data(TensorData::new(bins, [b, k, h, w]), device),
+            soft: Tensor::from_data(TensorData::new(soft, [b, k, h, w]), device),
             weight: Tensor::from_data(TensorData::new(pixel_weight, [b, 1, h, w]), device),
         }
     }
@@ -55,7 +69,7 @@ impl ClassTargets {
 /// # Shapes
 /// `logits`: `[B, 313, H, W]` → scalar `[1]`
 pub fn classification_loss(logits: Tensor<4>, targets: &ClassTargets) -> Tensor<1> {
-    let log_p = burn::tensor::activation::log_softmax(logits, 1);
+    let log_p = burn::tensor::activation::log_softmax(logits, 1).gather(1, targets.bins.clone()); // [B, k, H, W]
     let ce = (targets.soft.clone() * log_p).sum_dim(1).neg(); // [B, 1, H, W]
     (ce * targets.weight.clone()).mean()
 }

@@ -2,6 +2,7 @@
 
 pub mod loss;
 pub mod run;
+pub mod validate;
 
 use crate::data::ColorBatch;
 use crate::model::mleu::{Head, Mleu};

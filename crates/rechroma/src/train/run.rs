@@ -6,12 +6,16 @@
 //! RUN/prior.json          the prior the classification loss used (copied in)
 //! RUN/model.safetensors   the latest weights (what inference loads)
 //! RUN/checkpoint/         model.bpk (weights with parameter ids), optim.bpk (optimiser state), state.json
-//! RUN/log.csv             step, loss, images/s
+//! RUN/log.csv             step, loss
+//! RUN/val.csv             validation scores of the model and the gray baseline, per validation
+//! RUN/sheet.png           contact sheet of the latest validation: gray | model | truth
+//! RUN/curves.png          loss, validation PSNR (model vs gray) and colorfulness (model vs truth)
 //! ```
 //! A checkpoint is written to `checkpoint.tmp/` and renamed over `checkpoint/`, so a run killed at any
 //! moment leaves the previous checkpoint whole. Because batch `s` is a pure function of (seed, s)
 //! ([`crate::data::Loader`]), a resumed run sees exactly the data the uninterrupted run would have.
 
+use super::validate::{Report, ValidationSet, contact_sheet, validate};
 use crate::data::{DatasetConfig, Loader, PhotoDataset};
 use crate::model::mleu::{Mleu, MleuConfig};
 use crate::quantize::{Prior, Quantizer};
@@ -42,6 +46,19 @@ pub struct TrainConfig {
     pub betas: [f32; 2],
     /// Write a checkpoint every this many steps (and at the end).
     pub checkpoint_every: u64,
+    /// Validation photo folder (evaluated with the fixed protocol, model vs gray baseline).
+    #[serde(default)]
+    pub val: Option<PathBuf>,
+    /// Validate every this many steps (and at the end).
+    #[serde(default = "default_validate_every")]
+    pub validate_every: u64,
+    /// How the classification head's distribution is decoded for validation (annealed mean, T = 0.38).
+    #[serde(default)]
+    pub decoding: crate::quantize::Decoding,
+}
+
+fn default_validate_every() -> u64 {
+    500
 }
 
 /// Errors of a training run.
@@ -68,6 +85,9 @@ pub struct RunState {
     pub step: u64,
     /// (step, loss) of every step done.
     pub losses: Vec<(u64, f32)>,
+    /// (step, scores) of every validation.
+    #[serde(default)]
+    pub validations: Vec<(u64, Report)>,
 }
 
 fn ckpt_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
@@ -118,11 +138,16 @@ where
     Ok(model)
 }
 
-/// What the caller sees after each step.
-pub struct StepReport {
-    pub step: u64,
-    pub loss: f32,
-    pub images_per_second: f64,
+/// What the caller sees as training goes.
+pub enum Event {
+    /// After every step.
+    Step {
+        step: u64,
+        loss: f32,
+        images_per_second: f64,
+    },
+    /// After every validation.
+    Validation { step: u64, report: Report },
 }
 
 /// Runs (or resumes) training in `run_dir`. `on_step` is called after every step.
@@ -131,7 +156,7 @@ pub fn train(
     run_dir: &Path,
     resume: bool,
     device: &Device,
-    mut on_step: impl FnMut(&StepReport),
+    mut on_event: impl FnMut(&Event),
 ) -> Result<RunState, TrainError> {
     std::fs::create_dir_all(run_dir).map_err(|e| ckpt_err(run_dir, e))?;
     // A run killed between the two renames of `checkpoint()` left its last checkpoint in `checkpoint.old`.
@@ -180,6 +205,10 @@ pub fn train(
         quantizer: &quantizer,
         weights: &weights,
     };
+    let val_set = match &config.val {
+        Some(dir) => Some(ValidationSet::open(dir, config.dataset.augment.size)?),
+        None => None,
+    };
     while state.step < config.steps {
         let t0 = std::time::Instant::now();
         let batch = loader.batch(state.step, device)?;
@@ -190,16 +219,54 @@ pub fn train(
         state.step += 1;
         state.losses.push((state.step, value));
         let ips = loader.batch_size() as f64 / t0.elapsed().as_secs_f64();
-        on_step(&StepReport {
+        on_event(&Event::Step {
             step: state.step,
             loss: value,
             images_per_second: ips,
         });
-        if state.step % config.checkpoint_every == 0 || state.step == config.steps {
+        let last = state.step == config.steps;
+        if let Some(set) = &val_set
+            && (state.step % config.validate_every.max(1) == 0 || last)
+        {
+            let report = validate_and_draw(&model, set, config.decoding, &mut state, run_dir)?;
+            on_event(&Event::Validation {
+                step: state.step,
+                report,
+            });
+        }
+        if state.step % config.checkpoint_every == 0 || last {
             checkpoint(&model, &optim, &state, run_dir)?;
         }
     }
     Ok(state)
+}
+
+/// Validates, records the scores in `state`, and writes `val.csv`, `sheet.png` and `curves.png`.
+fn validate_and_draw(
+    model: &Mleu,
+    set: &ValidationSet,
+    decoding: crate::quantize::Decoding,
+    state: &mut RunState,
+    run_dir: &Path,
+) -> Result<Report, TrainError> {
+    let (report, predictions) = validate(model, set, decoding);
+    state.validations.push((state.step, report));
+    let mut csv = String::from(
+        "step,psnr,ssim,colorfulness,auc,gray_psnr,gray_ssim,gray_colorfulness,gray_auc,truth_colorfulness\n",
+    );
+    for (s, r) in &state.validations {
+        let (m, g) = (r.model, r.gray);
+        csv.push_str(&format!(
+            "{s},{:.4},{:.4},{:.3},{:.4},{:.4},{:.4},{:.3},{:.4},{:.3}\n",
+            m.psnr, m.ssim, m.colorfulness, m.auc, g.psnr, g.ssim, g.colorfulness, g.auc, r.truth_colorfulness
+        ));
+    }
+    crate::fsutil::write_atomic(&run_dir.join("val.csv"), csv.as_bytes())?;
+    let sheet = contact_sheet(set, &predictions, 8);
+    crate::fsutil::save_image_atomic(&image::DynamicImage::ImageRgb8(sheet), &run_dir.join("sheet.png"))?;
+    let curves = crate::plot::training_curves(&state.losses, &state.validations).map_err(|e| ckpt_err(run_dir, e))?;
+    crate::fsutil::save_image_atomic(&image::DynamicImage::ImageRgb8(curves), &run_dir.join("curves.png"))?;
+    Ok(report)
 }
 
 fn adam(config: &TrainConfig) -> burn::optim::ModuleOptimizer {

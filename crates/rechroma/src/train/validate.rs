@@ -1,0 +1,170 @@
+//! Validation: the fixed evaluation protocol on a photo folder, for the model and the gray baseline.
+//!
+//! Each photo is resized so its shorter side is the working size and centre-cropped to a square
+//! ([`crate::data::center_crop`]). The model predicts ab from L; the prediction is recombined with the
+//! photo's own L and scored against the truth with PSNR, SSIM, colorfulness and AuC
+//! ([`crate::metrics`]). The gray baseline is the same L with ab = 0.
+
+use crate::color::LabImage;
+use crate::data::{DataError, center_crop, load_rgb, scan};
+use crate::metrics;
+use crate::model::mleu::{Head, Mleu};
+use crate::quantize::{Decoding, decode::decode_planes};
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Validation photos, cropped once.
+pub struct ValidationSet {
+    pub names: Vec<String>,
+    pub truth: Vec<RgbImage>,
+    pub lab: Vec<LabImage>,
+    pub size: u32,
+}
+
+impl ValidationSet {
+    /// Reads the photos of `dir` (unreadable ones are reported with `tracing::warn` and skipped).
+    pub fn open(dir: &Path, size: u32) -> Result<Self, DataError> {
+        let (mut names, mut truth, mut lab) = (Vec::new(), Vec::new(), Vec::new());
+        for path in scan(dir)? {
+            match load_rgb(&path) {
+                Ok(img) => {
+                    let crop = center_crop(&img, size);
+                    lab.push(LabImage::from_rgb8(&crop));
+                    truth.push(crop);
+                    names.push(path.strip_prefix(dir).unwrap_or(&path).display().to_string());
+                }
+                Err(e) => tracing::warn!("skipping {e}"),
+            }
+        }
+        if names.is_empty() {
+            return Err(DataError::Empty {
+                path: dir.to_path_buf(),
+            });
+        }
+        Ok(Self {
+            names,
+            truth,
+            lab,
+            size,
+        })
+    }
+}
+
+/// Mean scores over a validation set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    pub psnr: f64,
+    pub ssim: f64,
+    pub colorfulness: f64,
+    pub auc: f64,
+}
+
+/// Model and gray-baseline scores, and the ground truth's colorfulness.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub model: Scores,
+    pub gray: Scores,
+    pub truth_colorfulness: f64,
+}
+
+/// Predicted ab planes (Lab units) for one L plane of `size × size`, on a validation copy of the model.
+pub fn predict_ab(model: &Mleu, l: &[f32], size: usize, decoding: Decoding, device: &Device) -> Vec<f32> {
+    let x = Tensor::<4>::from_data(TensorData::new(l.to_vec(), [1, 1, size, size]), device);
+    let out = model.forward(x);
+    let data: Vec<f32> = out.into_data().try_to_vec().expect("f32 output");
+    match model.head {
+        Head::Regression => data.into_iter().map(crate::color::norm::signed_to_ab).collect(),
+        Head::Classification => {
+            let (a, b) = decode_planes(&data, size * size, decoding);
+            [a, b].concat()
+        }
+    }
+}
+
+fn score(truth: &RgbImage, truth_lab: &LabImage, ab: &[f32]) -> (Scores, RgbImage) {
+    let n = truth_lab.pixels();
+    let mut data = truth_lab.l().to_vec();
+    data.extend_from_slice(ab);
+    let pred = LabImage {
+        width: truth_lab.width,
+        height: truth_lab.height,
+        data,
+    };
+    let rgb = pred.to_rgb8();
+    let (ta, tb) = truth_lab.ab().split_at(n);
+    let (pa, pb) = ab.split_at(n);
+    let s = Scores {
+        psnr: metrics::psnr(truth, &rgb),
+        ssim: metrics::ssim(truth, &rgb),
+        colorfulness: metrics::colorfulness(&rgb),
+        auc: metrics::auc(ta, tb, pa, pb),
+    };
+    (s, rgb)
+}
+
+fn mean(scores: &[Scores]) -> Scores {
+    let n = scores.len().max(1) as f64;
+    // PSNR is averaged per image; an exact match (∞) is capped at 100 dB so one image cannot dominate.
+    Scores {
+        psnr: scores.iter().map(|s| s.psnr.min(100.0)).sum::<f64>() / n,
+        ssim: scores.iter().map(|s| s.ssim).sum::<f64>() / n,
+        colorfulness: scores.iter().map(|s| s.colorfulness).sum::<f64>() / n,
+        auc: scores.iter().map(|s| s.auc).sum::<f64>() / n,
+    }
+}
+
+/// Scores the model and the gray baseline on `set`; also returns the model's colorized crops.
+pub fn validate(model: &Mleu, set: &ValidationSet, decoding: Decoding) -> (Report, Vec<RgbImage>) {
+    let model = model.valid();
+    let device = Device::flex();
+    let size = set.size as usize;
+    let (mut ms, mut gs, mut preds) = (Vec::new(), Vec::new(), Vec::new());
+    for (truth, lab) in set.truth.iter().zip(&set.lab) {
+        let ab = predict_ab(&model, lab.l(), size, decoding, &device);
+        let (m, rgb) = score(truth, lab, &ab);
+        let (g, _) = score(truth, lab, &vec![0.0; 2 * lab.pixels()]);
+        ms.push(m);
+        gs.push(g);
+        preds.push(rgb);
+    }
+    let truth_colorfulness = set.truth.iter().map(metrics::colorfulness).sum::<f64>() / set.truth.len() as f64;
+    (
+        Report {
+            model: mean(&ms),
+            gray: mean(&gs),
+            truth_colorfulness,
+        },
+        preds,
+    )
+}
+
+/// A contact sheet: one row per photo (at most `rows`): gray | model | truth, 4-pixel white gutters.
+pub fn contact_sheet(set: &ValidationSet, predictions: &[RgbImage], rows: usize) -> RgbImage {
+    let s = set.size;
+    let rows = rows.min(predictions.len()) as u32;
+    let gutter = 4;
+    let mut sheet = RgbImage::from_pixel(
+        3 * s + 4 * gutter,
+        rows * s + (rows + 1) * gutter,
+        image::Rgb([255, 255, 255]),
+    );
+    for r in 0..rows as usize {
+        let lab = &set.lab[r];
+        let mut gray = lab.l().to_vec();
+        gray.extend(std::iter::repeat_n(0.0, 2 * lab.pixels()));
+        let gray = LabImage {
+            width: lab.width,
+            height: lab.height,
+            data: gray,
+        }
+        .to_rgb8();
+        let y = (gutter + r as u32 * (s + gutter)) as i64;
+        for (c, img) in [&gray, &predictions[r], &set.truth[r]].into_iter().enumerate() {
+            image::imageops::overlay(&mut sheet, img, (gutter + c as u32 * (s + gutter)) as i64, y);
+        }
+    }
+    sheet
+}
