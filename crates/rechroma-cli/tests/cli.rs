@@ -111,11 +111,15 @@ fn train_run(out: &std::path::Path, steps: u32, resume: bool) -> Vec<(u64, f32)>
         "2",
         "--checkpoint-every",
         "2",
+        "--validate-every",
+        "4",
         "--steps",
         &steps.to_string(),
         "--data",
     ])
     .arg(&photos)
+    .arg("--val")
+    .arg(fixtures().join("metrics"))
     .arg("--out")
     .arg(out);
     if resume {
@@ -156,8 +160,24 @@ fn a_stopped_training_run_resumes_where_it_stopped() {
             b.1
         );
     }
-    for f in ["config.json", "model.safetensors", "log.csv", "checkpoint/optim.bpk"] {
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "log.csv",
+        "checkpoint/optim.bpk",
+        "val.csv",
+        "sheet.png",
+        "curves.png",
+    ] {
         assert!(dir.join("resumed").join(f).is_file(), "{f}");
     }
+    // Validations at steps 4 and 8, the first kept across the resume; each scores model and gray baseline.
+    let val = std::fs::read_to_string(dir.join("resumed/val.csv")).unwrap();
+    let rows: Vec<&str> = val.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{val}");
+    assert!(rows[0].starts_with("4,") && rows[1].starts_with("8,"), "{val}");
+    // The sheet: 2 validation photos (64² crops) × (gray | model | truth), 4-pixel gutters.
+    let sheet = image::open(dir.join("resumed/sheet.png")).unwrap();
+    assert_eq!((sheet.width(), sheet.height()), (3 * 64 + 16, 2 * 64 + 12));
     std::fs::remove_dir_all(&dir).unwrap();
 }
