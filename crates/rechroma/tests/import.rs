@@ -58,3 +58,55 @@ fn a_missing_weight_file_is_named() {
     assert!(matches!(err, ImportError::Read { .. }));
     assert!(err.to_string().contains("/no/weights.safetensors"));
 }
+
+#[test]
+fn vgg16_in_torchvision_layout_loads_from_pth_and_safetensors_and_matches_the_reference() {
+    use rechroma::import::load_vgg16;
+    use rechroma::model::vgg::Vgg16Config;
+    let device = Device::flex();
+    let g = common::golden("vgg.json");
+    let input = common::f32s(&g["input"]);
+    let cfg = Vgg16Config {
+        widths: [4, 4, 8, 8, 8],
+        convs: [2, 2, 3, 3, 3],
+    };
+    for file in ["tiny_vgg16.pth", "tiny_vgg16.safetensors"] {
+        let net =
+            load_vgg16(&cfg, &common::fixtures().join("vgg").join(file), &device).unwrap_or_else(|e| panic!("{e}"));
+        let x = Tensor::<4>::from_data(TensorData::new(input.clone(), [1, 3, 32, 32]), &device);
+        let feats = net.features(x);
+        assert_eq!(feats.len(), 5);
+        for (i, f) in feats.into_iter().enumerate() {
+            let shape: Vec<usize> = g["shapes"][i]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as usize)
+                .collect();
+            assert_eq!(&f.dims()[1..], &shape[..], "{file}: level {i} shape");
+            let got: Vec<f32> = f.into_data().try_to_vec().unwrap();
+            let want = common::f32s(&g["features"][i]);
+            let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(worst < 1e-4, "{file}: level {i} differs from the numpy VGG by {worst}");
+        }
+    }
+}
+
+#[test]
+fn a_misshapen_vgg_file_names_the_tensor_and_the_shapes() {
+    use rechroma::import::load_vgg16;
+    use rechroma::model::vgg::Vgg16Config;
+    // The tiny file's first conv has 4 filters; a config expecting 64 must be refused, naming the tensor.
+    let err = load_vgg16(
+        &Vgg16Config::vgg16(),
+        &common::fixtures().join("vgg/tiny_vgg16.safetensors"),
+        &Device::flex(),
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, ImportError::Shape { .. }), "{msg}");
+    assert!(
+        msg.contains("features.0.weight") && msg.contains("64") && msg.contains("tiny_vgg16"),
+        "{msg}"
+    );
+}

@@ -5,8 +5,9 @@
 //! `weight`/`bias` → `gamma`/`beta`; Linear weights transposed) by burn-store's PyTorch adapter.
 
 use crate::model::efficientnet::{EfficientNet, EfficientNetConfig};
+use crate::model::vgg::{Vgg16, Vgg16Config};
 use burn::module::Module;
-use burn::store::{ApplyError, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
+use burn::store::{ApplyError, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore};
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
 
@@ -39,11 +40,7 @@ pub enum ImportError {
 /// Loads every tensor of a safetensors file in PyTorch layout into `module`; any missing or misshapen
 /// tensor is an error naming it. Tensors of the file the module has no place for are ignored
 /// (`num_batches_tracked`, a classifier the caller does not use).
-pub fn load_pytorch_safetensors<M: Module>(
-    mut module: M,
-    path: &Path,
-    remaps: &[(&str, &str)],
-) -> Result<M, ImportError> {
+pub fn load_pytorch_safetensors<M: Module>(module: M, path: &Path, remaps: &[(&str, &str)]) -> Result<M, ImportError> {
     if !path.is_file() {
         return Err(ImportError::Read {
             path: path.into(),
@@ -52,11 +49,20 @@ pub fn load_pytorch_safetensors<M: Module>(
     }
     let mut store = SafetensorsStore::from_file(path)
         .with_from_adapter(PyTorchToBurnAdapter)
-        .allow_partial(true);
+        .allow_partial(true)
+        .validate(false);
     for (from, to) in remaps {
         store = store.with_key_remapping(*from, *to);
     }
-    let result = module.load_from(&mut store).map_err(|e| ImportError::Read {
+    apply(module, &mut store, path)
+}
+
+/// Loads `store` into `module`, turning the first missing or misshapen tensor into an error naming it.
+fn apply<M: Module, S: burn::store::ModuleStore>(mut module: M, store: &mut S, path: &Path) -> Result<M, ImportError>
+where
+    S::Error: std::fmt::Display,
+{
+    let result = module.load_from(store).map_err(|e| ImportError::Read {
         path: path.into(),
         reason: e.to_string(),
     })?;
@@ -111,4 +117,33 @@ pub fn load_efficientnet(
         (r"^_blocks\.(\d+)\._bn2\.", "blocks.$1.project_conv.bn."),
     ];
     load_pytorch_safetensors(config.init(device), path, &remaps)
+}
+
+/// VGG16 weights in torchvision's layout (`features.N.weight/bias`), from torchvision's `.pth`
+/// (e.g. `vgg16-397923af.pth`, which users download themselves) or a safetensors file with the same keys.
+/// The classifier (`classifier.*`) is ignored.
+pub fn load_vgg16(config: &Vgg16Config, path: &Path, device: &Device) -> Result<Vgg16, ImportError> {
+    let module = config.init(device);
+    if !path.is_file() {
+        return Err(ImportError::Read {
+            path: path.into(),
+            reason: "no such file".into(),
+        });
+    }
+    let is_pth = path.extension().is_some_and(|e| e == "pth" || e == "pt");
+    let result = if is_pth {
+        let mut store = PytorchStore::from_file(path)
+            .allow_partial(true)
+            .validate(false)
+            .map_indices_contiguous(true);
+        apply(module, &mut store, path)
+    } else {
+        let mut store = SafetensorsStore::from_file(path)
+            .with_from_adapter(PyTorchToBurnAdapter)
+            .allow_partial(true)
+            .validate(false)
+            .map_indices_contiguous(true);
+        apply(module, &mut store, path)
+    };
+    result
 }

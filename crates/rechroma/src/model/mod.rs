@@ -3,6 +3,7 @@
 pub mod blocks;
 pub mod efficientnet;
 pub mod mleu;
+pub mod vgg;
 
 use burn::tensor::Tensor;
 
