@@ -3,8 +3,10 @@
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use rechroma::data::{AugmentConfig, DatasetConfig};
+use rechroma::model::backbone::BackboneConfig;
 use rechroma::model::efficientnet::EfficientNetConfig;
 use rechroma::model::mleu::{Head, MleuConfig};
+use rechroma::model::vgg::Vgg16Config;
 use rechroma::train::run::{Event, TrainConfig, train};
 use std::path::PathBuf;
 
@@ -14,6 +16,14 @@ enum Arch {
     MleuReg,
     /// MLEU with the classification head (313 bins, rebalanced cross-entropy).
     MleuCls,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BackboneArg {
+    /// EfficientNet-Lite0 (from the PyPI package; what the default model uses).
+    EfficientnetLite0,
+    /// VGG16, the MLEU paper's backbone (bring torchvision's vgg16-397923af.pth).
+    Vgg16,
 }
 
 #[derive(clap::Args)]
@@ -35,7 +45,11 @@ pub struct Args {
     /// Prior file from `rechroma prior` (classification head).
     #[arg(long)]
     prior: Option<PathBuf>,
-    /// EfficientNet-Lite0 weights (safetensors, from scripts/fetch-photos.sh).
+    /// The embedded ImageNet backbone.
+    #[arg(long, value_enum, default_value_t = BackboneArg::EfficientnetLite0)]
+    backbone: BackboneArg,
+    /// Backbone weights: EfficientNet-Lite0 safetensors (from scripts/fetch-photos.sh), or torchvision's
+    /// vgg16-397923af.pth for --backbone vgg16.
     #[arg(long, default_value = "data/weights/efficientnet-lite0.safetensors")]
     backbone_weights: PathBuf,
     /// Train a plain U-Net without the embedded backbone (ablation).
@@ -89,7 +103,12 @@ fn config_from(args: &Args) -> Result<TrainConfig> {
         model: MleuConfig {
             widths,
             head,
-            backbone: (!args.no_backbone).then(EfficientNetConfig::lite0),
+            backbone: (!args.no_backbone).then(|| match args.backbone {
+                BackboneArg::EfficientnetLite0 => BackboneConfig::EfficientNet(EfficientNetConfig::lite0()),
+                BackboneArg::Vgg16 => BackboneConfig::Vgg16 {
+                    vgg16: Vgg16Config::vgg16(),
+                },
+            }),
             finetune_backbone: args.finetune_backbone,
         },
         backbone_weights: (!args.no_backbone).then(|| args.backbone_weights.clone()),

@@ -3,6 +3,7 @@ mod common;
 
 use burn::module::Module;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use rechroma::model::backbone::BackboneConfig;
 use rechroma::model::efficientnet::EfficientNetConfig;
 use rechroma::model::mleu::{Head, MleuConfig, check_size};
 use rechroma::quantize::{NEUTRAL_BIN, Q, Quantizer, bin_centres};
@@ -12,7 +13,7 @@ fn tiny(head: Head) -> MleuConfig {
     MleuConfig {
         widths: [4, 8, 8, 8, 8],
         head,
-        backbone: Some(common::tiny_backbone()),
+        backbone: Some(BackboneConfig::EfficientNet(common::tiny_backbone())),
         finetune_backbone: false,
     }
 }
@@ -145,4 +146,33 @@ fn classification_loss_matches_a_hand_computation_on_a_2x2_image() {
     let uniform: f32 = classification_loss(Tensor::zeros([1, Q, 2, 2], &device), &targets).into_scalar();
     let mean_w: f64 = bins.iter().map(|&q| weights[q] as f64).sum::<f64>() / 4.0;
     assert!((uniform as f64 - mean_w * (313f64).ln()).abs() < 1e-4);
+}
+
+#[test]
+fn mleu_embeds_a_vgg16_backbone_too() {
+    use rechroma::model::vgg::Vgg16Config;
+    let device = Device::flex();
+    let vgg = BackboneConfig::Vgg16 {
+        vgg16: Vgg16Config {
+            widths: [4, 4, 8, 8, 8],
+            convs: [2, 2, 3, 3, 3],
+        },
+    };
+    assert_eq!(vgg.feature_channels(), vec![4, 4, 8, 8, 8]);
+    let model = MleuConfig {
+        backbone: Some(vgg.clone()),
+        ..tiny(Head::Classification)
+    }
+    .init(&device);
+    assert_eq!(model.forward(l_input(1, 64, 32, &device)).dims(), [1, Q, 64, 32]);
+    // The config's JSON names the backbone; the EfficientNet form stays the bare config.
+    let json = serde_json::to_string(&vgg).unwrap();
+    assert!(json.starts_with(r#"{"vgg16":"#), "{json}");
+    let back: BackboneConfig = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, vgg);
+    let eff = BackboneConfig::EfficientNet(common::tiny_backbone());
+    assert_eq!(
+        serde_json::from_str::<BackboneConfig>(&serde_json::to_string(&eff).unwrap()).unwrap(),
+        eff
+    );
 }

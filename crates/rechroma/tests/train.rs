@@ -6,6 +6,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
 use rechroma::data::{AugmentConfig, ColorBatcher, DatasetConfig, PhotoDataset};
+use rechroma::model::backbone::BackboneConfig;
 use rechroma::model::mleu::{Head, Mleu, MleuConfig};
 use rechroma::quantize::{Prior, PriorAccumulator, PriorConfig, Quantizer};
 use rechroma::train::{ClassLossContext, mleu_loss};
@@ -14,7 +15,7 @@ fn tiny(head: Head) -> MleuConfig {
     MleuConfig {
         widths: [8, 8, 8, 8, 8],
         head,
-        backbone: Some(common::tiny_backbone()),
+        backbone: Some(BackboneConfig::EfficientNet(common::tiny_backbone())),
         finetune_backbone: false,
     }
 }

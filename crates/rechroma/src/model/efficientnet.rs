@@ -143,7 +143,7 @@ impl EfficientNet {
     /// The last feature map of each resolution: strides 2, 4, 8, 16 and 32.
     ///
     /// # Shapes
-    /// `[B, 3, H, W]` (normalised RGB, see [`super::backbone_input`]) → five `[B, C_i, H/2^(i+1), W/2^(i+1)]`
+    /// `[B, 3, H, W]` (normalised RGB, see [`super::backbone::Backbone::features`]) → five `[B, C_i, H/2^(i+1), W/2^(i+1)]`
     /// with C = [`EfficientNetConfig::feature_channels`] (Lite0: 16, 24, 40, 112, 320).
     pub fn features(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
         let mut x = self.conv_stem.forward(x);

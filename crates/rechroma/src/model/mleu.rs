@@ -5,7 +5,8 @@
 //! resolution, conv-BN-ReLU) → a final 1×1 conv: 2 filters + tanh (regression, ab/110 ∈ [−1, 1]) or 313
 //! filters (classification logits over the ab bins; softmax is applied by the loss and the decoder).
 //!
-//! **Multi-level embedding.** A pretrained backbone sees the same gray photo ([`super::backbone_input`]);
+//! **Multi-level embedding.** A pretrained backbone ([`Backbone`]: EfficientNet-Lite0 or VGG16) sees the
+//! same gray photo;
 //! its feature map at stride 2^(i+1) has exactly the resolution of encoder block i's output. It is
 //! projected by a 1×1 conv-BN-ReLU to half the block's width and *concatenated* to the block's output, so
 //! the skip connection and the next block both receive it. Concatenation (rather than addition) keeps the
@@ -13,8 +14,10 @@
 //! projection keeps the deep backbone maps (112, 320 channels) from dominating the narrow encoder.
 //! The backbone is frozen by default (its BatchNorm then uses its ImageNet statistics).
 
+use super::backbone::{Backbone, BackboneConfig, efficientnet_features, vgg_features};
 use super::blocks::{Act, ConvBnAct};
 use super::efficientnet::{EfficientNet, EfficientNetConfig};
+use super::vgg::Vgg16;
 use crate::quantize::Q;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -49,7 +52,7 @@ pub struct MleuConfig {
     pub widths: [usize; 5],
     pub head: Head,
     /// The embedded backbone; `None` gives a plain U-Net (an ablation).
-    pub backbone: Option<EfficientNetConfig>,
+    pub backbone: Option<BackboneConfig>,
     /// Train the backbone too (default false: frozen).
     pub finetune_backbone: bool,
 }
@@ -63,7 +66,7 @@ impl MleuConfig {
         Self {
             widths: [64, 128, 256, 512, 512],
             head,
-            backbone: Some(EfficientNetConfig::lite0()),
+            backbone: Some(BackboneConfig::EfficientNet(EfficientNetConfig::lite0())),
             finetune_backbone: false,
         }
     }
@@ -100,18 +103,19 @@ impl MleuConfig {
             c_in = c_out;
         }
         let out = Conv2dConfig::new([c_in, self.head.channels()], [1, 1]).init(device);
-        let backbone = self.backbone.as_ref().map(|b| {
-            let net = b.init(device);
-            if self.finetune_backbone { net } else { net.freeze() }
-        });
-        Mleu {
+        let mut model = Mleu {
             encoder,
             embed,
             decoder,
             out,
-            backbone,
+            backbone: None,
+            vgg: None,
             head: self.head,
+        };
+        if let Some(b) = &self.backbone {
+            model.set_backbone(b.init(device), self.finetune_backbone);
         }
+        model
     }
 }
 
@@ -135,7 +139,10 @@ pub struct Mleu {
     pub embed: Vec<ConvBnAct>,
     pub decoder: Vec<DecoderBlock>,
     pub out: Conv2d,
+    /// The EfficientNet-Lite backbone, if that is the embedded one.
     pub backbone: Option<EfficientNet>,
+    /// The VGG16 backbone, if that is the embedded one.
+    pub vgg: Option<Vgg16>,
     #[module(skip)]
     pub head: Head,
 }
@@ -158,6 +165,21 @@ pub fn check_size(height: usize, width: usize) -> Result<(), SizeError> {
 }
 
 impl Mleu {
+    /// Installs the embedded backbone (frozen unless `trainable`).
+    pub fn set_backbone(&mut self, backbone: Backbone, trainable: bool) {
+        (self.backbone, self.vgg) = match backbone {
+            Backbone::EfficientNet(n) => (Some(if trainable { n } else { n.freeze() }), None),
+            Backbone::Vgg16(n) => (None, Some(if trainable { n } else { n.freeze() })),
+        };
+    }
+
+    /// Freezes whichever backbone is embedded.
+    pub fn freeze_backbone(mut self) -> Self {
+        self.backbone = self.backbone.map(|b| b.freeze());
+        self.vgg = self.vgg.map(|v| v.freeze());
+        self
+    }
+
     /// # Shapes
     /// `l`: `[B, 1, H, W]` in Lab units (0..100), H and W multiples of 32 (see [`check_size`]) →
     /// `[B, 2, H, W]` (regression, tanh) or `[B, 313, H, W]` (classification logits).
@@ -167,7 +189,8 @@ impl Mleu {
         let features = self
             .backbone
             .as_ref()
-            .map(|b| b.features(super::backbone_input(l.clone())));
+            .map(|b| efficientnet_features(b, l.clone()))
+            .or_else(|| self.vgg.as_ref().map(|v| vgg_features(v, l.clone())));
         let input = l / crate::color::norm::L_RANGE; // the paper's [0, 1]
         let mut x = input.clone();
         let mut skips = Vec::with_capacity(5);

@@ -19,7 +19,6 @@ use super::validate::{Report, ValidationSet, contact_sheet, validate};
 use crate::data::{DatasetConfig, Loader, PhotoDataset};
 use crate::model::mleu::{Mleu, MleuConfig};
 use crate::quantize::{Prior, Quantizer};
-use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::store::{BurnpackStore, ModuleSnapshot, SafetensorsStore};
 use burn::tensor::Device;
@@ -133,7 +132,7 @@ where
         return Err(ckpt_err(path, e));
     }
     if !config.finetune_backbone {
-        model.backbone = model.backbone.map(|b| b.freeze());
+        model = model.freeze_backbone();
     }
     Ok(model)
 }
@@ -183,12 +182,7 @@ pub fn train(
         device.seed(config.dataset.seed); // reproducible initial weights
         let mut model = config.model.init(device);
         if let (Some(w), Some(bcfg)) = (&config.backbone_weights, &config.model.backbone) {
-            let net = crate::import::load_efficientnet(bcfg, w, device)?;
-            model.backbone = Some(if config.model.finetune_backbone {
-                net
-            } else {
-                net.freeze()
-            });
+            model.set_backbone(bcfg.load(w, device)?, config.model.finetune_backbone);
         }
         (model, adam(config), RunState::default())
     };

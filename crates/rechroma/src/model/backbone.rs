@@ -1,0 +1,78 @@
+//! The pretrained networks MLEU can embed, behind one interface: multi-scale features of the gray photo.
+
+use super::efficientnet::{EfficientNet, EfficientNetConfig};
+use super::gray_srgb;
+use super::vgg::{IMAGENET_MEAN, IMAGENET_STD, Vgg16, Vgg16Config};
+use crate::import::{ImportError, load_efficientnet, load_vgg16};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Which backbone, and its shape. Serialised as the bare EfficientNet config or `{"vgg16": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BackboneConfig {
+    /// VGG16 in torchvision's layout (the MLEU paper's backbone; users bring `vgg16-397923af.pth`).
+    Vgg16 { vgg16: Vgg16Config },
+    /// EfficientNet-Lite (Lite0 is what rechroma ships).
+    EfficientNet(EfficientNetConfig),
+}
+
+impl BackboneConfig {
+    /// Channels of the 5 feature maps at strides 2, 4, 8, 16, 32.
+    pub fn feature_channels(&self) -> Vec<usize> {
+        match self {
+            BackboneConfig::Vgg16 { vgg16 } => vgg16.feature_channels(),
+            BackboneConfig::EfficientNet(c) => c.feature_channels(),
+        }
+    }
+
+    /// Random weights (tests, or before [`Self::load`]).
+    pub fn init(&self, device: &Device) -> Backbone {
+        match self {
+            BackboneConfig::Vgg16 { vgg16 } => Backbone::Vgg16(vgg16.init(device)),
+            BackboneConfig::EfficientNet(c) => Backbone::EfficientNet(c.init(device)),
+        }
+    }
+
+    /// Pretrained weights from a file (see [`crate::import`]).
+    pub fn load(&self, path: &Path, device: &Device) -> Result<Backbone, ImportError> {
+        Ok(match self {
+            BackboneConfig::Vgg16 { vgg16 } => Backbone::Vgg16(load_vgg16(vgg16, path, device)?),
+            BackboneConfig::EfficientNet(c) => Backbone::EfficientNet(load_efficientnet(c, path, device)?),
+        })
+    }
+}
+
+/// A backbone network. (Not a burn module enum: [`super::mleu::Mleu`] holds each kind in its own optional
+/// field, so weight files name tensors `backbone.…` / `vgg.…` without enum variant segments.)
+#[derive(Debug)]
+pub enum Backbone {
+    Vgg16(Vgg16),
+    EfficientNet(EfficientNet),
+}
+
+/// EfficientNet-Lite's input normalisation: (255·x − 127) / 128 for x ∈ [0, 1].
+const LITE_MEAN: f32 = 127.0 / 255.0;
+const LITE_SCALE: f32 = 128.0 / 255.0;
+
+/// EfficientNet-Lite features of the gray photo with lightness `l`.
+///
+/// # Shapes
+/// `l`: `[B, 1, H, W]` (Lab units) → five `[B, C_i, H/2^(i+1), W/2^(i+1)]`
+pub fn efficientnet_features(net: &EfficientNet, l: Tensor<4>) -> Vec<Tensor<4>> {
+    let x = (gray_srgb(l) - LITE_MEAN) / LITE_SCALE;
+    net.features(Tensor::cat(vec![x.clone(), x.clone(), x], 1))
+}
+
+/// VGG16 features of the gray photo with lightness `l` (torchvision's normalisation).
+///
+/// # Shapes
+/// `l`: `[B, 1, H, W]` (Lab units) → five `[B, C_i, H/2^(i+1), W/2^(i+1)]`
+pub fn vgg_features(net: &Vgg16, l: Tensor<4>) -> Vec<Tensor<4>> {
+    let g = gray_srgb(l);
+    let ch: Vec<Tensor<4>> = (0..3)
+        .map(|c| (g.clone() - IMAGENET_MEAN[c]) / IMAGENET_STD[c])
+        .collect();
+    net.features(Tensor::cat(ch, 1))
+}
