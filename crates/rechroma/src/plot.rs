@@ -118,6 +118,31 @@ pub fn prior_picture(prior: &Prior) -> Result<RgbImage, PlotError> {
     RgbImage::from_raw(w, h, buf).ok_or_else(|| PlotError("buffer size".into()))
 }
 
+type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+type StepChart<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A chart over steps 0..`last_step` with its mesh and caption drawn.
+fn step_chart<'a, 'b>(
+    area: &'a Area<'b>,
+    caption: &str,
+    last_step: f64,
+    (lo, hi): (f64, f64),
+) -> Result<StepChart<'a, 'b>, PlotError> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 14))
+        .margin(8)
+        .x_label_area_size(32)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..last_step, lo..hi)
+        .map_err(err)?;
+    chart.configure_mesh().x_desc("step").draw().map_err(err)?;
+    Ok(chart)
+}
+
 /// Training curves: the loss (raw and a 20-step moving average), validation PSNR of the model and the gray
 /// baseline, and validation colorfulness of the model and the truth, against the step.
 pub fn training_curves(
@@ -142,14 +167,7 @@ pub fn training_curves(
         };
         // Loss.
         let (lo, hi) = range(&mut losses.iter().map(|l| f64::from(l.1)));
-        let mut chart = ChartBuilder::on(&panels[0])
-            .caption("training loss", ("sans-serif", 16))
-            .margin(8)
-            .x_label_area_size(32)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0f64..last_step, lo..hi)
-            .map_err(err)?;
-        chart.configure_mesh().x_desc("step").draw().map_err(err)?;
+        let mut chart = step_chart(&panels[0], "training loss", last_step, (lo, hi))?;
         chart
             .draw_series(LineSeries::new(
                 losses.iter().map(|&(s, l)| (s as f64, f64::from(l))),
@@ -189,14 +207,7 @@ pub fn training_curves(
         ];
         for (k, (title, [fm, fr])) in series.iter().enumerate() {
             let (lo, hi) = range(&mut validations.iter().flat_map(|(_, r)| [fm(r), fr(r)]));
-            let mut chart = ChartBuilder::on(&panels[k + 1])
-                .caption(*title, ("sans-serif", 14))
-                .margin(8)
-                .x_label_area_size(32)
-                .y_label_area_size(50)
-                .build_cartesian_2d(0f64..last_step, lo..hi)
-                .map_err(err)?;
-            chart.configure_mesh().x_desc("step").draw().map_err(err)?;
+            let mut chart = step_chart(&panels[k + 1], title, last_step, (lo, hi))?;
             for (f, colour) in [(fm, BLUE), (fr, BLACK)] {
                 let pts: Vec<(f64, f64)> = validations.iter().map(|(s, r)| (*s as f64, f(r))).collect();
                 chart
