@@ -2,6 +2,7 @@
 //!
 //! This binary only parses arguments and dispatches; the work is in the `rechroma` library.
 
+mod bench;
 mod prior;
 mod train;
 
@@ -32,6 +33,8 @@ enum Command {
     /// Checkpoints (weights, optimiser state, step) are written to the run folder every
     /// --checkpoint-every steps; --resume continues a stopped run exactly where it stopped.
     Train(train::Args),
+    /// Measure training-step throughput of the MLEU variants (a table of ratios to a plain U-Net).
+    Bench(bench::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -53,6 +56,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Prior(args) => prior::run(args),
         Command::Train(args) => train::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

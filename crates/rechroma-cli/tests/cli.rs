@@ -83,13 +83,19 @@ fn prior_of_a_missing_folder_is_a_one_line_error_and_writes_nothing() {
 
 #[test]
 fn every_command_has_help() {
-    for args in [&["--help"][..], &["prior", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["prior", "--help"],
+        &["train", "--help"],
+        &["bench", "--help"],
+    ] {
         let run = Command::new(env!("CARGO_BIN_EXE_rechroma"))
             .args(args)
             .output()
             .unwrap();
         assert!(run.status.success());
-        assert!(String::from_utf8_lossy(&run.stdout).contains("prior"));
+        let out = String::from_utf8_lossy(&run.stdout);
+        assert!(out.contains("Usage: rechroma"), "{out}");
     }
 }
 
