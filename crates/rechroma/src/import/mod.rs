@@ -41,12 +41,7 @@ pub enum ImportError {
 /// tensor is an error naming it. Tensors of the file the module has no place for are ignored
 /// (`num_batches_tracked`, a classifier the caller does not use).
 pub fn load_pytorch_safetensors<M: Module>(module: M, path: &Path, remaps: &[(&str, &str)]) -> Result<M, ImportError> {
-    if !path.is_file() {
-        return Err(ImportError::Read {
-            path: path.into(),
-            reason: "no such file".into(),
-        });
-    }
+    require_file(path)?;
     let mut store = SafetensorsStore::from_file(path)
         .with_from_adapter(PyTorchToBurnAdapter)
         .allow_partial(true)
@@ -123,15 +118,9 @@ pub fn load_efficientnet(
 /// (e.g. `vgg16-397923af.pth`, which users download themselves) or a safetensors file with the same keys.
 /// The classifier (`classifier.*`) is ignored.
 pub fn load_vgg16(config: &Vgg16Config, path: &Path, device: &Device) -> Result<Vgg16, ImportError> {
+    require_file(path)?;
     let module = config.init(device);
-    if !path.is_file() {
-        return Err(ImportError::Read {
-            path: path.into(),
-            reason: "no such file".into(),
-        });
-    }
-    let is_pth = path.extension().is_some_and(|e| e == "pth" || e == "pt");
-    let result = if is_pth {
+    if path.extension().is_some_and(|e| e == "pth" || e == "pt") {
         let mut store = PytorchStore::from_file(path)
             .allow_partial(true)
             .validate(false)
@@ -144,6 +133,16 @@ pub fn load_vgg16(config: &Vgg16Config, path: &Path, device: &Device) -> Result<
             .validate(false)
             .map_indices_contiguous(true);
         apply(module, &mut store, path)
-    };
-    result
+    }
+}
+
+fn require_file(path: &Path) -> Result<(), ImportError> {
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(ImportError::Read {
+            path: path.into(),
+            reason: "no such file".into(),
+        })
+    }
 }

@@ -222,7 +222,7 @@ pub fn train(
         if let Some(set) = &val_set
             && (state.step % config.validate_every.max(1) == 0 || last)
         {
-            let report = validate_and_draw(&model, set, config.decoding, &mut state, run_dir)?;
+            let report = validate_and_draw(&model, set, config.decoding, &mut state, run_dir, device)?;
             on_event(&Event::Validation {
                 step: state.step,
                 report,
@@ -242,8 +242,9 @@ fn validate_and_draw(
     decoding: crate::quantize::Decoding,
     state: &mut RunState,
     run_dir: &Path,
+    device: &Device,
 ) -> Result<Report, TrainError> {
-    let (report, predictions) = validate(model, set, decoding);
+    let (report, predictions) = validate(model, set, decoding, &device.clone().without_autodiff());
     state.validations.push((state.step, report));
     let mut csv = String::from(
         "step,psnr,ssim,colorfulness,auc,gray_psnr,gray_ssim,gray_colorfulness,gray_auc,truth_colorfulness\n",

@@ -16,11 +16,16 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Validation photos, cropped once.
+/// Validation photos, cropped once, with what does not depend on the model (the gray baseline and the
+/// truth's colorfulness) computed once too.
 pub struct ValidationSet {
     pub names: Vec<String>,
     pub truth: Vec<RgbImage>,
     pub lab: Vec<LabImage>,
+    /// The gray baseline: each photo's L with ab = 0.
+    pub gray: Vec<RgbImage>,
+    pub gray_scores: Scores,
+    pub truth_colorfulness: f64,
     pub size: u32,
 }
 
@@ -44,10 +49,19 @@ impl ValidationSet {
                 path: dir.to_path_buf(),
             });
         }
+        let (gray_scores, gray): (Vec<Scores>, Vec<RgbImage>) = truth
+            .iter()
+            .zip(&lab)
+            .map(|(t, l)| score(t, l, &vec![0.0; 2 * l.pixels()]))
+            .unzip();
+        let truth_colorfulness = truth.iter().map(metrics::colorfulness).sum::<f64>() / truth.len() as f64;
         Ok(Self {
             names,
             truth,
             lab,
+            gray,
+            gray_scores: mean(&gray_scores),
+            truth_colorfulness,
             size,
         })
     }
@@ -116,29 +130,23 @@ fn mean(scores: &[Scores]) -> Scores {
     }
 }
 
-/// Scores the model and the gray baseline on `set`; also returns the model's colorized crops.
-pub fn validate(model: &Mleu, set: &ValidationSet, decoding: Decoding) -> (Report, Vec<RgbImage>) {
+/// Scores the model on `set` (running it on `device`, which must not be an autodiff device) next to
+/// the set's gray baseline; also returns the model's colorized crops.
+pub fn validate(model: &Mleu, set: &ValidationSet, decoding: Decoding, device: &Device) -> (Report, Vec<RgbImage>) {
     let model = model.valid();
-    let device = Device::flex();
     let size = set.size as usize;
-    let (mut ms, mut gs, mut preds) = (Vec::new(), Vec::new(), Vec::new());
-    for (truth, lab) in set.truth.iter().zip(&set.lab) {
-        let ab = predict_ab(&model, lab.l(), size, decoding, &device);
-        let (m, rgb) = score(truth, lab, &ab);
-        let (g, _) = score(truth, lab, &vec![0.0; 2 * lab.pixels()]);
-        ms.push(m);
-        gs.push(g);
-        preds.push(rgb);
-    }
-    let truth_colorfulness = set.truth.iter().map(metrics::colorfulness).sum::<f64>() / set.truth.len() as f64;
-    (
-        Report {
-            model: mean(&ms),
-            gray: mean(&gs),
-            truth_colorfulness,
-        },
-        preds,
-    )
+    let (scores, preds): (Vec<Scores>, Vec<RgbImage>) = set
+        .truth
+        .iter()
+        .zip(&set.lab)
+        .map(|(truth, lab)| score(truth, lab, &predict_ab(&model, lab.l(), size, decoding, device)))
+        .unzip();
+    let report = Report {
+        model: mean(&scores),
+        gray: set.gray_scores,
+        truth_colorfulness: set.truth_colorfulness,
+    };
+    (report, preds)
 }
 
 /// A contact sheet: one row per photo (at most `rows`): gray | model | truth, 4-pixel white gutters.
@@ -152,17 +160,8 @@ pub fn contact_sheet(set: &ValidationSet, predictions: &[RgbImage], rows: usize)
         image::Rgb([255, 255, 255]),
     );
     for r in 0..rows as usize {
-        let lab = &set.lab[r];
-        let mut gray = lab.l().to_vec();
-        gray.extend(std::iter::repeat_n(0.0, 2 * lab.pixels()));
-        let gray = LabImage {
-            width: lab.width,
-            height: lab.height,
-            data: gray,
-        }
-        .to_rgb8();
         let y = (gutter + r as u32 * (s + gutter)) as i64;
-        for (c, img) in [&gray, &predictions[r], &set.truth[r]].into_iter().enumerate() {
+        for (c, img) in [&set.gray[r], &predictions[r], &set.truth[r]].into_iter().enumerate() {
             image::imageops::overlay(&mut sheet, img, (gutter + c as u32 * (s + gutter)) as i64, y);
         }
     }
