@@ -3,6 +3,9 @@
 //! This binary only parses arguments and dispatches; the work is in the `rechroma` library.
 
 mod bench;
+mod colorize;
+mod eval;
+mod export;
 mod prior;
 mod train;
 
@@ -21,6 +24,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Colorize photos (files or folders) at their full resolution.
+    ///
+    /// The model predicts colour at a working size (about 256² pixels) from the photo's lightness; the
+    /// colour is upsampled to the photo's size and recombined with its own full-resolution lightness.
+    /// 16-bit and alpha are kept where the output format can store them. A bad file gets a one-line
+    /// error and the batch goes on; the exit status says whether anything failed.
+    Colorize(colorize::Args),
+    /// Score a model against the gray baseline on a folder of colour photos (PSNR, SSIM,
+    /// colorfulness, AuC), with the fixed protocol: shorter side resized to 256, centre crop 256².
+    Eval(eval::Args),
     /// Measure the colour prior of a photo folder over the 313 ab bins, with its rebalancing weights.
     ///
     /// Counts every pixel of every colour photo (grayscale photos are skipped, as Zhang et al. do),
@@ -35,6 +48,8 @@ enum Command {
     Train(train::Args),
     /// Measure training-step throughput of the MLEU variants (a table of ratios to a plain U-Net).
     Bench(bench::Args),
+    /// Write a run's config and weights in half precision, as the embedded default model is stored.
+    Export(export::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -54,6 +69,9 @@ fn main() -> std::process::ExitCode {
         .with_target(false)
         .init();
     let result = match cli.command {
+        Command::Colorize(args) => colorize::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Export(args) => export::run(args),
         Command::Prior(args) => prior::run(args),
         Command::Train(args) => train::run(args),
         Command::Bench(args) => bench::run(args),

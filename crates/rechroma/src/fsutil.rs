@@ -36,14 +36,54 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     result.map_err(io)
 }
 
+/// JPEG quality of written files (the `image` crate's default, 75, shows blocking in smooth skies).
+pub const JPEG_QUALITY: u8 = 95;
+
 /// Encodes `img` in the format its extension names (png, jpg, webp, tiff, bmp) and writes it atomically.
+/// What the format cannot store is converted first: JPEG, WebP and BMP get 8 bits per channel, JPEG
+/// loses alpha; PNG and TIFF keep 16 bits and alpha. JPEGs are written at [`JPEG_QUALITY`].
 pub fn save_image_atomic(img: &image::DynamicImage, path: &Path) -> Result<(), WriteError> {
+    use image::{DynamicImage, ImageFormat};
     let encode = |reason: String| WriteError::Encode {
         path: path.to_path_buf(),
         reason,
     };
-    let format = image::ImageFormat::from_path(path).map_err(|e| encode(e.to_string()))?;
+    let format = output_format(path).map_err(encode)?;
+    let wide = !matches!(
+        img,
+        DynamicImage::ImageLuma8(_)
+            | DynamicImage::ImageLumaA8(_)
+            | DynamicImage::ImageRgb8(_)
+            | DynamicImage::ImageRgba8(_)
+    );
+    let converted = match format {
+        ImageFormat::Jpeg if img.color().has_alpha() || wide => Some(DynamicImage::ImageRgb8(img.to_rgb8())),
+        ImageFormat::WebP | ImageFormat::Bmp if wide && img.color().has_alpha() => {
+            Some(DynamicImage::ImageRgba8(img.to_rgba8()))
+        }
+        ImageFormat::WebP | ImageFormat::Bmp if wide => Some(DynamicImage::ImageRgb8(img.to_rgb8())),
+        _ => None,
+    };
+    let img = converted.as_ref().unwrap_or(img);
     let mut bytes = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut bytes, format).map_err(|e| encode(e.to_string()))?;
+    let written = match format {
+        ImageFormat::Jpeg => img.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
+            &mut bytes,
+            JPEG_QUALITY,
+        )),
+        _ => img.write_to(&mut bytes, format),
+    };
+    written.map_err(|e| encode(e.to_string()))?;
     write_atomic(path, bytes.get_ref())
+}
+
+/// The image format an output path's extension names, if rechroma can write it.
+pub fn output_format(path: &Path) -> Result<image::ImageFormat, String> {
+    use image::ImageFormat;
+    match ImageFormat::from_path(path) {
+        Ok(f @ (ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP | ImageFormat::Tiff | ImageFormat::Bmp)) => {
+            Ok(f)
+        }
+        _ => Err("unsupported output extension (use .png, .jpg, .webp, .tiff or .bmp)".into()),
+    }
 }

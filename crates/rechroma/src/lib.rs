@@ -11,6 +11,7 @@ pub mod color;
 pub mod data;
 pub mod fsutil;
 pub mod import;
+pub mod infer;
 pub mod metrics;
 pub mod model;
 pub mod plot;

@@ -89,3 +89,27 @@ pub fn decode_planes(logits: &[f32], pixels: usize, decoding: Decoding) -> (Vec<
         .collect();
     ab.into_iter().map(|[a, b]| (a, b)).unzip()
 }
+
+/// Entropy of the softmax of each pixel's logits, divided by ln Q so it lies in [0, 1]: 0 when one bin
+/// holds all the mass (the model is sure of the colour), 1 when all 313 bins are equally likely.
+/// `logits` is bin-major `[Q, pixels]`, as in [`decode_planes`].
+pub fn entropy_plane(logits: &[f32], pixels: usize) -> Vec<f32> {
+    use rayon::prelude::*;
+    assert_eq!(logits.len(), Q * pixels, "logits must be [{Q}, pixels]");
+    let ln_q = (Q as f64).ln();
+    (0..pixels)
+        .into_par_iter()
+        .map(|p| {
+            let max = (0..Q).map(|q| logits[q * pixels + p]).fold(f32::NEG_INFINITY, f32::max);
+            // H = ln Z − Σ e^(x−max)·(x−max) / Z, with Z = Σ e^(x−max).
+            let (mut z, mut s) = (0f64, 0f64);
+            for q in 0..Q {
+                let x = f64::from(logits[q * pixels + p] - max);
+                let e = x.exp();
+                z += e;
+                s += e * x;
+            }
+            ((z.ln() - s / z) / ln_q).clamp(0.0, 1.0) as f32
+        })
+        .collect()
+}

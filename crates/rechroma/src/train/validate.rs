@@ -7,11 +7,12 @@
 
 use crate::color::LabImage;
 use crate::data::{DataError, center_crop, load_rgb, scan};
+use crate::infer::mleu_predict;
 use crate::metrics;
-use crate::model::mleu::{Head, Mleu};
-use crate::quantize::{Decoding, decode::decode_planes};
+use crate::model::mleu::Mleu;
+use crate::quantize::Decoding;
 use burn::module::Module;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -84,20 +85,6 @@ pub struct Report {
     pub truth_colorfulness: f64,
 }
 
-/// Predicted ab planes (Lab units) for one L plane of `size × size`, on a validation copy of the model.
-pub fn predict_ab(model: &Mleu, l: &[f32], size: usize, decoding: Decoding, device: &Device) -> Vec<f32> {
-    let x = Tensor::<4>::from_data(TensorData::new(l.to_vec(), [1, 1, size, size]), device);
-    let out = model.forward(x);
-    let data: Vec<f32> = out.into_data().try_to_vec().expect("f32 output");
-    match model.head {
-        Head::Regression => data.into_iter().map(crate::color::norm::signed_to_ab).collect(),
-        Head::Classification => {
-            let (a, b) = decode_planes(&data, size * size, decoding);
-            [a, b].concat()
-        }
-    }
-}
-
 fn score(truth: &RgbImage, truth_lab: &LabImage, ab: &[f32]) -> (Scores, RgbImage) {
     let n = truth_lab.pixels();
     let mut data = truth_lab.l().to_vec();
@@ -130,23 +117,36 @@ fn mean(scores: &[Scores]) -> Scores {
     }
 }
 
-/// Scores the model on `set` (running it on `device`, which must not be an autodiff device) next to
-/// the set's gray baseline; also returns the model's colorized crops.
-pub fn validate(model: &Mleu, set: &ValidationSet, decoding: Decoding, device: &Device) -> (Report, Vec<RgbImage>) {
-    let model = model.valid();
+/// Scores a predictor on `set` next to the set's gray baseline; also returns the colorized crops.
+/// `predict(l, (w, h))` gives the planar ab (Lab units) for one L plane.
+pub fn validate_with<E>(
+    set: &ValidationSet,
+    predict: impl Fn(&[f32], (usize, usize)) -> Result<Vec<f32>, E>,
+) -> Result<(Report, Vec<RgbImage>), E> {
     let size = set.size as usize;
     let (scores, preds): (Vec<Scores>, Vec<RgbImage>) = set
         .truth
         .iter()
         .zip(&set.lab)
-        .map(|(truth, lab)| score(truth, lab, &predict_ab(&model, lab.l(), size, decoding, device)))
+        .map(|(truth, lab)| Ok(score(truth, lab, &predict(lab.l(), (size, size))?)))
+        .collect::<Result<Vec<_>, E>>()?
+        .into_iter()
         .unzip();
     let report = Report {
         model: mean(&scores),
         gray: set.gray_scores,
         truth_colorfulness: set.truth_colorfulness,
     };
-    (report, preds)
+    Ok((report, preds))
+}
+
+/// Scores an MLEU model (run on `device`, which must not be an autodiff device) on `set`.
+pub fn validate(model: &Mleu, set: &ValidationSet, decoding: Decoding, device: &Device) -> (Report, Vec<RgbImage>) {
+    let model = model.valid();
+    validate_with(set, |l, size| {
+        mleu_predict(&model, l, size, decoding, false, device).map(|p| p.ab)
+    })
+    .expect("validation crops are multiples of 32, as training crops are")
 }
 
 /// A contact sheet: one row per photo (at most `rows`): gray | model | truth, 4-pixel white gutters.

@@ -1,0 +1,237 @@
+//! `rechroma colorize`: colorize photos and folders at full resolution.
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use rechroma::infer::{ColorizeOptions, Colorizer};
+use rechroma::quantize::Decoding;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("dest").required(true).args(["output", "out_dir"])))]
+pub struct Args {
+    /// Photos, or folders searched recursively (JPEG, PNG, WebP, TIFF, BMP).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Output file, for a single input photo; its extension picks the format.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Output folder: each photo keeps its file name, and its path relative to an input folder.
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// Output format for --out-dir (png, jpg, webp, tiff, bmp) [default: each input's own].
+    #[arg(long)]
+    format: Option<String>,
+    /// A run folder written by `rechroma train` [default: the embedded model].
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Working size: the network sees about SIZE² pixels (aspect kept); colours are then upsampled to
+    /// the photo's own resolution. Larger gives finer colour detail and costs time.
+    #[arg(long, default_value_t = rechroma::infer::DEFAULT_SIZE)]
+    size: u32,
+    /// Annealed-mean temperature (classification models): lower is more vivid, higher more
+    /// conservative [default: the model's own, 0.38 as in Zhang et al.].
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// Also write NAME.confidence.png: the entropy of the predicted colour distribution
+    /// (dark = sure of the colour, yellow = unsure).
+    #[arg(long)]
+    confidence: bool,
+    /// Photos processed at once [default: the number of CPUs, at most 4]. Each holds one photo in memory.
+    #[arg(short, long)]
+    jobs: Option<usize>,
+    /// Overwrite existing output files (inputs are never overwritten).
+    #[arg(long)]
+    force: bool,
+}
+
+/// One photo to colorize.
+struct Job {
+    input: PathBuf,
+    output: PathBuf,
+}
+
+/// Lists (input, output) pairs: folders are searched recursively and mirrored under --out-dir.
+fn plan(args: &Args) -> Result<(Vec<Job>, Vec<String>)> {
+    let mut jobs = Vec::new();
+    let mut errors = Vec::new();
+    let rename = |p: PathBuf| match &args.format {
+        Some(ext) => p.with_extension(ext),
+        None => p,
+    };
+    for input in &args.inputs {
+        if input.is_dir() {
+            let Some(dir) = &args.out_dir else {
+                bail!(
+                    "{}: is a folder; use --out-dir (-o takes a single photo)",
+                    input.display()
+                );
+            };
+            for photo in rechroma::data::scan(input)? {
+                let rel = photo.strip_prefix(input).unwrap_or(&photo).to_path_buf();
+                jobs.push(Job {
+                    output: rename(dir.join(rel)),
+                    input: photo,
+                });
+            }
+        } else if !input.exists() {
+            errors.push(format!("{}: no such file or folder", input.display()));
+        } else {
+            let output = match (&args.output, &args.out_dir) {
+                (Some(o), _) => o.clone(),
+                (None, Some(dir)) => rename(dir.join(input.file_name().unwrap_or(input.as_os_str()))),
+                (None, None) => unreachable!("clap requires -o or --out-dir"),
+            };
+            jobs.push(Job {
+                input: input.clone(),
+                output,
+            });
+        }
+    }
+    if args.output.is_some() && jobs.len() + errors.len() > 1 {
+        bail!("-o names one output file but there are several inputs; use --out-dir");
+    }
+    Ok((jobs, errors))
+}
+
+/// The path a file would have once created: the canonical parent joined with the file name.
+fn resolved(path: &Path) -> PathBuf {
+    if let Ok(p) = path.canonicalize() {
+        return p;
+    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match (parent.canonicalize(), path.file_name()) {
+        (Ok(p), Some(name)) => p.join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
+fn confidence_path(output: &Path) -> PathBuf {
+    let stem = output.file_stem().unwrap_or_default().to_string_lossy();
+    output.with_file_name(format!("{stem}.confidence.png"))
+}
+
+/// Colorizes one photo; returns a one-line error naming the file.
+fn run_one(
+    job: &Job,
+    colorizer: &Colorizer,
+    options: &ColorizeOptions,
+    inputs: &HashSet<PathBuf>,
+    force: bool,
+) -> Result<(), String> {
+    let name = |p: &Path| p.display().to_string();
+    rechroma::fsutil::output_format(&job.output).map_err(|e| format!("{}: {e}", name(&job.output)))?;
+    let mut outputs = vec![job.output.clone()];
+    if options.confidence {
+        outputs.push(confidence_path(&job.output));
+    }
+    for out in &outputs {
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        if inputs.contains(&resolved(out)) {
+            return Err(format!("{}: is an input photo; refusing to overwrite it", name(out)));
+        }
+        if !force && out.exists() {
+            return Err(format!("{}: already exists (--force overwrites it)", name(out)));
+        }
+    }
+    let img = rechroma::data::load_image(&job.input).map_err(|e| e.to_string())?;
+    let result = colorizer
+        .colorize(&img, options)
+        .map_err(|e| format!("{}: {e}", name(&job.input)))?;
+    drop(img);
+    rechroma::fsutil::save_image_atomic(&result.image, &job.output).map_err(|e| e.to_string())?;
+    if let Some(map) = result.confidence {
+        rechroma::fsutil::save_image_atomic(&image::DynamicImage::ImageRgb8(map), &outputs[1])
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let (jobs, mut errors) = plan(&args)?;
+    if jobs.is_empty() && errors.is_empty() {
+        bail!("no photos found in the inputs (JPEG, PNG, WebP, TIFF, BMP)");
+    }
+    let device = burn::tensor::Device::flex();
+    let colorizer = match &args.model {
+        Some(dir) => Colorizer::from_run(dir, &device)?,
+        None => Colorizer::embedded(&device)?,
+    };
+    let options = ColorizeOptions {
+        size: args.size,
+        decoding: args
+            .temperature
+            .map(|temperature| Decoding::AnnealedMean { temperature }),
+        confidence: args.confidence,
+    };
+    if args.confidence && colorizer.head() == rechroma::model::mleu::Head::Regression {
+        bail!(
+            "--confidence needs a classification model; {} has a regression head",
+            colorizer.source
+        );
+    }
+    let inputs: HashSet<PathBuf> = jobs.iter().map(|j| resolved(&j.input)).collect();
+    let mut seen = HashSet::new();
+    let (jobs, clashes): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| seen.insert(resolved(&j.output)));
+    errors.extend(clashes.iter().map(|j| {
+        format!(
+            "{}: another input already writes {}",
+            j.input.display(),
+            j.output.display()
+        )
+    }));
+    let threads = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(4))
+        .max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("cannot start worker threads")?;
+    let bar = ProgressBar::new(jobs.len() as u64).with_style(
+        ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} photos  {per_sec}  eta {eta}  {wide_msg}")
+            .expect("valid template"),
+    );
+    bar.set_prefix("colorizing");
+    for e in &errors {
+        bar.suspend(|| eprintln!("error: {e}"));
+    }
+    let start = std::time::Instant::now();
+    let failed: Vec<String> = pool.install(|| {
+        jobs.par_iter()
+            .filter_map(|job| {
+                bar.set_message(job.input.display().to_string());
+                let r = run_one(job, &colorizer, &options, &inputs, args.force).err();
+                if let Some(e) = &r {
+                    bar.suspend(|| eprintln!("error: {e}"));
+                }
+                bar.inc(1);
+                r
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    let failures = failed.len() + errors.len();
+    let done = jobs.len() - failed.len();
+    let total = jobs.len() + errors.len();
+    eprintln!(
+        "colorized {done} of {total} photos in {:.1} s with the {} model{}",
+        start.elapsed().as_secs_f64(),
+        colorizer.source,
+        if failures > 0 {
+            format!("; {failures} failed")
+        } else {
+            String::new()
+        }
+    );
+    if failures > 0 {
+        bail!("{failures} of {total} photos failed");
+    }
+    Ok(())
+}

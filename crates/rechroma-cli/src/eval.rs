@@ -1,0 +1,94 @@
+//! `rechroma eval`: the fixed evaluation protocol, model vs gray baseline.
+
+use anyhow::{Context, Result};
+use rechroma::infer::Colorizer;
+use rechroma::quantize::Decoding;
+use rechroma::train::validate::{ValidationSet, contact_sheet, validate_with};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Folder of colour photos to score (searched recursively).
+    #[arg(long)]
+    data: PathBuf,
+    /// A run folder written by `rechroma train` [default: the embedded model].
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Side of the centre crop every photo is scored on, after resizing its shorter side to it
+    /// (a multiple of 32).
+    #[arg(long, default_value_t = 256)]
+    size: u32,
+    /// Annealed-mean temperature (classification models) [default: the model's own].
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// Print the table as JSON instead.
+    #[arg(long)]
+    json: bool,
+    /// Write a contact sheet (gray | model | truth, one row per photo) to this PNG.
+    #[arg(long)]
+    sheet: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    rechroma::model::mleu::check_size(args.size as usize, args.size as usize)?;
+    let device = burn::tensor::Device::flex();
+    let colorizer = match &args.model {
+        Some(dir) => Colorizer::from_run(dir, &device)?,
+        None => Colorizer::embedded(&device)?,
+    };
+    let decoding = args
+        .temperature
+        .map(|temperature| Decoding::AnnealedMean { temperature });
+    let set = ValidationSet::open(&args.data, args.size)
+        .with_context(|| format!("cannot read the photos of {}", args.data.display()))?;
+    let (report, predictions) = validate_with(&set, |l, size| {
+        colorizer.predict(l, size, decoding, false).map(|p| p.ab)
+    })?;
+    if let Some(path) = &args.sheet {
+        let sheet = contact_sheet(&set, &predictions, predictions.len());
+        rechroma::fsutil::save_image_atomic(&image::DynamicImage::ImageRgb8(sheet), path)?;
+    }
+    let decoding = decoding.unwrap_or(colorizer.decoding());
+    if args.json {
+        let json = serde_json::json!({
+            "data": args.data,
+            "photos": set.names.len(),
+            "size": args.size,
+            "model": colorizer.source,
+            "head": colorizer.head(),
+            "decoding": decoding,
+            "model_scores": report.model,
+            "gray_scores": report.gray,
+            "truth_colorfulness": report.truth_colorfulness,
+        });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(());
+    }
+    println!(
+        "{} photos of {}, shorter side → {s}, centre crop {s}², model: {} ({:?} head, {:?})",
+        set.names.len(),
+        args.data.display(),
+        colorizer.source,
+        colorizer.head(),
+        decoding,
+        s = args.size,
+    );
+    println!(
+        "{:<8} {:>9} {:>7} {:>13} {:>7}",
+        "", "PSNR dB", "SSIM", "colorfulness", "AuC"
+    );
+    for (name, s) in [("model", report.model), ("gray", report.gray)] {
+        println!(
+            "{name:<8} {:>9.2} {:>7.4} {:>13.1} {:>7.4}",
+            s.psnr, s.ssim, s.colorfulness, s.auc
+        );
+    }
+    println!(
+        "{:<8} {:>9} {:>7} {:>13.1} {:>7}",
+        "truth", "", "", report.truth_colorfulness, ""
+    );
+    if let Some(path) = &args.sheet {
+        println!("contact sheet: {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,243 @@
+//! Colorizing photos: the [`Colorizer`] API, from a run folder or the embedded default model.
+//!
+//! # Pipeline ([`Colorizer::colorize`])
+//! 1. the decoded photo (any colour type; EXIF orientation already applied by [`crate::data::load_image`])
+//!    is resized to the working size ([`compose::working_size`]: about n² pixels, aspect kept, sides
+//!    multiples of 32) and converted to Lab;
+//! 2. the network predicts ab at the working size (classification heads: a distribution over the 313
+//!    bins, decoded with the annealed mean, and optionally its per-pixel entropy);
+//! 3. ab is upsampled bilinearly to the photo's size and recombined with the photo's **own
+//!    full-resolution L** ([`compose::recombine`]); precision (8/16-bit) and alpha are kept. A colour
+//!    photo is re-colorized from its own L.
+
+pub mod compose;
+pub mod embedded;
+
+use crate::color::{LabImage, norm};
+use crate::model::mleu::{Head, Mleu, SizeError, check_size};
+use crate::quantize::{Decoding, decode::decode_planes, decode::entropy_plane};
+use crate::train::run::TrainConfig;
+use burn::module::Module;
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::tensor::{Device, Tensor, TensorData};
+use image::{DynamicImage, RgbImage};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Nominal working size: the network sees about 256² pixels, like Zhang et al.'s demo and MLEU.
+pub const DEFAULT_SIZE: u32 = 256;
+
+/// Errors of loading a model or colorizing a photo.
+#[derive(Debug, thiserror::Error)]
+pub enum InferError {
+    #[error("{path}: {reason}")]
+    Model { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Size(#[from] SizeError),
+    #[error("the model has a regression head: it predicts no colour distribution, so no confidence map")]
+    NoDistribution,
+    #[error("working size {0} is out of range (32 ..= 2048)")]
+    WorkingSize(u32),
+}
+
+fn model_err(path: &Path, reason: impl std::fmt::Display) -> InferError {
+    InferError::Model {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Options of [`Colorizer::colorize`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ColorizeOptions {
+    /// Working size n: the network sees about n² pixels (default 256). Larger gives finer colour
+    /// detail, costs time and memory quadratically, and strays from the scale the model was trained at.
+    pub size: u32,
+    /// How a classification head's distribution becomes ab; `None` uses the model's own setting
+    /// (the annealed mean, T = 0.38, unless its run chose otherwise).
+    pub decoding: Option<Decoding>,
+    /// Also compute the confidence map (classification heads only).
+    pub confidence: bool,
+}
+
+impl Default for ColorizeOptions {
+    fn default() -> Self {
+        Self {
+            size: DEFAULT_SIZE,
+            decoding: None,
+            confidence: false,
+        }
+    }
+}
+
+/// What the network predicted at the working size.
+#[derive(Debug, Clone)]
+pub struct Prediction {
+    /// Planar a then b, Lab units.
+    pub ab: Vec<f32>,
+    /// Normalised entropy of the colour distribution per pixel (0 sure … 1 uniform), when asked for.
+    pub entropy: Option<Vec<f32>>,
+}
+
+/// A colorized photo.
+pub struct Colorized {
+    /// At the input's size, precision and alpha.
+    pub image: DynamicImage,
+    /// Heat map of the per-pixel entropy of the predicted colour distribution, at the input's size:
+    /// dark purple where the model is sure of the colour, yellow where it hesitates.
+    pub confidence: Option<RgbImage>,
+}
+
+/// Runs an MLEU model on one L plane (`w × h`, Lab units, sides multiples of 32).
+///
+/// # Shapes
+/// `l`: `w·h` values → ab: `2·w·h` (planar), entropy: `w·h`.
+pub fn mleu_predict(
+    model: &Mleu,
+    l: &[f32],
+    (w, h): (usize, usize),
+    decoding: Decoding,
+    entropy: bool,
+    device: &Device,
+) -> Result<Prediction, InferError> {
+    check_size(h, w)?;
+    let x = Tensor::<4>::from_data(TensorData::new(l.to_vec(), [1, 1, h, w]), device);
+    let data: Vec<f32> = model
+        .forward(x)
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .expect("f32 data");
+    match model.head {
+        Head::Regression if entropy => Err(InferError::NoDistribution),
+        Head::Regression => Ok(Prediction {
+            ab: data.into_iter().map(norm::signed_to_ab).collect(),
+            entropy: None,
+        }),
+        Head::Classification => {
+            let (a, b) = decode_planes(&data, w * h, decoding);
+            Ok(Prediction {
+                ab: [a, b].concat(),
+                entropy: entropy.then(|| entropy_plane(&data, w * h)),
+            })
+        }
+    }
+}
+
+/// The networks a run can hold (ChromaGAN joins here).
+enum Network {
+    Mleu(Mleu),
+}
+
+/// A trained colorizer, ready to use. Forward passes are serialised (the CPU backend already uses all
+/// cores inside one), so a `Colorizer` can be shared by threads that decode and encode in parallel.
+pub struct Colorizer {
+    network: Mutex<Network>,
+    head: Head,
+    decoding: Decoding,
+    device: Device,
+    /// Where the model came from (a run folder, or "embedded").
+    pub source: String,
+}
+
+impl Colorizer {
+    /// Loads a run folder written by `rechroma train` (`config.json` + `model.safetensors`).
+    pub fn from_run(dir: &Path, device: &Device) -> Result<Self, InferError> {
+        let config_path = dir.join("config.json");
+        let config = std::fs::read(&config_path).map_err(|e| model_err(&config_path, e))?;
+        let weights_path = dir.join("model.safetensors");
+        let weights = std::fs::read(&weights_path).map_err(|e| model_err(&weights_path, e))?;
+        Self::from_bytes(
+            &config,
+            &config_path,
+            weights,
+            &weights_path,
+            device,
+            dir.display().to_string(),
+        )
+    }
+
+    /// The default model compiled into the binary (see [`embedded`]).
+    pub fn embedded(device: &Device) -> Result<Self, InferError> {
+        let path = Path::new("<embedded model>");
+        Self::from_bytes(
+            embedded::CONFIG,
+            path,
+            embedded::WEIGHTS.to_vec(),
+            path,
+            device,
+            "embedded".into(),
+        )
+    }
+
+    fn from_bytes(
+        config: &[u8],
+        config_path: &Path,
+        weights: Vec<u8>,
+        weights_path: &Path,
+        device: &Device,
+        source: String,
+    ) -> Result<Self, InferError> {
+        let config: TrainConfig = serde_json::from_slice(config).map_err(|e| model_err(config_path, e))?;
+        let mut model = config.model.init(device);
+        let weights = embedded::widen_to_f32(&weights).map_err(|e| model_err(weights_path, e))?;
+        let result = model
+            .load_from(&mut SafetensorsStore::from_bytes(Some(weights)))
+            .map_err(|e| model_err(weights_path, e))?;
+        if let Some((tensor, _)) = result.missing.first() {
+            return Err(model_err(weights_path, format!("tensor {tensor} is missing")));
+        }
+        if let Some(e) = result.errors.first() {
+            return Err(model_err(weights_path, e));
+        }
+        Ok(Self {
+            head: config.model.head,
+            network: Mutex::new(Network::Mleu(model.no_grad())),
+            decoding: config.decoding,
+            device: device.clone(),
+            source,
+        })
+    }
+
+    /// The model's output head.
+    pub fn head(&self) -> Head {
+        self.head
+    }
+
+    /// The decoding used when the options name none.
+    pub fn decoding(&self) -> Decoding {
+        self.decoding
+    }
+
+    /// Predicts ab (and optionally the entropy) for one L plane of `w × h` (sides multiples of 32).
+    pub fn predict(
+        &self,
+        l: &[f32],
+        size: (usize, usize),
+        decoding: Option<Decoding>,
+        entropy: bool,
+    ) -> Result<Prediction, InferError> {
+        let decoding = decoding.unwrap_or(self.decoding);
+        let network = self.network.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &*network {
+            Network::Mleu(m) => mleu_predict(m, l, size, decoding, entropy, &self.device),
+        }
+    }
+
+    /// Colorizes a decoded photo at its own resolution (see the module docs for the pipeline).
+    pub fn colorize(&self, img: &DynamicImage, options: &ColorizeOptions) -> Result<Colorized, InferError> {
+        if !(32..=2048).contains(&options.size) {
+            return Err(InferError::WorkingSize(options.size));
+        }
+        let (w, h) = compose::working_size(img.width(), img.height(), options.size);
+        let lab = LabImage::from_rgb8(&compose::working_image(img, w, h));
+        let (w, h) = (w as usize, h as usize);
+        let prediction = self.predict(lab.l(), (w, h), options.decoding, options.confidence)?;
+        let image = compose::recombine(img, &prediction.ab, (w, h));
+        let confidence = prediction.entropy.map(|e| {
+            let (fw, fh) = (img.width(), img.height());
+            compose::heat_map(&compose::upsample_bilinear(&e, w, h, fw as usize, fh as usize), fw, fh)
+        });
+        Ok(Colorized { image, confidence })
+    }
+}

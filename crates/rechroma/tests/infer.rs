@@ -1,0 +1,240 @@
+//! Inference: working size, bilinear upsampling, recombination with the full-resolution L, the
+//! `Colorizer` on every input type, half-precision export, and the embedded default model.
+
+mod common;
+
+use burn::tensor::Device;
+use image::{DynamicImage, GenericImageView};
+use rechroma::color::{LabImage, srgb_to_lab};
+use rechroma::data::load_image;
+use rechroma::infer::compose::{recombine, upsample_bilinear, working_size};
+use rechroma::infer::{ColorizeOptions, Colorizer, InferError, embedded};
+use rechroma::model::backbone::BackboneConfig;
+use rechroma::model::mleu::{Head, MleuConfig};
+use rechroma::quantize::decode::entropy_plane;
+use rechroma::train::run::{TrainConfig, save_weights};
+use std::path::{Path, PathBuf};
+
+#[test]
+fn working_size_keeps_about_n_squared_pixels_and_the_aspect_in_multiples_of_32() {
+    assert_eq!(working_size(256, 256, 256), (256, 256));
+    assert_eq!(working_size(4000, 4000, 256), (256, 256));
+    // 4:3 → 256·√(4/3) = 295.6 → 288, 256/√(4/3) = 221.7 → 224.
+    assert_eq!(working_size(4000, 3000, 256), (288, 224));
+    assert_eq!(working_size(3000, 4000, 256), (224, 288));
+    assert_eq!(working_size(48, 32, 64), (64, 64)); // 78.4 → 64 (2.45 rounds to 2), 52.3 → 64
+    // A 100:1 strip: never below one 32-pixel cell.
+    assert_eq!(working_size(10000, 100, 256), (2560, 32));
+}
+
+#[test]
+fn bilinear_upsampling_matches_scikit_image() {
+    for case in common::golden("infer.json")["bilinear"].as_array().unwrap() {
+        let src = common::f32s(&case["src"]);
+        let dst = common::f32s(&case["dst"]);
+        let (sw, sh, dw, dh) = (src[0] as usize, src[1] as usize, dst[0] as usize, dst[1] as usize);
+        let got = upsample_bilinear(&common::f32s(&case["plane"]), sw, sh, dw, dh);
+        let want = common::f32s(&case["expected"]);
+        let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max);
+        assert!(worst < 1e-4, "{sw}×{sh} → {dw}×{dh}: off by {worst}");
+    }
+}
+
+#[test]
+fn entropy_is_zero_for_a_sure_pixel_one_for_a_uniform_one_and_ln2_over_ln313_for_two_bins() {
+    let q = rechroma::quantize::Q;
+    let pixels = 3;
+    let mut logits = vec![0f32; q * pixels];
+    logits[0] = 200.0; // pixel 0: all mass on bin 0 (bin-major layout: bin q of pixel p at q·pixels + p)
+    logits[2] = 50.0; // pixel 2: bins 0 and 7 equally likely, the rest e^-50
+    logits[7 * pixels + 2] = 50.0;
+    let h = entropy_plane(&logits, pixels);
+    assert!(h[0] < 1e-6, "{}", h[0]);
+    assert!((h[1] - 1.0).abs() < 1e-6, "{}", h[1]);
+    let want = 2f64.ln() / (q as f64).ln();
+    assert!((f64::from(h[2]) - want).abs() < 1e-5, "{} vs {want}", h[2]);
+}
+
+/// Planar ab of an image at its own size.
+fn own_ab(img: &DynamicImage) -> Vec<f32> {
+    LabImage::from_rgb8(&img.to_rgb8()).ab().to_vec()
+}
+
+#[test]
+fn recombining_a_photo_with_its_own_ab_gives_the_photo_back_exactly() {
+    // Same size: every tap lands on a source pixel, and the 8-bit sRGB → Lab → sRGB round trip is exact.
+    let img = load_image(&common::fixtures().join("photos/chelsea_128x96.png")).unwrap();
+    let out = recombine(&img, &own_ab(&img), (128, 96));
+    assert_eq!(out.to_rgb8(), img.to_rgb8());
+}
+
+#[test]
+fn recombination_keeps_the_full_resolution_l_alpha_and_16_bits() {
+    let types = common::fixtures().join("types");
+    let ab = vec![10f32; 2 * 32 * 32]; // a warm tint predicted at 32×32
+    for (file, color) in [
+        ("rgba_48x32.png", image::ColorType::Rgba8),
+        ("gray16_48x32.png", image::ColorType::Rgb16),
+        ("palette_48x32.png", image::ColorType::Rgb8),
+        ("bmp_48x32.bmp", image::ColorType::Rgb8),
+    ] {
+        let img = load_image(&types.join(file)).unwrap();
+        let out = recombine(&img, &ab, (32, 32));
+        assert_eq!(out.color(), color, "{file}");
+        assert_eq!(out.dimensions(), img.dimensions(), "{file}");
+        let wide = img.to_rgba16();
+        let got = out.to_rgba16();
+        for (p, q) in wide.pixels().zip(got.pixels()) {
+            let l = |px: &image::Rgba<u16>| srgb_to_lab([0, 1, 2].map(|c| f64::from(px[c]) / 65535.0))[0];
+            // L survives up to the output's rounding (and the clipping of out-of-gamut colours).
+            let tolerance = if color == image::ColorType::Rgb16 { 0.05 } else { 0.6 };
+            let dl = (l(p) - l(q)).abs();
+            // Near black and white the tint is out of gamut, and clipping it moves L.
+            assert!(
+                dl < tolerance || l(p) > 90.0 || l(p) < 10.0,
+                "{file}: L {} → {}",
+                l(p),
+                l(q)
+            );
+            assert_eq!(p[3], q[3], "{file}: alpha is copied");
+        }
+        // Not gray any more: the tint is there.
+        let lab = LabImage::from_rgb8(&out.to_rgb8());
+        let mean_a = lab.ab()[..lab.pixels()].iter().sum::<f32>() / lab.pixels() as f32;
+        assert!(mean_a > 4.0, "{file}: mean a {mean_a}");
+    }
+}
+
+fn tiny(head: Head) -> MleuConfig {
+    MleuConfig {
+        widths: [4, 8, 8, 8, 8],
+        head,
+        backbone: Some(BackboneConfig::EfficientNet(common::tiny_backbone())),
+        finetune_backbone: false,
+    }
+}
+
+/// A run folder with a tiny untrained model of `head`.
+fn tiny_run(name: &str, head: Head) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rechroma-infer-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let device = Device::flex();
+    let config: TrainConfig = serde_json::from_slice(embedded::CONFIG).unwrap();
+    let config = TrainConfig {
+        model: tiny(head),
+        ..config
+    };
+    std::fs::write(dir.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+    save_weights(&config.model.init(&device), &dir.join("model.safetensors")).unwrap();
+    dir
+}
+
+#[test]
+fn the_colorizer_handles_every_input_type_at_full_resolution() {
+    let device = Device::flex();
+    let colorizer = Colorizer::from_run(&tiny_run("types", Head::Classification), &device).unwrap();
+    let options = ColorizeOptions {
+        size: 64,
+        confidence: true,
+        ..ColorizeOptions::default()
+    };
+    let types = common::fixtures().join("types");
+    for entry in std::fs::read_dir(&types).unwrap() {
+        let path = entry.unwrap().path();
+        let img = load_image(&path).unwrap();
+        let out = colorizer.colorize(&img, &options).unwrap();
+        assert_eq!(out.image.dimensions(), img.dimensions(), "{}", path.display());
+        assert_eq!(
+            out.image.color().has_alpha(),
+            img.color().has_alpha(),
+            "{}",
+            path.display()
+        );
+        let map = out.confidence.expect("a classification model gives a confidence map");
+        assert_eq!(map.dimensions(), img.dimensions());
+    }
+    // EXIF orientation 6: stored 48×32, shown (and colorized) 32×48.
+    let rotated = load_image(&types.join("exif_orientation6_48x32.jpg")).unwrap();
+    assert_eq!(
+        colorizer.colorize(&rotated, &options).unwrap().image.dimensions(),
+        (32, 48)
+    );
+}
+
+#[test]
+fn a_regression_model_has_no_confidence_map_and_bad_sizes_are_refused() {
+    let device = Device::flex();
+    let colorizer = Colorizer::from_run(&tiny_run("reg", Head::Regression), &device).unwrap();
+    let img = load_image(&common::fixtures().join("photos/astronaut_64x64.webp")).unwrap();
+    let with_map = ColorizeOptions {
+        size: 64,
+        confidence: true,
+        ..ColorizeOptions::default()
+    };
+    assert!(matches!(
+        colorizer.colorize(&img, &with_map),
+        Err(InferError::NoDistribution)
+    ));
+    let tiny_size = ColorizeOptions {
+        size: 8,
+        ..ColorizeOptions::default()
+    };
+    assert!(matches!(
+        colorizer.colorize(&img, &tiny_size),
+        Err(InferError::WorkingSize(8))
+    ));
+    assert!(colorizer.predict(&[50.0; 48 * 32], (48, 32), None, false).is_err());
+}
+
+#[test]
+fn a_run_folder_without_weights_is_an_error_naming_the_file() {
+    let dir = tiny_run("missing", Head::Classification);
+    std::fs::remove_file(dir.join("model.safetensors")).unwrap();
+    let err = Colorizer::from_run(&dir, &Device::flex())
+        .err()
+        .expect("no weights")
+        .to_string();
+    assert!(err.contains("model.safetensors"), "{err}");
+}
+
+fn predict(dir: &Path, l: &[f32]) -> Vec<f32> {
+    let colorizer = Colorizer::from_run(dir, &Device::flex()).unwrap();
+    colorizer.predict(l, (32, 32), None, false).unwrap().ab
+}
+
+#[test]
+fn half_precision_export_predicts_what_the_f32_run_predicts() {
+    let run = tiny_run("export", Head::Classification);
+    let out = run.join("exported");
+    let bytes = embedded::export_run(&run, &out).unwrap();
+    let full = std::fs::metadata(run.join("model.safetensors")).unwrap().len() as f64;
+    assert!(
+        (bytes as f64) < 0.7 * full,
+        "f16 halves the weights (the header aside): {bytes} vs {full}"
+    );
+    let img = load_image(&common::fixtures().join("photos/astronaut_64x64.webp")).unwrap();
+    let l = LabImage::from_rgb8(&image::imageops::thumbnail(&img.to_rgb8(), 32, 32));
+    let (a, b) = (predict(&run, l.l()), predict(&out, l.l()));
+    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert!(worst < 0.5, "f16 weights move ab by {worst}");
+}
+
+#[test]
+fn the_embedded_model_colours_a_gray_photo() {
+    let device = Device::flex();
+    let colorizer = Colorizer::embedded(&device).unwrap();
+    assert_eq!(colorizer.head(), Head::Classification);
+    let img = load_image(&common::fixtures().join("photos/gray/chelsea_gray.png")).unwrap();
+    assert!(img.color().channel_count() <= 2, "the sample is stored gray");
+    let out = colorizer.colorize(&img, &ColorizeOptions::default()).unwrap();
+    assert_eq!(out.image.dimensions(), img.dimensions());
+    let lab = LabImage::from_rgb8(&out.image.to_rgb8());
+    let chroma = lab
+        .ab()
+        .chunks(lab.pixels())
+        .map(|p| p.iter().map(|v| v.abs()).sum::<f32>())
+        .sum::<f32>()
+        / lab.pixels() as f32;
+    assert!(chroma > 4.0, "mean |a| + |b| = {chroma}: the output is coloured");
+}
