@@ -1,7 +1,8 @@
 //! `rechroma eval`: the fixed evaluation protocol, model vs gray baseline.
 
 use anyhow::{Context, Result};
-use rechroma::infer::Colorizer;
+use rechroma::color::LabImage;
+use rechroma::infer::{ColorizeOptions, Colorizer};
 use rechroma::quantize::Decoding;
 use rechroma::train::validate::{ValidationSet, contact_sheet, validate_with};
 use std::path::PathBuf;
@@ -21,6 +22,9 @@ pub struct Args {
     /// Annealed-mean temperature (classification models) [default: the model's own].
     #[arg(long)]
     temperature: Option<f32>,
+    /// Working size of the model (as `colorize --size`) [default: SIZE, the crop itself].
+    #[arg(long)]
+    working_size: Option<u32>,
     /// Print the table as JSON instead.
     #[arg(long)]
     json: bool,
@@ -41,8 +45,15 @@ pub fn run(args: Args) -> Result<()> {
         .map(|temperature| Decoding::AnnealedMean { temperature });
     let set = ValidationSet::open(&args.data, args.size)
         .with_context(|| format!("cannot read the photos of {}", args.data.display()))?;
-    let (report, predictions) = validate_with(&set, |l, size| {
-        colorizer.predict(l, size, decoding, false).map(|p| p.ab)
+    // Each crop goes through the same pipeline as `rechroma colorize`.
+    let options = ColorizeOptions {
+        size: args.working_size.unwrap_or(args.size),
+        decoding,
+        confidence: false,
+    };
+    let (report, predictions) = validate_with(&set, |truth, _| {
+        let out = colorizer.colorize(&image::DynamicImage::ImageRgb8(truth.clone()), &options)?;
+        Ok::<_, rechroma::infer::InferError>(LabImage::from_rgb8(&out.image.to_rgb8()).ab().to_vec())
     })?;
     if let Some(path) = &args.sheet {
         let sheet = contact_sheet(&set, &predictions, predictions.len());
@@ -54,6 +65,7 @@ pub fn run(args: Args) -> Result<()> {
             "data": args.data,
             "photos": set.names.len(),
             "size": args.size,
+            "working_size": options.size,
             "model": colorizer.source,
             "head": colorizer.head(),
             "decoding": decoding,

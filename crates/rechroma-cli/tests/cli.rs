@@ -88,6 +88,9 @@ fn every_command_has_help() {
         &["prior", "--help"],
         &["train", "--help"],
         &["bench", "--help"],
+        &["colorize", "--help"],
+        &["eval", "--help"],
+        &["export", "--help"],
     ] {
         let run = Command::new(env!("CARGO_BIN_EXE_rechroma"))
             .args(args)
@@ -185,5 +188,128 @@ fn a_stopped_training_run_resumes_where_it_stopped() {
     // The sheet: 2 validation photos (64² crops) × (gray | model | truth), 4-pixel gutters.
     let sheet = image::open(dir.join("resumed/sheet.png")).unwrap();
     assert_eq!((sheet.width(), sheet.height()), (3 * 64 + 16, 2 * 64 + 12));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn rechroma(args: &[&std::ffi::OsStr]) -> (bool, String, String) {
+    let run = Command::new(env!("CARGO_BIN_EXE_rechroma"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        run.status.success(),
+        String::from_utf8_lossy(&run.stdout).into_owned(),
+        String::from_utf8_lossy(&run.stderr).into_owned(),
+    )
+}
+
+macro_rules! args {
+    ($($a:expr),* $(,)?) => { &[$(std::ffi::OsStr::new(&$a)),*] };
+}
+
+#[test]
+fn colorizing_a_folder_with_a_corrupt_file_finishes_the_rest_and_reports_the_failure() {
+    let dir = scratch("batch");
+    let photos = dir.join("in");
+    std::fs::create_dir_all(photos.join("sub")).unwrap();
+    std::fs::copy(
+        fixtures().join("photos/gray/chelsea_gray.png"),
+        photos.join("chelsea.png"),
+    )
+    .unwrap();
+    std::fs::copy(fixtures().join("types/gray16_48x32.png"), photos.join("sub/gray16.png")).unwrap();
+    std::fs::copy(fixtures().join("types/rgba_48x32.png"), photos.join("sub/rgba.png")).unwrap();
+    std::fs::copy(fixtures().join("bad/truncated.jpg"), photos.join("sub/truncated.jpg")).unwrap();
+    let out = dir.join("out");
+    let (ok, _, stderr) = rechroma(args![
+        "colorize",
+        photos,
+        "--out-dir",
+        out,
+        "--size",
+        "64",
+        "--confidence"
+    ]);
+    assert!(!ok, "one file failed, so the exit status says so");
+    assert!(stderr.contains("truncated.jpg"), "{stderr}");
+    assert!(stderr.contains("colorized 3 of 4 photos"), "{stderr}");
+    // The rest is written, relative paths kept, at full size, with 16 bits and alpha kept.
+    let chelsea = image::open(out.join("chelsea.png")).unwrap();
+    assert_eq!(
+        (chelsea.width(), chelsea.height(), chelsea.color()),
+        (128, 96, image::ColorType::Rgb8)
+    );
+    assert_eq!(
+        image::open(out.join("sub/gray16.png")).unwrap().color(),
+        image::ColorType::Rgb16
+    );
+    assert_eq!(
+        image::open(out.join("sub/rgba.png")).unwrap().color(),
+        image::ColorType::Rgba8
+    );
+    assert!(out.join("sub/rgba.confidence.png").is_file());
+    assert!(!out.join("sub/truncated.jpg").exists(), "no output for the bad file");
+    let names: Vec<String> = std::fs::read_dir(out.join("sub"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.ends_with(".tmp")),
+        "no temporary files left: {names:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn colorize_never_overwrites_an_input_nor_an_existing_output_without_force() {
+    let dir = scratch("force");
+    let input = dir.join("photo.png");
+    std::fs::copy(fixtures().join("photos/gray/chelsea_gray.png"), &input).unwrap();
+    let before = std::fs::read(&input).unwrap();
+    // Onto itself: refused even with --force.
+    let (ok, _, stderr) = rechroma(args!["colorize", input, "-o", input, "--force", "--size", "64"]);
+    assert!(!ok && stderr.contains("input"), "{stderr}");
+    assert_eq!(std::fs::read(&input).unwrap(), before);
+    // An existing output: refused without --force, replaced with it. The format follows the extension.
+    let output = dir.join("colour.jpg");
+    std::fs::write(&output, b"keep me").unwrap();
+    let (ok, _, stderr) = rechroma(args!["colorize", input, "-o", output, "--size", "64"]);
+    assert!(!ok && stderr.contains("already exists"), "{stderr}");
+    assert_eq!(std::fs::read(&output).unwrap(), b"keep me");
+    let (ok, _, stderr) = rechroma(args!["colorize", input, "-o", output, "--size", "64", "--force"]);
+    assert!(ok, "{stderr}");
+    let written = image::open(&output).unwrap();
+    assert_eq!((written.width(), written.height()), (128, 96));
+    assert_eq!(
+        image::ImageFormat::from_path(&output).unwrap(),
+        image::ImageFormat::Jpeg
+    );
+    // -o with several inputs is a usage error.
+    let (ok, _, stderr) = rechroma(args!["colorize", input, input, "-o", output]);
+    assert!(!ok && stderr.contains("-o"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn eval_scores_the_model_and_the_gray_baseline_and_draws_the_sheet() {
+    let dir = scratch("eval");
+    let sheet = dir.join("sheet.png");
+    let photos = fixtures().join("photos");
+    let (ok, stdout, stderr) = rechroma(args![
+        "eval", "--data", photos, "--size", "64", "--json", "--sheet", sheet
+    ]);
+    assert!(ok, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["photos"], 4);
+    assert_eq!(json["model"], "embedded");
+    // The gray baseline's colorfulness is that of a gray chelsea plus three grayed colour photos: ≈ 0.
+    assert!(json["gray_scores"]["colorfulness"].as_f64().unwrap() < 1.0, "{json}");
+    for key in ["psnr", "ssim", "colorfulness", "auc"] {
+        assert!(json["model_scores"][key].as_f64().is_some(), "{key}: {json}");
+    }
+    let img = image::open(&sheet).unwrap();
+    assert_eq!((img.width(), img.height()), (3 * 64 + 16, 4 * 64 + 5 * 4));
+    let (ok, stdout, _) = rechroma(args!["eval", "--data", photos, "--size", "64"]);
+    assert!(ok && stdout.contains("gray") && stdout.contains("truth"), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

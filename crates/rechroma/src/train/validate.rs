@@ -118,17 +118,16 @@ fn mean(scores: &[Scores]) -> Scores {
 }
 
 /// Scores a predictor on `set` next to the set's gray baseline; also returns the colorized crops.
-/// `predict(l, (w, h))` gives the planar ab (Lab units) for one L plane.
+/// `predict(truth, truth_lab)` gives the planar ab (Lab units) predicted from the photo's L.
 pub fn validate_with<E>(
     set: &ValidationSet,
-    predict: impl Fn(&[f32], (usize, usize)) -> Result<Vec<f32>, E>,
+    predict: impl Fn(&RgbImage, &LabImage) -> Result<Vec<f32>, E>,
 ) -> Result<(Report, Vec<RgbImage>), E> {
-    let size = set.size as usize;
     let (scores, preds): (Vec<Scores>, Vec<RgbImage>) = set
         .truth
         .iter()
         .zip(&set.lab)
-        .map(|(truth, lab)| Ok(score(truth, lab, &predict(lab.l(), (size, size))?)))
+        .map(|(truth, lab)| Ok(score(truth, lab, &predict(truth, lab)?)))
         .collect::<Result<Vec<_>, E>>()?
         .into_iter()
         .unzip();
@@ -143,8 +142,9 @@ pub fn validate_with<E>(
 /// Scores an MLEU model (run on `device`, which must not be an autodiff device) on `set`.
 pub fn validate(model: &Mleu, set: &ValidationSet, decoding: Decoding, device: &Device) -> (Report, Vec<RgbImage>) {
     let model = model.valid();
-    validate_with(set, |l, size| {
-        mleu_predict(&model, l, size, decoding, false, device).map(|p| p.ab)
+    let size = (set.size as usize, set.size as usize);
+    validate_with(set, |_, lab| {
+        mleu_predict(&model, lab.l(), size, decoding, false, device).map(|p| p.ab)
     })
     .expect("validation crops are multiples of 32, as training crops are")
 }
