@@ -170,9 +170,9 @@ pub fn run(args: Args) -> Result<()> {
             .map(|temperature| Decoding::AnnealedMean { temperature }),
         confidence: args.confidence,
     };
-    if args.confidence && colorizer.head() == rechroma::model::mleu::Head::Regression {
+    if args.confidence && colorizer.head() != Some(rechroma::model::mleu::Head::Classification) {
         bail!(
-            "--confidence needs a classification model; {} has a regression head",
+            "--confidence needs a classification model; {} regresses ab (no colour distribution)",
             colorizer.source
         );
     }

@@ -4,10 +4,13 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use rechroma::data::{AugmentConfig, DatasetConfig};
 use rechroma::model::backbone::BackboneConfig;
+use rechroma::model::chromagan::ChromaGanConfig;
+use rechroma::model::critic::CriticConfig;
 use rechroma::model::efficientnet::EfficientNetConfig;
 use rechroma::model::mleu::{Head, MleuConfig};
 use rechroma::model::vgg::Vgg16Config;
-use rechroma::train::run::{Event, TrainConfig, train};
+use rechroma::train::gan::GanLossConfig;
+use rechroma::train::run::{Event, ModelConfig, TrainConfig, train};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -16,6 +19,8 @@ enum Arch {
     MleuReg,
     /// MLEU with the classification head (313 bins, rebalanced cross-entropy).
     MleuCls,
+    /// ChromaGAN: generator with a class-distribution head, PatchGAN critic, WGAN-GP.
+    Chromagan,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -61,16 +66,35 @@ pub struct Args {
     /// Widths of the 5 encoder blocks.
     #[arg(long, value_delimiter = ',', default_value = "32,64,128,256,256")]
     widths: Vec<usize>,
-    /// Side of the square training crops (a multiple of 32).
-    #[arg(long, default_value_t = 256)]
-    crop: u32,
+    /// Side of the square training crops (a multiple of 32) [default: 256 for MLEU, 224 for ChromaGAN,
+    /// whose generator then takes inputs of exactly this size].
+    #[arg(long)]
+    crop: Option<u32>,
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
     #[arg(long, default_value_t = 10_000)]
     steps: u64,
-    /// Adam learning rate (the MLEU paper: 0.004).
-    #[arg(long, default_value_t = 4e-3)]
-    lr: f64,
+    /// Adam learning rate [default: 0.004 for MLEU (its paper), 2e-5 for ChromaGAN (its paper), which
+    /// also uses β1 = 0.5].
+    #[arg(long)]
+    lr: Option<f64>,
+    /// ChromaGAN: channels of the global and mid-level convolutions (paper 512).
+    #[arg(long, default_value_t = 512)]
+    gan_width: usize,
+    /// ChromaGAN: hidden fully connected sizes of the global branch (paper 1024,512).
+    #[arg(long, value_delimiter = ',', default_value = "1024,512")]
+    gan_fc: Vec<usize>,
+    /// ChromaGAN: hidden fully connected sizes of the class head (paper 4096,4096: ~124 M parameters).
+    #[arg(long, value_delimiter = ',', default_value = "4096,4096")]
+    gan_class_fc: Vec<usize>,
+    /// ChromaGAN: EfficientNet-Lite0 weights with its classifier, whose prediction on the gray photo is
+    /// the target class distribution.
+    #[arg(long, default_value = "data/weights/efficientnet-lite0.safetensors")]
+    teacher_weights: PathBuf,
+    /// Load no pretrained weights at all (backbone, ChromaGAN's teacher): random initialisation, for
+    /// tests and ablations.
+    #[arg(long, hide = true)]
+    random_init: bool,
     #[arg(long, default_value_t = 200)]
     checkpoint_every: u64,
     /// Validation photo folder (scored against the gray baseline; contact sheet and curves drawn).
@@ -94,29 +118,54 @@ fn config_from(args: &Args) -> Result<TrainConfig> {
     let Ok(widths) = <[usize; 5]>::try_from(args.widths.clone()) else {
         bail!("--widths needs 5 numbers")
     };
-    rechroma::model::mleu::check_size(args.crop as usize, args.crop as usize)?;
-    let head = match args.arch {
-        Arch::MleuReg => Head::Regression,
-        Arch::MleuCls => Head::Classification,
+    let gan = matches!(args.arch, Arch::Chromagan);
+    let crop = args.crop.unwrap_or(if gan { 224 } else { 256 });
+    rechroma::model::mleu::check_size(crop as usize, crop as usize)?;
+    let backbone = (!args.no_backbone).then(|| match args.backbone {
+        BackboneArg::EfficientnetLite0 => BackboneConfig::EfficientNet(EfficientNetConfig::lite0()),
+        BackboneArg::Vgg16 => BackboneConfig::Vgg16 {
+            vgg16: Vgg16Config::vgg16(),
+        },
+    });
+    let pair =
+        |v: &[usize], flag: &str| <[usize; 2]>::try_from(v).map_err(|_| anyhow::anyhow!("{flag} needs 2 numbers"));
+    let model = match args.arch {
+        Arch::MleuReg | Arch::MleuCls => ModelConfig::Mleu(MleuConfig {
+            widths,
+            head: if matches!(args.arch, Arch::MleuReg) {
+                Head::Regression
+            } else {
+                Head::Classification
+            },
+            backbone,
+            finetune_backbone: args.finetune_backbone,
+        }),
+        Arch::Chromagan => {
+            let Some(backbone) = backbone else {
+                bail!("ChromaGAN needs its pretrained trunk (drop --no-backbone)")
+            };
+            ModelConfig::ChromaGan {
+                chromagan: ChromaGanConfig {
+                    size: crop as usize,
+                    width: args.gan_width,
+                    global_fc: pair(&args.gan_fc, "--gan-fc")?,
+                    class_fc: pair(&args.gan_class_fc, "--gan-class-fc")?,
+                    ..ChromaGanConfig::paper(backbone)
+                },
+                critic: CriticConfig::default(),
+                gan: GanLossConfig::default(),
+                teacher_weights: (!args.random_init).then(|| args.teacher_weights.clone()),
+            }
+        }
     };
     Ok(TrainConfig {
-        model: MleuConfig {
-            widths,
-            head,
-            backbone: (!args.no_backbone).then(|| match args.backbone {
-                BackboneArg::EfficientnetLite0 => BackboneConfig::EfficientNet(EfficientNetConfig::lite0()),
-                BackboneArg::Vgg16 => BackboneConfig::Vgg16 {
-                    vgg16: Vgg16Config::vgg16(),
-                },
-            }),
-            finetune_backbone: args.finetune_backbone,
-        },
-        backbone_weights: (!args.no_backbone).then(|| args.backbone_weights.clone()),
+        model,
+        backbone_weights: (!args.no_backbone && !args.random_init).then(|| args.backbone_weights.clone()),
         data: args.data.clone(),
         prior: args.prior.clone(),
         dataset: DatasetConfig {
             augment: AugmentConfig {
-                size: args.crop,
+                size: crop,
                 ..AugmentConfig::default()
             },
             seed: args.seed,
@@ -124,8 +173,8 @@ fn config_from(args: &Args) -> Result<TrainConfig> {
         },
         batch_size: args.batch_size,
         steps: args.steps,
-        lr: args.lr,
-        betas: [0.9, 0.999],
+        lr: args.lr.unwrap_or(if gan { 2e-5 } else { 4e-3 }),
+        betas: if gan { [0.5, 0.999] } else { [0.9, 0.999] },
         checkpoint_every: args.checkpoint_every.max(1),
         val: args.val.clone(),
         validate_every: args.validate_every.max(1),

@@ -313,3 +313,84 @@ fn eval_scores_the_model_and_the_gray_baseline_and_draws_the_sheet() {
     assert!(ok && stdout.contains("gray") && stdout.contains("truth"), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_chromagan_run_trains_resumes_and_colorizes() {
+    let dir = scratch("gan");
+    let run = dir.join("run");
+    let photos = fixtures().join("photos");
+    let train = |steps: &str, resume: bool| {
+        let mut a: Vec<std::ffi::OsString> = [
+            "train",
+            "--arch",
+            "chromagan",
+            "--random-init",
+            "--crop",
+            "64",
+            "--gan-width",
+            "8",
+            "--gan-fc",
+            "16,8",
+            "--gan-class-fc",
+            "16,16",
+            "--batch-size",
+            "2",
+            "--checkpoint-every",
+            "2",
+            "--validate-every",
+            "2",
+            "--steps",
+            steps,
+        ]
+        .iter()
+        .map(Into::into)
+        .collect();
+        a.extend([
+            "--data".into(),
+            photos.clone().into(),
+            "--val".into(),
+            fixtures().join("metrics").into(),
+        ]);
+        a.extend(["--out".into(), run.clone().into()]);
+        if resume {
+            a.push("--resume".into());
+        }
+        let refs: Vec<&std::ffi::OsStr> = a.iter().map(|s| s.as_os_str()).collect();
+        rechroma(&refs)
+    };
+    let (ok, _, stderr) = train("2", false);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = train("4", true);
+    assert!(ok, "{stderr}");
+    for f in [
+        "checkpoint/model.bpk",
+        "checkpoint/optim.bpk",
+        "checkpoint/critic.bpk",
+        "checkpoint/critic_optim.bpk",
+    ] {
+        assert!(
+            run.join(f).is_file(),
+            "{f}: both networks and both optimisers are checkpointed"
+        );
+    }
+    let log = std::fs::read_to_string(run.join("log.csv")).unwrap();
+    assert!(
+        log.starts_with("step,loss,mse,kl,critic_fake,critic_loss,wasserstein,gp"),
+        "{log}"
+    );
+    assert_eq!(log.lines().count(), 5, "4 steps, continued across the resume: {log}");
+    // The run colorizes at full resolution (ChromaGAN works at its fixed 64² here) and evaluates.
+    let out = dir.join("cat.png");
+    let input = fixtures().join("photos/gray/chelsea_gray.png");
+    let (ok, _, stderr) = rechroma(args!["colorize", input, "-o", out, "--model", run]);
+    assert!(ok, "{stderr}");
+    let img = image::open(&out).unwrap();
+    assert_eq!((img.width(), img.height()), (128, 96));
+    let (ok, stdout, stderr) = rechroma(args![
+        "eval", "--data", photos, "--model", run, "--size", "64", "--json"
+    ]);
+    assert!(ok, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["head"], serde_json::Value::Null, "ChromaGAN has no MLEU head");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

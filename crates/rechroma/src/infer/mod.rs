@@ -14,11 +14,12 @@ pub mod compose;
 pub mod embedded;
 
 use crate::color::{LabImage, norm};
+use crate::model::chromagan::ChromaGan;
 use crate::model::mleu::{Head, Mleu, SizeError, check_size};
 use crate::quantize::{Decoding, decode::decode_planes, decode::entropy_plane};
-use crate::train::run::TrainConfig;
+use crate::train::run::{ModelConfig, TrainConfig};
 use burn::module::Module;
-use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::store::SafetensorsStore;
 use burn::tensor::{Device, Tensor, TensorData};
 use image::{DynamicImage, RgbImage};
 use std::path::{Path, PathBuf};
@@ -34,10 +35,18 @@ pub enum InferError {
     Model { path: PathBuf, reason: String },
     #[error(transparent)]
     Size(#[from] SizeError),
-    #[error("the model has a regression head: it predicts no colour distribution, so no confidence map")]
+    #[error(
+        "the model regresses ab (MLEU regression head or ChromaGAN): it predicts no colour distribution, so no confidence map"
+    )]
     NoDistribution,
     #[error("working size {0} is out of range (32 ..= 2048)")]
     WorkingSize(u32),
+    #[error("this ChromaGAN takes {expected}×{expected} inputs, not {width}×{height}")]
+    FixedSize {
+        expected: usize,
+        width: usize,
+        height: usize,
+    },
 }
 
 fn model_err(path: &Path, reason: impl std::fmt::Display) -> InferError {
@@ -124,16 +133,48 @@ pub fn mleu_predict(
     }
 }
 
-/// The networks a run can hold (ChromaGAN joins here).
+/// Runs a ChromaGAN generator (its colour branch only) on one L plane of its fixed size.
+///
+/// # Shapes
+/// `l`: `w·h` values → ab: `2·w·h` (planar, Lab units)
+pub fn chromagan_predict(
+    model: &ChromaGan,
+    l: &[f32],
+    (w, h): (usize, usize),
+    device: &Device,
+) -> Result<Prediction, InferError> {
+    if w != model.size || h != model.size {
+        return Err(InferError::FixedSize {
+            expected: model.size,
+            width: w,
+            height: h,
+        });
+    }
+    let x = Tensor::<4>::from_data(TensorData::new(l.to_vec(), [1, 1, h, w]), device);
+    let data: Vec<f32> = model
+        .colorize(x)
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .expect("f32 data");
+    Ok(Prediction {
+        ab: data.into_iter().map(norm::unit_to_ab).collect(),
+        entropy: None,
+    })
+}
+
+/// The networks a run can hold.
 enum Network {
     Mleu(Mleu),
+    ChromaGan(ChromaGan),
 }
 
 /// A trained colorizer, ready to use. Forward passes are serialised (the CPU backend already uses all
 /// cores inside one), so a `Colorizer` can be shared by threads that decode and encode in parallel.
 pub struct Colorizer {
     network: Mutex<Network>,
-    head: Head,
+    /// The MLEU head; `None` for ChromaGAN (which regresses ab).
+    head: Option<Head>,
     decoding: Decoding,
     device: Device,
     /// Where the model came from (a run folder, or "embedded").
@@ -179,29 +220,43 @@ impl Colorizer {
         source: String,
     ) -> Result<Self, InferError> {
         let config: TrainConfig = serde_json::from_slice(config).map_err(|e| model_err(config_path, e))?;
-        let mut model = config.model.init(device);
         let weights = embedded::widen_to_f32(&weights).map_err(|e| model_err(weights_path, e))?;
-        let result = model
-            .load_from(&mut SafetensorsStore::from_bytes(Some(weights)))
-            .map_err(|e| model_err(weights_path, e))?;
-        if let Some((tensor, _)) = result.missing.first() {
-            return Err(model_err(weights_path, format!("tensor {tensor} is missing")));
-        }
-        if let Some(e) = result.errors.first() {
-            return Err(model_err(weights_path, e));
-        }
+        let mut store = SafetensorsStore::from_bytes(Some(weights));
+        let load = |e: crate::train::run::TrainError| model_err(weights_path, e);
+        let network = match &config.model {
+            ModelConfig::Mleu(m) => Network::Mleu(
+                crate::train::trainee::load_into(m.init(device), &mut store, weights_path)
+                    .map_err(load)?
+                    .no_grad(),
+            ),
+            ModelConfig::ChromaGan { chromagan, .. } => Network::ChromaGan(
+                crate::train::trainee::load_into(chromagan.init(device), &mut store, weights_path)
+                    .map_err(load)?
+                    .no_grad(),
+            ),
+        };
         Ok(Self {
-            head: config.model.head,
-            network: Mutex::new(Network::Mleu(model.no_grad())),
+            head: config.model.head(),
+            network: Mutex::new(network),
             decoding: config.decoding,
             device: device.clone(),
             source,
         })
     }
 
-    /// The model's output head.
-    pub fn head(&self) -> Head {
+    /// The MLEU output head (`None`: a ChromaGAN).
+    pub fn head(&self) -> Option<Head> {
         self.head
+    }
+
+    /// The working size for a `width × height` photo: MLEU runs at about `size`² pixels with the
+    /// photo's aspect; ChromaGAN at its fixed square size.
+    pub fn working_size(&self, width: u32, height: u32, size: u32) -> (u32, u32) {
+        let network = self.network.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &*network {
+            Network::Mleu(_) => compose::working_size(width, height, size),
+            Network::ChromaGan(g) => (g.size as u32, g.size as u32),
+        }
     }
 
     /// The decoding used when the options name none.
@@ -221,6 +276,8 @@ impl Colorizer {
         let network = self.network.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match &*network {
             Network::Mleu(m) => mleu_predict(m, l, size, decoding, entropy, &self.device),
+            Network::ChromaGan(_) if entropy => Err(InferError::NoDistribution),
+            Network::ChromaGan(g) => chromagan_predict(g, l, size, &self.device),
         }
     }
 
@@ -229,7 +286,7 @@ impl Colorizer {
         if !(32..=2048).contains(&options.size) {
             return Err(InferError::WorkingSize(options.size));
         }
-        let (w, h) = compose::working_size(img.width(), img.height(), options.size);
+        let (w, h) = self.working_size(img.width(), img.height(), options.size);
         let lab = LabImage::from_rgb8(&compose::working_image(img, w, h));
         let (w, h) = (w as usize, h as usize);
         let prediction = self.predict(lab.l(), (w, h), options.decoding, options.confidence)?;

@@ -61,8 +61,28 @@ const LITE_SCALE: f32 = 128.0 / 255.0;
 /// # Shapes
 /// `l`: `[B, 1, H, W]` (Lab units) → five `[B, C_i, H/2^(i+1), W/2^(i+1)]`
 pub fn efficientnet_features(net: &EfficientNet, l: Tensor<4>) -> Vec<Tensor<4>> {
+    net.features(efficientnet_input(l))
+}
+
+/// The gray photo with lightness `l` as EfficientNet-Lite's input.
+///
+/// # Shapes
+/// `[B, 1, H, W]` (Lab units) → `[B, 3, H, W]`
+pub fn efficientnet_input(l: Tensor<4>) -> Tensor<4> {
     let x = (gray_srgb(l) - LITE_MEAN) / LITE_SCALE;
-    net.features(Tensor::cat(vec![x.clone(), x.clone(), x], 1))
+    Tensor::cat(vec![x.clone(), x.clone(), x], 1)
+}
+
+/// The gray photo with lightness `l` as VGG16's input (torchvision's normalisation).
+///
+/// # Shapes
+/// `[B, 1, H, W]` (Lab units) → `[B, 3, H, W]`
+pub fn vgg_input(l: Tensor<4>) -> Tensor<4> {
+    let g = gray_srgb(l);
+    let ch: Vec<Tensor<4>> = (0..3)
+        .map(|c| (g.clone() - IMAGENET_MEAN[c]) / IMAGENET_STD[c])
+        .collect();
+    Tensor::cat(ch, 1)
 }
 
 /// VGG16 features of the gray photo with lightness `l` (torchvision's normalisation).
@@ -70,9 +90,5 @@ pub fn efficientnet_features(net: &EfficientNet, l: Tensor<4>) -> Vec<Tensor<4>>
 /// # Shapes
 /// `l`: `[B, 1, H, W]` (Lab units) → five `[B, C_i, H/2^(i+1), W/2^(i+1)]`
 pub fn vgg_features(net: &Vgg16, l: Tensor<4>) -> Vec<Tensor<4>> {
-    let g = gray_srgb(l);
-    let ch: Vec<Tensor<4>> = (0..3)
-        .map(|c| (g.clone() - IMAGENET_MEAN[c]) / IMAGENET_STD[c])
-        .collect();
-    net.features(Tensor::cat(ch, 1))
+    net.features(vgg_input(l))
 }

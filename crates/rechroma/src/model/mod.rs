@@ -2,6 +2,8 @@
 
 pub mod backbone;
 pub mod blocks;
+pub mod chromagan;
+pub mod critic;
 pub mod efficientnet;
 pub mod mleu;
 pub mod vgg;

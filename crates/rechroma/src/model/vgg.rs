@@ -84,4 +84,23 @@ impl Vgg16 {
         }
         out
     }
+
+    /// The trunk ChromaGAN builds on: blocks 1–3 (pooled) and block 4's three convolutions without its
+    /// pooling, i.e. Keras' `block4_conv3` output.
+    ///
+    /// # Shapes
+    /// `[B, 3, H, W]` (ImageNet-normalised RGB) → `[B, 512, H/8, W/8]`
+    pub fn block4_conv3(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut convs = self.features.iter();
+        let mut x = x;
+        for (block, &n) in self.convs.iter().enumerate().take(4) {
+            for conv in convs.by_ref().take(n) {
+                x = burn::tensor::activation::relu(conv.forward(x));
+            }
+            if block < 3 {
+                x = self.pool.forward(x);
+            }
+        }
+        x
+    }
 }

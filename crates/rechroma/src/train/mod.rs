@@ -1,7 +1,9 @@
 //! Training: losses (and, next, the loops, checkpoints and validation).
 
+pub mod gan;
 pub mod loss;
 pub mod run;
+pub mod trainee;
 pub mod validate;
 
 use crate::data::ColorBatch;

@@ -15,20 +15,51 @@
 //! moment leaves the previous checkpoint whole. Because batch `s` is a pure function of (seed, s)
 //! ([`crate::data::Loader`]), a resumed run sees exactly the data the uninterrupted run would have.
 
-use super::validate::{Report, ValidationSet, contact_sheet, validate};
+use super::gan::GanLossConfig;
+use super::trainee::{Trainee, load_into, save_safetensors};
+use super::validate::{Report, ValidationSet, contact_sheet};
 use crate::data::{DatasetConfig, Loader, PhotoDataset};
-use crate::model::mleu::{Mleu, MleuConfig};
-use crate::quantize::{Prior, Quantizer};
-use burn::optim::{AdamConfig, GradientsParams};
-use burn::store::{BurnpackStore, ModuleSnapshot, SafetensorsStore};
+use crate::model::chromagan::ChromaGanConfig;
+use crate::model::critic::CriticConfig;
+use crate::model::mleu::{Head, Mleu, MleuConfig};
+use crate::quantize::Prior;
+use burn::store::SafetensorsStore;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// The network a run trains. Serialised as the bare MLEU config (what runs and the embedded model wrote
+/// before ChromaGAN existed) or `{"chromagan": …, "critic": …, "gan": …, "teacher_weights": …}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ModelConfig {
+    Mleu(MleuConfig),
+    ChromaGan {
+        chromagan: ChromaGanConfig,
+        #[serde(default)]
+        critic: CriticConfig,
+        #[serde(default)]
+        gan: GanLossConfig,
+        /// EfficientNet-Lite0 weights (with its classifier): the pretrained classifier whose prediction
+        /// on the gray photo is the target class distribution. `None` uses a random one (tests only).
+        teacher_weights: Option<PathBuf>,
+    },
+}
+
+impl ModelConfig {
+    /// The MLEU head, if this is an MLEU.
+    pub fn head(&self) -> Option<Head> {
+        match self {
+            ModelConfig::Mleu(m) => Some(m.head),
+            ModelConfig::ChromaGan { .. } => None,
+        }
+    }
+}
+
 /// Everything that defines a training run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainConfig {
-    pub model: MleuConfig,
+    pub model: ModelConfig,
     /// Pretrained backbone weights (safetensors, PyTorch layout); None trains from scratch.
     pub backbone_weights: Option<PathBuf>,
     /// Training photo folder.
@@ -87,54 +118,31 @@ pub struct RunState {
     /// (step, scores) of every validation.
     #[serde(default)]
     pub validations: Vec<(u64, Report)>,
+    /// (step, every loss term) of every step, for models with several (ChromaGAN).
+    #[serde(default)]
+    pub parts: Vec<(u64, Vec<f32>)>,
 }
 
-fn ckpt_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
+pub(crate) fn ckpt_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
     TrainError::Checkpoint {
         path: path.to_path_buf(),
         reason: e.to_string(),
     }
 }
 
-/// Saves the weights of `model` as safetensors, atomically.
+/// Saves the weights of an MLEU as safetensors, atomically.
 pub fn save_weights(model: &Mleu, path: &Path) -> Result<(), TrainError> {
-    let mut store = SafetensorsStore::from_bytes(None);
-    model.save_into(&mut store).map_err(|e| ckpt_err(path, e))?;
-    let bytes = store.get_bytes().map_err(|e| ckpt_err(path, e))?;
-    Ok(crate::fsutil::write_atomic(path, &bytes)?)
+    save_safetensors(model, path)
 }
 
-/// Loads weights saved by [`save_weights`] into a model of the same configuration.
+/// Loads weights saved by [`save_weights`] into an MLEU of the same configuration.
 pub fn load_weights(config: &MleuConfig, path: &Path, device: &Device) -> Result<Mleu, TrainError> {
-    load_model(config, &mut SafetensorsStore::from_file(path), path, device)
-}
-
-/// Loads the model of a checkpoint (burnpack, with its parameter ids).
-fn load_checkpoint_model(config: &MleuConfig, path: &Path, device: &Device) -> Result<Mleu, TrainError> {
-    load_model(config, &mut BurnpackStore::from_file(path), path, device)
-}
-
-fn load_model<S: burn::store::ModuleStore>(
-    config: &MleuConfig,
-    store: &mut S,
-    path: &Path,
-    device: &Device,
-) -> Result<Mleu, TrainError>
-where
-    S::Error: std::fmt::Display,
-{
-    let mut model = config.init(device);
-    let result = model.load_from(store).map_err(|e| ckpt_err(path, e))?;
-    if let Some((tensor, _)) = result.missing.first() {
-        return Err(ckpt_err(path, format!("tensor {tensor} is missing")));
-    }
-    if let Some(e) = result.errors.first() {
-        return Err(ckpt_err(path, e));
-    }
-    if !config.finetune_backbone {
-        model = model.freeze_backbone();
-    }
-    Ok(model)
+    let model = load_into(config.init(device), &mut SafetensorsStore::from_file(path), path)?;
+    Ok(if config.finetune_backbone {
+        model
+    } else {
+        model.freeze_backbone()
+    })
 }
 
 /// What the caller sees as training goes.
@@ -164,28 +172,21 @@ pub fn train(
         .into_iter()
         .find(|d| d.join("state.json").is_file())
         .unwrap_or_else(|| run_dir.join("checkpoint"));
-    let prior = match (&config.prior, config.model.head) {
-        (Some(p), _) => Some(Prior::load(p)?),
-        (None, crate::model::mleu::Head::Classification) => return Err(TrainError::NoPrior),
-        (None, _) => None,
+    let prior = match (&config.prior, config.model.head()) {
+        (Some(p), Some(_)) => Some(Prior::load(p)?),
+        (None, Some(Head::Classification)) => return Err(TrainError::NoPrior),
+        _ => None,
     };
-    let (mut model, mut optim, mut state) = if resume && ckpt.join("state.json").is_file() {
-        let state: RunState =
-            serde_json::from_slice(&std::fs::read(ckpt.join("state.json")).map_err(|e| ckpt_err(&ckpt, e))?)
-                .map_err(|e| ckpt_err(&ckpt, e))?;
-        let model = load_checkpoint_model(&config.model, &ckpt.join("model.bpk"), device)?;
-        let optim = adam(config)
-            .load(ckpt.join("optim.bpk"))
-            .map_err(|e| ckpt_err(&ckpt, format!("{e:?}")))?;
-        (model, optim, state)
+    let resuming = resume && ckpt.join("state.json").is_file();
+    let state: RunState = if resuming {
+        serde_json::from_slice(&std::fs::read(ckpt.join("state.json")).map_err(|e| ckpt_err(&ckpt, e))?)
+            .map_err(|e| ckpt_err(&ckpt, e))?
     } else {
         device.seed(config.dataset.seed); // reproducible initial weights
-        let mut model = config.model.init(device);
-        if let (Some(w), Some(bcfg)) = (&config.backbone_weights, &config.model.backbone) {
-            model.set_backbone(bcfg.load(w, device)?, config.model.finetune_backbone);
-        }
-        (model, adam(config), RunState::default())
+        RunState::default()
     };
+    let mut trainee = Trainee::new(config, prior.as_ref(), resuming.then_some(ckpt.as_path()), device)?;
+    let mut state = state;
     let config_json = serde_json::to_vec_pretty(config).expect("config serialises");
     crate::fsutil::write_atomic(&run_dir.join("config.json"), &config_json)?;
     if let Some(p) = &prior {
@@ -193,12 +194,6 @@ pub fn train(
     }
     let dataset = PhotoDataset::open(&config.data, config.dataset, |_, _| {})?;
     let loader = Loader::new(&dataset, config.batch_size);
-    let quantizer = Quantizer::default();
-    let weights = prior.as_ref().map(|p| p.weights_f32()).unwrap_or_default();
-    let ctx = super::ClassLossContext {
-        quantizer: &quantizer,
-        weights: &weights,
-    };
     let val_set = match &config.val {
         Some(dir) => Some(ValidationSet::open(dir, config.dataset.augment.size)?),
         None => None,
@@ -206,30 +201,32 @@ pub fn train(
     while state.step < config.steps {
         let t0 = std::time::Instant::now();
         let batch = loader.batch(state.step, device)?;
-        let loss = super::mleu_loss(&model, &batch, prior.as_ref().map(|_| &ctx));
-        let value: f32 = loss.clone().into_scalar();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(config.lr, model, grads);
+        // The GAN's step draws interpolation weights: seed them by step, so a resumed run draws the same.
+        device.seed(config.dataset.seed ^ state.step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let values = trainee.step(&batch, config.lr);
         state.step += 1;
-        state.losses.push((state.step, value));
+        state.losses.push((state.step, values[0]));
+        if values.len() > 1 {
+            state.parts.push((state.step, values.clone()));
+        }
         let ips = loader.batch_size() as f64 / t0.elapsed().as_secs_f64();
         on_event(&Event::Step {
             step: state.step,
-            loss: value,
+            loss: values[0],
             images_per_second: ips,
         });
         let last = state.step == config.steps;
         if let Some(set) = &val_set
             && (state.step % config.validate_every.max(1) == 0 || last)
         {
-            let report = validate_and_draw(&model, set, config.decoding, &mut state, run_dir, device)?;
+            let report = validate_and_draw(&trainee, set, config.decoding, &mut state, run_dir, device)?;
             on_event(&Event::Validation {
                 step: state.step,
                 report,
             });
         }
         if state.step % config.checkpoint_every == 0 || last {
-            checkpoint(&model, &optim, &state, run_dir)?;
+            checkpoint(&trainee, &state, run_dir)?;
         }
     }
     Ok(state)
@@ -237,14 +234,14 @@ pub fn train(
 
 /// Validates, records the scores in `state`, and writes `val.csv`, `sheet.png` and `curves.png`.
 fn validate_and_draw(
-    model: &Mleu,
+    trainee: &Trainee,
     set: &ValidationSet,
     decoding: crate::quantize::Decoding,
     state: &mut RunState,
     run_dir: &Path,
     device: &Device,
 ) -> Result<Report, TrainError> {
-    let (report, predictions) = validate(model, set, decoding, &device.clone().without_autodiff());
+    let (report, predictions) = trainee.validate(set, decoding, &device.clone().without_autodiff());
     state.validations.push((state.step, report));
     let mut csv = String::from(
         "step,psnr,ssim,colorfulness,auc,gray_psnr,gray_ssim,gray_colorfulness,gray_auc,truth_colorfulness\n",
@@ -264,30 +261,14 @@ fn validate_and_draw(
     Ok(report)
 }
 
-fn adam(config: &TrainConfig) -> burn::optim::ModuleOptimizer {
-    AdamConfig::new()
-        .with_beta_1(config.betas[0])
-        .with_beta_2(config.betas[1])
-        .init()
-}
-
 /// Writes `checkpoint.tmp/` and renames it over `checkpoint/`; also refreshes `model.safetensors` and
 /// `log.csv` at the top of the run folder.
-fn checkpoint(
-    model: &Mleu,
-    optim: &burn::optim::ModuleOptimizer,
-    state: &RunState,
-    run_dir: &Path,
-) -> Result<(), TrainError> {
+fn checkpoint(trainee: &Trainee, state: &RunState, run_dir: &Path) -> Result<(), TrainError> {
     let tmp = run_dir.join("checkpoint.tmp");
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| ckpt_err(&tmp, e))?;
     // Burnpack keeps the parameter ids the optimiser state is keyed by (safetensors does not).
-    let mut store = BurnpackStore::from_file(tmp.join("model.bpk")).overwrite(true);
-    model.save_into(&mut store).map_err(|e| ckpt_err(&tmp, e))?;
-    optim
-        .save(tmp.join("optim.bpk"))
-        .map_err(|e| ckpt_err(&tmp, format!("{e:?}")))?;
+    trainee.save(&tmp)?;
     crate::fsutil::write_atomic(
         &tmp.join("state.json"),
         &serde_json::to_vec(state).expect("state serialises"),
@@ -300,10 +281,17 @@ fn checkpoint(
     }
     std::fs::rename(&tmp, &dest).map_err(|e| ckpt_err(&dest, e))?;
     let _ = std::fs::remove_dir_all(&old);
-    save_weights(model, &run_dir.join("model.safetensors"))?;
-    let mut csv = String::from("step,loss\n");
-    for (s, l) in &state.losses {
-        csv.push_str(&format!("{s},{l}\n"));
+    trainee.save_weights(&run_dir.join("model.safetensors"))?;
+    let mut csv = format!("step,{}\n", trainee.loss_names().join(","));
+    if state.parts.is_empty() {
+        for (s, l) in &state.losses {
+            csv.push_str(&format!("{s},{l}\n"));
+        }
+    } else {
+        for (s, v) in &state.parts {
+            let v: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+            csv.push_str(&format!("{s},{}\n", v.join(",")));
+        }
     }
     Ok(crate::fsutil::write_atomic(&run_dir.join("log.csv"), csv.as_bytes())?)
 }

@@ -7,12 +7,7 @@
 
 use crate::color::LabImage;
 use crate::data::{DataError, center_crop, load_rgb, scan};
-use crate::infer::mleu_predict;
 use crate::metrics;
-use crate::model::mleu::Mleu;
-use crate::quantize::Decoding;
-use burn::module::Module;
-use burn::tensor::Device;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -137,16 +132,6 @@ pub fn validate_with<E>(
         truth_colorfulness: set.truth_colorfulness,
     };
     Ok((report, preds))
-}
-
-/// Scores an MLEU model (run on `device`, which must not be an autodiff device) on `set`.
-pub fn validate(model: &Mleu, set: &ValidationSet, decoding: Decoding, device: &Device) -> (Report, Vec<RgbImage>) {
-    let model = model.valid();
-    let size = (set.size as usize, set.size as usize);
-    validate_with(set, |_, lab| {
-        mleu_predict(&model, lab.l(), size, decoding, false, device).map(|p| p.ab)
-    })
-    .expect("validation crops are multiples of 32, as training crops are")
 }
 
 /// A contact sheet: one row per photo (at most `rows`): gray | model | truth, 4-pixel white gutters.

@@ -1,0 +1,335 @@
+//! What the training loop trains: an MLEU (one network, one optimiser) or a ChromaGAN (generator and
+//! critic, two optimisers). The loop in [`super::run`] is shared; these types hold the networks, take
+//! one step on a batch, validate, and save or restore their part of a checkpoint.
+
+use super::gan::{GanLossConfig, critic_loss, kl_loss};
+use super::run::{ModelConfig, TrainConfig, TrainError, ckpt_err};
+use super::validate::{Report, ValidationSet, validate_with};
+use super::{ClassLossContext, mleu_loss};
+use crate::color::norm;
+use crate::data::ColorBatch;
+use crate::infer::{Prediction, chromagan_predict, mleu_predict};
+use crate::model::backbone::efficientnet_input;
+use crate::model::chromagan::{ChromaGan, ChromaGanConfig};
+use crate::model::critic::{Critic, CriticConfig};
+use crate::model::efficientnet::{EfficientNet, EfficientNetConfig};
+use crate::model::mleu::{Mleu, MleuConfig};
+use crate::quantize::{Decoding, Prior, Quantizer};
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::store::{BurnpackStore, ModuleSnapshot, ModuleStore, SafetensorsStore};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor};
+use image::RgbImage;
+use std::path::Path;
+
+fn adam(config: &TrainConfig) -> ModuleOptimizer {
+    AdamConfig::new()
+        .with_beta_1(config.betas[0])
+        .with_beta_2(config.betas[1])
+        .init()
+}
+
+/// Saves a module as burnpack (keeps the parameter ids optimiser state is keyed by).
+fn save_bpk<M: Module>(module: &M, path: &Path) -> Result<(), TrainError> {
+    let mut store = BurnpackStore::from_file(path).overwrite(true);
+    module.save_into(&mut store).map_err(|e| ckpt_err(path, e))
+}
+
+/// Loads weights into `module` from any store, refusing missing tensors and mismatched shapes.
+pub fn load_into<M: Module, S: ModuleStore>(mut module: M, store: &mut S, path: &Path) -> Result<M, TrainError>
+where
+    S::Error: std::fmt::Display,
+{
+    let result = module.load_from(store).map_err(|e| ckpt_err(path, e))?;
+    if let Some((tensor, _)) = result.missing.first() {
+        return Err(ckpt_err(path, format!("tensor {tensor} is missing")));
+    }
+    if let Some(e) = result.errors.first() {
+        return Err(ckpt_err(path, e));
+    }
+    Ok(module)
+}
+
+fn load_bpk<M: Module>(module: M, path: &Path) -> Result<M, TrainError> {
+    load_into(module, &mut BurnpackStore::from_file(path), path)
+}
+
+fn load_optim(config: &TrainConfig, path: &Path) -> Result<ModuleOptimizer, TrainError> {
+    adam(config).load(path).map_err(|e| ckpt_err(path, format!("{e:?}")))
+}
+
+/// Saves a module's weights as safetensors, atomically.
+pub fn save_safetensors<M: Module>(module: &M, path: &Path) -> Result<(), TrainError> {
+    let mut store = SafetensorsStore::from_bytes(None);
+    module.save_into(&mut store).map_err(|e| ckpt_err(path, e))?;
+    let bytes = store.get_bytes().map_err(|e| ckpt_err(path, e))?;
+    Ok(crate::fsutil::write_atomic(path, &bytes)?)
+}
+
+/// Validates a predictor of ab from L on `set` (crops of the set's size).
+fn validate_fn(
+    set: &ValidationSet,
+    predict: impl Fn(&[f32], (usize, usize)) -> Result<Prediction, crate::infer::InferError>,
+) -> (Report, Vec<RgbImage>) {
+    let size = (set.size as usize, set.size as usize);
+    validate_with(set, |_, lab| predict(lab.l(), size).map(|p| p.ab))
+        .expect("validation crops have the size the model was trained at")
+}
+
+/// An MLEU being trained.
+pub struct MleuTrainee {
+    pub model: Mleu,
+    optim: ModuleOptimizer,
+    quantizer: Quantizer,
+    weights: Option<Vec<f32>>,
+}
+
+impl MleuTrainee {
+    pub fn new(
+        config: &TrainConfig,
+        mc: &MleuConfig,
+        prior: Option<&Prior>,
+        ckpt: Option<&Path>,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        let (model, optim) = match ckpt {
+            Some(dir) => {
+                let model = load_bpk(mc.init(device), &dir.join("model.bpk"))?;
+                let model = if mc.finetune_backbone {
+                    model
+                } else {
+                    model.freeze_backbone()
+                };
+                (model, load_optim(config, &dir.join("optim.bpk"))?)
+            }
+            None => {
+                let mut model = mc.init(device);
+                if let (Some(w), Some(bcfg)) = (&config.backbone_weights, &mc.backbone) {
+                    model.set_backbone(bcfg.load(w, device)?, mc.finetune_backbone);
+                }
+                (model, adam(config))
+            }
+        };
+        Ok(Self {
+            model,
+            optim,
+            quantizer: Quantizer::default(),
+            weights: prior.map(|p| p.weights_f32()),
+        })
+    }
+
+    /// One optimiser step; returns [loss].
+    pub fn step(&mut self, batch: &ColorBatch, lr: f64) -> Vec<f32> {
+        let ctx = self.weights.as_ref().map(|w| ClassLossContext {
+            quantizer: &self.quantizer,
+            weights: w,
+        });
+        let loss = mleu_loss(&self.model, batch, ctx.as_ref());
+        let value: f32 = loss.clone().into_scalar();
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        self.model = self.optim.step(lr, self.model.clone(), grads);
+        vec![value]
+    }
+
+    pub fn validate(&self, set: &ValidationSet, decoding: Decoding, device: &Device) -> (Report, Vec<RgbImage>) {
+        let model = self.model.valid();
+        validate_fn(set, |l, size| mleu_predict(&model, l, size, decoding, false, device))
+    }
+
+    pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
+        save_bpk(&self.model, &dir.join("model.bpk"))?;
+        self.optim
+            .save(dir.join("optim.bpk"))
+            .map_err(|e| ckpt_err(dir, format!("{e:?}")))
+    }
+}
+
+/// A ChromaGAN being trained: generator, critic, their optimisers, and the frozen classifier whose
+/// prediction on the gray photo is the class distribution the generator's y is pulled towards.
+pub struct GanTrainee {
+    pub generator: ChromaGan,
+    pub critic: Critic,
+    g_optim: ModuleOptimizer,
+    d_optim: ModuleOptimizer,
+    teacher: EfficientNet,
+    losses: GanLossConfig,
+}
+
+impl GanTrainee {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: &TrainConfig,
+        gc: &ChromaGanConfig,
+        cc: &CriticConfig,
+        losses: GanLossConfig,
+        teacher: EfficientNet,
+        ckpt: Option<&Path>,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        let (generator, critic, g_optim, d_optim) = match ckpt {
+            Some(dir) => {
+                let g = load_bpk(gc.init(device), &dir.join("model.bpk"))?;
+                let g = if gc.finetune_backbone { g } else { g.freeze_backbone() };
+                (
+                    g,
+                    load_bpk(cc.init(device), &dir.join("critic.bpk"))?,
+                    load_optim(config, &dir.join("optim.bpk"))?,
+                    load_optim(config, &dir.join("critic_optim.bpk"))?,
+                )
+            }
+            None => {
+                let mut g = gc.init(device);
+                if let Some(w) = &config.backbone_weights {
+                    g.set_backbone(gc.backbone.load(w, device)?, gc.finetune_backbone);
+                }
+                (g, cc.init(device), adam(config), adam(config))
+            }
+        };
+        Ok(Self {
+            generator,
+            critic,
+            g_optim,
+            d_optim,
+            teacher: teacher.freeze(),
+            losses,
+        })
+    }
+
+    /// One generator step then one critic step (the authors' order, 1:1). Returns
+    /// [generator loss, MSE, KL, mean critic score of the fake, critic loss, Wasserstein estimate, GP].
+    pub fn step(&mut self, batch: &ColorBatch, lr: f64) -> Vec<f32> {
+        let real = (batch.ab.clone() + norm::AB_UNIT_OFFSET) / norm::AB_UNIT_SCALE;
+        let (g, fake) = self.generator_step(batch.l.clone(), real.clone(), lr);
+        let d = self.critic_step(batch.l.clone(), real, fake, lr);
+        [g, d].concat()
+    }
+
+    /// Updates the generator on 1·MSE + 0.003·KL − 0.1·critic score (the critic's weights get gradients
+    /// too, but only the generator's are applied). Returns [loss, MSE, KL, critic score] and the
+    /// generated ab, detached.
+    ///
+    /// # Shapes
+    /// `l`: `[B, 1, S, S]` (Lab units), `real`: `[B, 2, S, S]` as (ab+128)/255
+    pub fn generator_step(&mut self, l: Tensor<4>, real: Tensor<4>, lr: f64) -> (Vec<f32>, Tensor<4>) {
+        let w = self.losses;
+        let target = softmax(self.teacher.classify(efficientnet_input(l.clone())), 1).detach();
+        let (fake, logits) = self.generator.forward(l.clone());
+        let mse = (fake.clone() - real).powi_scalar(2).mean();
+        let kl = kl_loss(target, logits);
+        let adv = self.critic.forward(l, fake.clone()).mean();
+        let loss = mse.clone() * w.mse + kl.clone() * w.kl - adv.clone() * w.adversarial;
+        let values = [&loss, &mse, &kl, &adv]
+            .map(|t| t.clone().into_scalar::<f32>())
+            .to_vec();
+        let grads = GradientsParams::from_grads(loss.backward(), &self.generator);
+        self.generator = self.g_optim.step(lr, self.generator.clone(), grads);
+        (values, fake.detach())
+    }
+
+    /// Updates the critic on E[D(fake)] − E[D(real)] + 10·GP. Returns [loss, Wasserstein estimate, GP].
+    ///
+    /// # Shapes
+    /// `l`: `[B, 1, S, S]`, `real`, `fake`: `[B, 2, S, S]` as (ab+128)/255
+    pub fn critic_step(&mut self, l: Tensor<4>, real: Tensor<4>, fake: Tensor<4>, lr: f64) -> Vec<f32> {
+        let (loss, wasserstein, gp) = critic_loss(&self.critic, l, real, fake, &self.losses);
+        let values = [&loss, &wasserstein, &gp]
+            .map(|t| t.clone().into_scalar::<f32>())
+            .to_vec();
+        let grads = GradientsParams::from_grads(loss.backward(), &self.critic);
+        self.critic = self.d_optim.step(lr, self.critic.clone(), grads);
+        values
+    }
+
+    pub fn validate(&self, set: &ValidationSet, device: &Device) -> (Report, Vec<RgbImage>) {
+        let generator = self.generator.valid();
+        validate_fn(set, |l, size| chromagan_predict(&generator, l, size, device))
+    }
+
+    pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
+        save_bpk(&self.generator, &dir.join("model.bpk"))?;
+        save_bpk(&self.critic, &dir.join("critic.bpk"))?;
+        for (optim, name) in [(&self.g_optim, "optim.bpk"), (&self.d_optim, "critic_optim.bpk")] {
+            optim
+                .save(dir.join(name))
+                .map_err(|e| ckpt_err(dir, format!("{e:?}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// Either kind of trainee.
+pub enum Trainee {
+    Mleu(MleuTrainee),
+    Gan(GanTrainee),
+}
+
+impl Trainee {
+    /// Builds the trainee of `config`, fresh or from the checkpoint folder `ckpt`.
+    pub fn new(
+        config: &TrainConfig,
+        prior: Option<&Prior>,
+        ckpt: Option<&Path>,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        Ok(match &config.model {
+            ModelConfig::Mleu(mc) => Trainee::Mleu(MleuTrainee::new(config, mc, prior, ckpt, device)?),
+            ModelConfig::ChromaGan {
+                chromagan,
+                critic,
+                gan,
+                teacher_weights,
+            } => {
+                let teacher = match teacher_weights {
+                    Some(path) => crate::import::load_efficientnet(&EfficientNetConfig::lite0(), path, device)?,
+                    None => {
+                        tracing::warn!(
+                            "no teacher weights: the class targets come from a random classifier (tests only)"
+                        );
+                        EfficientNetConfig::lite0().init(device)
+                    }
+                };
+                Trainee::Gan(GanTrainee::new(config, chromagan, critic, *gan, teacher, ckpt, device)?)
+            }
+        })
+    }
+
+    /// One training step; the first value is the loss the run's curve shows.
+    pub fn step(&mut self, batch: &ColorBatch, lr: f64) -> Vec<f32> {
+        match self {
+            Trainee::Mleu(t) => t.step(batch, lr),
+            Trainee::Gan(t) => t.step(batch, lr),
+        }
+    }
+
+    /// Names of the values [`Self::step`] returns (the columns of `log.csv`).
+    pub fn loss_names(&self) -> &'static [&'static str] {
+        match self {
+            Trainee::Mleu(_) => &["loss"],
+            Trainee::Gan(_) => &["loss", "mse", "kl", "critic_fake", "critic_loss", "wasserstein", "gp"],
+        }
+    }
+
+    pub fn validate(&self, set: &ValidationSet, decoding: Decoding, device: &Device) -> (Report, Vec<RgbImage>) {
+        match self {
+            Trainee::Mleu(t) => t.validate(set, decoding, device),
+            Trainee::Gan(t) => t.validate(set, device),
+        }
+    }
+
+    /// Writes the networks and optimiser states into the checkpoint folder `dir`.
+    pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
+        match self {
+            Trainee::Mleu(t) => t.save(dir),
+            Trainee::Gan(t) => t.save(dir),
+        }
+    }
+
+    /// Writes the weights inference needs (MLEU, or ChromaGAN's generator) as safetensors.
+    pub fn save_weights(&self, path: &Path) -> Result<(), TrainError> {
+        match self {
+            Trainee::Mleu(t) => save_safetensors(&t.model, path),
+            Trainee::Gan(t) => save_safetensors(&t.generator, path),
+        }
+    }
+}
