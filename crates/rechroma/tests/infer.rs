@@ -9,7 +9,6 @@ use rechroma::color::{LabImage, srgb_to_lab};
 use rechroma::data::load_image;
 use rechroma::infer::compose::{recombine, upsample_bilinear, working_size};
 use rechroma::infer::{ColorizeOptions, Colorizer, InferError, embedded};
-use rechroma::model::backbone::BackboneConfig;
 use rechroma::model::mleu::{Head, MleuConfig};
 use rechroma::quantize::decode::entropy_plane;
 use rechroma::train::run::{ModelConfig, TrainConfig, save_weights};
@@ -106,12 +105,7 @@ fn recombination_keeps_the_full_resolution_l_alpha_and_16_bits() {
 }
 
 fn tiny(head: Head) -> MleuConfig {
-    MleuConfig {
-        widths: [4, 8, 8, 8, 8],
-        head,
-        backbone: Some(BackboneConfig::EfficientNet(common::tiny_backbone())),
-        finetune_backbone: false,
-    }
+    common::tiny_mleu([4, 8, 8, 8, 8], head)
 }
 
 /// A run folder with a tiny untrained model of `head`.

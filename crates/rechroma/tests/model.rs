@@ -10,12 +10,7 @@ use rechroma::quantize::{NEUTRAL_BIN, Q, Quantizer, bin_centres};
 use rechroma::train::loss::{ClassTargets, classification_loss, regression_loss};
 
 fn tiny(head: Head) -> MleuConfig {
-    MleuConfig {
-        widths: [4, 8, 8, 8, 8],
-        head,
-        backbone: Some(BackboneConfig::EfficientNet(common::tiny_backbone())),
-        finetune_backbone: false,
-    }
+    common::tiny_mleu([4, 8, 8, 8, 8], head)
 }
 
 fn l_input(b: usize, h: usize, w: usize, device: &Device) -> Tensor<4> {

@@ -6,18 +6,12 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
 use rechroma::data::{AugmentConfig, ColorBatcher, DatasetConfig, PhotoDataset};
-use rechroma::model::backbone::BackboneConfig;
 use rechroma::model::mleu::{Head, Mleu, MleuConfig};
 use rechroma::quantize::{Prior, PriorAccumulator, PriorConfig, Quantizer};
 use rechroma::train::{ClassLossContext, mleu_loss};
 
 fn tiny(head: Head) -> MleuConfig {
-    MleuConfig {
-        widths: [8, 8, 8, 8, 8],
-        head,
-        backbone: Some(BackboneConfig::EfficientNet(common::tiny_backbone())),
-        finetune_backbone: false,
-    }
+    common::tiny_mleu([8, 8, 8, 8, 8], head)
 }
 
 /// One fixed 64×64 crop of the cat photo (no augmentation). Not 32×32: the bottleneck would be 1×1,

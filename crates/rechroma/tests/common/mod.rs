@@ -45,3 +45,13 @@ pub fn tiny_backbone() -> rechroma::model::efficientnet::EfficientNetConfig {
         classes: 10,
     }
 }
+
+/// A tiny MLEU (encoder widths `widths`) on the tiny backbone, frozen.
+pub fn tiny_mleu(widths: [usize; 5], head: rechroma::model::mleu::Head) -> rechroma::model::mleu::MleuConfig {
+    rechroma::model::mleu::MleuConfig {
+        widths,
+        head,
+        backbone: Some(rechroma::model::backbone::BackboneConfig::EfficientNet(tiny_backbone())),
+        finetune_backbone: false,
+    }
+}
