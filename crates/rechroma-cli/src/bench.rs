@@ -6,9 +6,14 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Tensor};
 use rechroma::data::ColorBatch;
 use rechroma::model::backbone::BackboneConfig;
+use rechroma::model::chromagan::ChromaGanConfig;
+use rechroma::model::critic::CriticConfig;
 use rechroma::model::efficientnet::EfficientNetConfig;
 use rechroma::model::mleu::{Head, MleuConfig};
 use rechroma::quantize::{Q, Quantizer};
+use rechroma::train::gan::GanLossConfig;
+use rechroma::train::run::{ModelConfig, TrainConfig};
+use rechroma::train::trainee::GanTrainee;
 use rechroma::train::{ClassLossContext, mleu_loss};
 use std::time::Instant;
 
@@ -25,6 +30,23 @@ pub struct Args {
     /// Widths of the 5 encoder blocks.
     #[arg(long, value_delimiter = ',', default_value = "32,64,128,256,256")]
     widths: Vec<usize>,
+    /// Also time ChromaGAN steps (generator + critic, Lite0 trunk) at the same crop size.
+    #[arg(long)]
+    chromagan: bool,
+}
+
+/// Median seconds of `steps` timed calls of `step` after one untimed warm-up.
+fn time(steps: usize, mut step: impl FnMut()) -> f64 {
+    let mut times = Vec::new();
+    for i in 0..=steps {
+        let t0 = Instant::now();
+        step();
+        if i > 0 {
+            times.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -80,23 +102,53 @@ pub fn run(args: Args) -> Result<()> {
     );
     println!("{:<30} {:>10} {:>8} {:>10}", "variant", "s/step", "img/s", "× baseline");
     let mut baseline = None;
-    for (name, cfg) in variants {
-        let mut model = cfg.init(&device);
-        let mut optim = AdamConfig::new().init();
-        let mut times = Vec::new();
-        for i in 0..=args.steps {
-            let t0 = Instant::now();
-            let loss = mleu_loss(&model, &batch, Some(&ctx));
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(1e-4, model, grads);
-            if i > 0 {
-                times.push(t0.elapsed().as_secs_f64());
-            }
-        }
-        times.sort_by(f64::total_cmp);
-        let t = times[times.len() / 2];
+    let mut row = |name: &str, t: f64| {
         let base = *baseline.get_or_insert(t);
         println!("{name:<30} {t:>10.3} {:>8.2} {:>10.2}", b as f64 / t, t / base);
+    };
+    for (name, cfg) in variants {
+        let mut model = Some(cfg.init(&device));
+        let mut optim = AdamConfig::new().init();
+        let t = time(args.steps, || {
+            let m = model.take().expect("model");
+            let loss = mleu_loss(&m, &batch, Some(&ctx));
+            let grads = GradientsParams::from_grads(loss.backward(), &m);
+            model = Some(optim.step(1e-4, m, grads));
+        });
+        row(name, t);
+    }
+    if args.chromagan {
+        let lite0 = BackboneConfig::EfficientNet(EfficientNetConfig::lite0());
+        let paper = ChromaGanConfig {
+            size: s,
+            ..ChromaGanConfig::paper(lite0)
+        };
+        let small = ChromaGanConfig {
+            width: 256,
+            global_fc: [512, 256],
+            class_fc: [1024, 1024],
+            ..paper.clone()
+        };
+        let base: TrainConfig = serde_json::from_slice(rechroma::infer::embedded::CONFIG)?;
+        for (name, gc) in [
+            ("ChromaGAN-Lite0, paper sizes", paper),
+            ("ChromaGAN-Lite0, small heads", small),
+        ] {
+            let critic = CriticConfig::default();
+            let config = TrainConfig {
+                model: ModelConfig::ChromaGan {
+                    chromagan: gc.clone(),
+                    critic: critic.clone(),
+                    gan: GanLossConfig::default(),
+                    teacher_weights: None,
+                },
+                backbone_weights: None,
+                ..base.clone()
+            };
+            let teacher = EfficientNetConfig::lite0().init(&device);
+            let mut t = GanTrainee::new(&config, &gc, &critic, GanLossConfig::default(), teacher, None, &device)?;
+            row(name, time(args.steps, || drop(t.step(&batch, 2e-5))));
+        }
     }
     Ok(())
 }
