@@ -53,6 +53,27 @@ fn generator_and_critic_shapes_at_224_and_at_a_tiny_size() {
     }
 }
 
+#[test]
+fn the_vgg16_trunk_is_block4_conv3_at_stride_8() {
+    let device = Device::flex();
+    let vgg16 = rechroma::model::vgg::Vgg16Config {
+        widths: [4, 4, 8, 8, 8],
+        convs: [2, 2, 3, 3, 3],
+    };
+    let cfg = ChromaGanConfig {
+        backbone: BackboneConfig::Vgg16 { vgg16: vgg16.clone() },
+        ..tiny(64)
+    };
+    assert_eq!(cfg.trunk_channels(), 8);
+    let l = Tensor::<4>::random([1, 1, 64, 64], Distribution::Uniform(0.0, 100.0), &device);
+    let trunk = vgg16
+        .init(&device)
+        .block4_conv3(Tensor::cat(vec![l.clone(), l.clone(), l.clone()], 1));
+    assert_eq!(trunk.dims(), [1, 8, 8, 8]);
+    let (ab, classes) = cfg.init(&device).forward(l);
+    assert_eq!((ab.dims(), classes.dims()), ([1, 2, 64, 64], [1, 10]));
+}
+
 /// Σ of the patch scores of each sample, as f64.
 fn score_sums(critic: &Critic, l: &Tensor<4>, ab: Tensor<4>) -> Vec<f64> {
     let d: Vec<f32> = critic
