@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 
 /// Automatic colorization of grayscale photos (MLEU, ChromaGAN), offline, on CPU or GPU.
 #[derive(Parser)]
-#[command(name = "rechroma", version, about, long_about = None)]
+#[command(name = "rechroma", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,6 +53,13 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // Die quietly when the reader of our output goes away (`rechroma eval … | head`), as command-line
+    // tools do, instead of panicking on a failed print: Rust ignores SIGPIPE by default.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let level = match cli.verbose {
         0 => "warn",
