@@ -78,6 +78,10 @@ pub struct Args {
     /// also uses β1 = 0.5].
     #[arg(long)]
     lr: Option<f64>,
+    /// Learning-rate step decay: from step STEP on, train at LR (repeatable, e.g. --lr-drop 1000:1e-3).
+    /// With --resume it replaces the run's saved schedule.
+    #[arg(long, value_parser = parse_drop)]
+    lr_drop: Vec<(u64, f64)>,
     /// ChromaGAN: channels of the global and mid-level convolutions (paper 512).
     #[arg(long, default_value_t = 512)]
     gan_width: usize,
@@ -108,6 +112,14 @@ pub struct Args {
     /// Seed of the data order and augmentation.
     #[arg(long, default_value_t = 0x5EED)]
     seed: u64,
+}
+
+fn parse_drop(s: &str) -> Result<(u64, f64), String> {
+    let (step, lr) = s.split_once(':').ok_or("expected STEP:LR, e.g. 1000:1e-3")?;
+    Ok((
+        step.parse().map_err(|e| format!("step {step}: {e}"))?,
+        lr.parse().map_err(|e| format!("lr {lr}: {e}"))?,
+    ))
 }
 
 fn config_from(args: &Args) -> Result<TrainConfig> {
@@ -175,6 +187,7 @@ fn config_from(args: &Args) -> Result<TrainConfig> {
         steps: args.steps,
         lr: args.lr.unwrap_or(if gan { 2e-5 } else { 4e-3 }),
         betas: if gan { [0.5, 0.999] } else { [0.9, 0.999] },
+        lr_drops: args.lr_drop.clone(),
         checkpoint_every: args.checkpoint_every.max(1),
         val: args.val.clone(),
         validate_every: args.validate_every.max(1),
@@ -191,6 +204,9 @@ pub fn run(args: Args) -> Result<()> {
         let mut c: TrainConfig =
             serde_json::from_slice(&bytes).with_context(|| format!("{}: not a train config", saved.display()))?;
         c.steps = c.steps.max(args.steps);
+        if !args.lr_drop.is_empty() {
+            c.lr_drops = args.lr_drop.clone();
+        }
         c
     } else {
         config_from(&args)?

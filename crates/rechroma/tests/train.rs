@@ -161,3 +161,21 @@ fn a_tiny_classification_mleu_overfits_one_photo() {
     let (err, gray) = ab_error(&model, &batch);
     assert!(err < gray / 2.0, "mean |Δab| {err} vs gray {gray}");
 }
+
+#[test]
+fn the_learning_rate_steps_down_where_the_schedule_says() {
+    // A config written before schedules existed reads as "no schedule".
+    let config: rechroma::train::run::TrainConfig = serde_json::from_slice(rechroma::infer::embedded::CONFIG).unwrap();
+    assert!(config.lr_drops.is_empty());
+    assert_eq!(config.lr_at(5000), config.lr);
+    let config = rechroma::train::run::TrainConfig {
+        lr: 4e-3,
+        lr_drops: vec![(1000, 1e-3), (500, 2e-3)],
+        ..config
+    };
+    let got: Vec<f64> = [0, 499, 500, 999, 1000, 10_000]
+        .iter()
+        .map(|&s| config.lr_at(s))
+        .collect();
+    assert_eq!(got, [4e-3, 4e-3, 2e-3, 2e-3, 1e-3, 1e-3]);
+}

@@ -74,6 +74,10 @@ pub struct TrainConfig {
     pub lr: f64,
     /// Adam β1, β2.
     pub betas: [f32; 2],
+    /// Step decay of the learning rate: from step `s` (0-based count of steps done) on, use `lr`;
+    /// `[(s, lr), …]` in any order, the latest `s` ≤ the step wins. Empty: `lr` throughout.
+    #[serde(default)]
+    pub lr_drops: Vec<(u64, f64)>,
     /// Write a checkpoint every this many steps (and at the end).
     pub checkpoint_every: u64,
     /// Validation photo folder (evaluated with the fixed protocol, model vs gray baseline).
@@ -85,6 +89,17 @@ pub struct TrainConfig {
     /// How the classification head's distribution is decoded for validation (annealed mean, T = 0.38).
     #[serde(default)]
     pub decoding: crate::quantize::Decoding,
+}
+
+impl TrainConfig {
+    /// The learning rate of the step that follows `done` completed steps.
+    pub fn lr_at(&self, done: u64) -> f64 {
+        self.lr_drops
+            .iter()
+            .filter(|(s, _)| *s <= done)
+            .max_by_key(|(s, _)| *s)
+            .map_or(self.lr, |(_, lr)| *lr)
+    }
 }
 
 fn default_validate_every() -> u64 {
@@ -203,7 +218,7 @@ pub fn train(
         let batch = loader.batch(state.step, device)?;
         // The GAN's step draws interpolation weights: seed them by step, so a resumed run draws the same.
         device.seed(config.dataset.seed ^ state.step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let values = trainee.step(&batch, config.lr);
+        let values = trainee.step(&batch, config.lr_at(state.step));
         state.step += 1;
         state.losses.push((state.step, values[0]));
         if values.len() > 1 {
