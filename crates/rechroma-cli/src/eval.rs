@@ -33,6 +33,19 @@ pub struct Args {
     sheet: Option<PathBuf>,
 }
 
+/// "MLEU classification, annealed mean T = 0.38", "MLEU regression" or "ChromaGAN".
+fn describe(head: Option<rechroma::model::mleu::Head>, decoding: Decoding) -> String {
+    use rechroma::model::mleu::Head;
+    match (head, decoding) {
+        (None, _) => "ChromaGAN".into(),
+        (Some(Head::Regression), _) => "MLEU regression".into(),
+        (Some(Head::Classification), Decoding::AnnealedMean { temperature }) => {
+            format!("MLEU classification, annealed mean T = {temperature}")
+        }
+        (Some(Head::Classification), d) => format!("MLEU classification, {d:?}"),
+    }
+}
+
 pub fn run(args: Args) -> Result<()> {
     rechroma::model::mleu::check_size(args.size as usize, args.size as usize)?;
     let device = burn::tensor::Device::flex();
@@ -77,12 +90,12 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{} photos of {}, shorter side → {s}, centre crop {s}², model: {} ({:?} head, {:?})",
+        "{} photos of {}, shorter side → {s}, centre crop {s}², working size {}; model: {} ({})",
         set.names.len(),
         args.data.display(),
+        options.size,
         colorizer.source,
-        colorizer.head(),
-        decoding,
+        describe(colorizer.head(), decoding),
         s = args.size,
     );
     println!(
