@@ -30,6 +30,10 @@ pub struct Args {
     /// the photo's own resolution. Larger gives finer colour detail and costs time.
     #[arg(long, default_value_t = rechroma::infer::DEFAULT_SIZE)]
     size: u32,
+    /// Undo this fraction (0–1) of the class rebalancing when decoding a classification model: 0 is the
+    /// paper's (most colourful), 1 the calibrated distribution (most faithful) [default: the model's].
+    #[arg(long)]
+    prior_correction: Option<f32>,
     /// Annealed-mean temperature (classification models): lower is more vivid, higher more
     /// conservative [default: the model's own, 0.38 as in Zhang et al.].
     #[arg(long)]
@@ -168,6 +172,7 @@ pub fn run(args: Args) -> Result<()> {
         decoding: args
             .temperature
             .map(|temperature| Decoding::AnnealedMean { temperature }),
+        prior_correction: args.prior_correction,
         confidence: args.confidence,
     };
     if args.confidence && colorizer.head() != Some(rechroma::model::mleu::Head::Classification) {

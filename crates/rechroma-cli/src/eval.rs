@@ -19,6 +19,10 @@ pub struct Args {
     /// (a multiple of 32).
     #[arg(long, default_value_t = 256)]
     size: u32,
+    /// Undo this fraction (0–1) of the class rebalancing when decoding a classification model: 0 is the
+    /// paper's (most colourful), 1 the calibrated distribution (most faithful) [default: the model's].
+    #[arg(long)]
+    prior_correction: Option<f32>,
     /// Annealed-mean temperature (classification models) [default: the model's own].
     #[arg(long)]
     temperature: Option<f32>,
@@ -34,15 +38,17 @@ pub struct Args {
 }
 
 /// "MLEU classification, annealed mean T = 0.38", "MLEU regression" or "ChromaGAN".
-fn describe(head: Option<rechroma::model::mleu::Head>, decoding: Decoding) -> String {
+fn describe(head: Option<rechroma::model::mleu::Head>, decoding: Decoding, beta: f32) -> String {
     use rechroma::model::mleu::Head;
-    match (head, decoding) {
-        (None, _) => "ChromaGAN".into(),
-        (Some(Head::Regression), _) => "MLEU regression".into(),
-        (Some(Head::Classification), Decoding::AnnealedMean { temperature }) => {
-            format!("MLEU classification, annealed mean T = {temperature}")
-        }
-        (Some(Head::Classification), d) => format!("MLEU classification, {d:?}"),
+    let decoding = match decoding {
+        Decoding::AnnealedMean { temperature } => format!("annealed mean T = {temperature}"),
+        d => format!("{d:?}"),
+    };
+    match head {
+        None => "ChromaGAN".into(),
+        Some(Head::Regression) => "MLEU regression".into(),
+        Some(Head::Classification) if beta == 0.0 => format!("MLEU classification, {decoding}"),
+        Some(Head::Classification) => format!("MLEU classification, {decoding}, prior correction {beta}"),
     }
 }
 
@@ -62,6 +68,7 @@ pub fn run(args: Args) -> Result<()> {
     let options = ColorizeOptions {
         size: args.working_size.unwrap_or(args.size),
         decoding,
+        prior_correction: args.prior_correction,
         confidence: false,
     };
     let (report, predictions) = validate_with(&set, |truth, _| {
@@ -82,6 +89,7 @@ pub fn run(args: Args) -> Result<()> {
             "model": colorizer.source,
             "head": colorizer.head(),
             "decoding": decoding,
+            "prior_correction": args.prior_correction.unwrap_or(colorizer.prior_correction()),
             "model_scores": report.model,
             "gray_scores": report.gray,
             "truth_colorfulness": report.truth_colorfulness,
@@ -95,7 +103,11 @@ pub fn run(args: Args) -> Result<()> {
         args.data.display(),
         options.size,
         colorizer.source,
-        describe(colorizer.head(), decoding),
+        describe(
+            colorizer.head(),
+            decoding,
+            args.prior_correction.unwrap_or(colorizer.prior_correction())
+        ),
         s = args.size,
     );
     println!(

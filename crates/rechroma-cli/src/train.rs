@@ -194,6 +194,7 @@ fn config_from(args: &Args) -> Result<TrainConfig> {
         decoding: rechroma::quantize::Decoding::AnnealedMean {
             temperature: args.temperature,
         },
+        prior_correction: 0.0,
     })
 }
 

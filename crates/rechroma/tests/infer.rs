@@ -148,6 +148,13 @@ fn the_colorizer_handles_every_input_type_at_full_resolution() {
         let map = out.confidence.expect("a classification model gives a confidence map");
         assert_eq!(map.dimensions(), img.dimensions());
     }
+    // The prior correction needs the run's prior, which this run folder lacks.
+    let corrected = ColorizeOptions {
+        prior_correction: Some(0.5),
+        ..options
+    };
+    let img = load_image(&types.join("bmp_48x32.bmp")).unwrap();
+    assert!(matches!(colorizer.colorize(&img, &corrected), Err(InferError::NoPrior)));
     // EXIF orientation 6: stored 48×32, shown (and colorized) 32×48.
     let rotated = load_image(&types.join("exif_orientation6_48x32.jpg")).unwrap();
     assert_eq!(
@@ -178,7 +185,11 @@ fn a_regression_model_has_no_confidence_map_and_bad_sizes_are_refused() {
         colorizer.colorize(&img, &tiny_size),
         Err(InferError::WorkingSize(8))
     ));
-    assert!(colorizer.predict(&[50.0; 48 * 32], (48, 32), None, false).is_err());
+    assert!(
+        colorizer
+            .predict(&[50.0; 48 * 32], (48, 32), &ColorizeOptions::default())
+            .is_err()
+    );
 }
 
 #[test]
@@ -194,7 +205,7 @@ fn a_run_folder_without_weights_is_an_error_naming_the_file() {
 
 fn predict(dir: &Path, l: &[f32]) -> Vec<f32> {
     let colorizer = Colorizer::from_run(dir, &Device::flex()).unwrap();
-    colorizer.predict(l, (32, 32), None, false).unwrap().ab
+    colorizer.predict(l, (32, 32), &ColorizeOptions::default()).unwrap().ab
 }
 
 #[test]

@@ -296,3 +296,29 @@ fn annealed_mean_limits_are_the_mean_and_the_mode() {
     assert!((mid[0] - c30[0]).abs() < (mean[0] - c30[0]).abs());
     assert_eq!(Decoding::default(), Decoding::AnnealedMean { temperature: 0.38 });
 }
+
+#[test]
+fn prior_correction_undoes_the_rebalancing_of_a_distribution() {
+    use rechroma::quantize::decode::{decode_planes, decode_planes_offset, prior_correction};
+    // A calibrated distribution p over the bins, and what rebalanced training predicts: p̂ ∝ w·p.
+    let q = rechroma::quantize::Q;
+    let p: Vec<f64> = (0..q).map(|i| 1.0 + (i as f64 * 0.37).sin().powi(2) * 5.0).collect();
+    let w: Vec<f64> = (0..q).map(|i| 0.2 + (i % 7) as f64).collect();
+    let log_p: Vec<f32> = p.iter().map(|v| v.ln() as f32).collect();
+    let log_rebalanced: Vec<f32> = p.iter().zip(&w).map(|(v, w)| (v * w).ln() as f32).collect();
+    let d = rechroma::quantize::Decoding::AnnealedMean { temperature: 0.38 };
+    let want = decode_planes(&log_p, 1, d);
+    // β = 1 recovers the calibrated decoding; β = 0 is the plain one.
+    let full = decode_planes_offset(&log_rebalanced, 1, d, Some(&prior_correction(&w, 1.0)));
+    assert!(
+        (full.0[0] - want.0[0]).abs() < 1e-3 && (full.1[0] - want.1[0]).abs() < 1e-3,
+        "{full:?} vs {want:?}"
+    );
+    let none = decode_planes_offset(&log_rebalanced, 1, d, Some(&prior_correction(&w, 0.0)));
+    assert_eq!(none, decode_planes(&log_rebalanced, 1, d));
+    // Hand-computed: −β ln w.
+    let offsets = prior_correction(&[1.0, std::f64::consts::E, 0.5], 0.5);
+    assert!(
+        (offsets[0]).abs() < 1e-7 && (offsets[1] + 0.5).abs() < 1e-6 && (offsets[2] - 0.5 * 2f32.ln()).abs() < 1e-6
+    );
+}

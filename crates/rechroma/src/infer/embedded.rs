@@ -12,6 +12,8 @@ use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 /// The run configuration of the default model.
 pub const CONFIG: &[u8] = include_bytes!("../../models/default/config.json");
+/// The class prior the default model was trained with (its rebalancing weights).
+pub const PRIOR: &[u8] = include_bytes!("../../models/default/prior.json");
 /// The default model's weights (safetensors, f16 where lossless enough, else f32).
 pub const WEIGHTS: &[u8] = include_bytes!("../../models/default/model.safetensors");
 

@@ -16,7 +16,8 @@ pub mod embedded;
 use crate::color::{LabImage, norm};
 use crate::model::chromagan::ChromaGan;
 use crate::model::mleu::{Head, Mleu, SizeError, check_size};
-use crate::quantize::{Decoding, decode::decode_planes, decode::entropy_plane};
+use crate::quantize::decode::{decode_planes_offset, entropy_plane, prior_correction};
+use crate::quantize::{Decoding, Prior};
 use crate::train::run::{ModelConfig, TrainConfig};
 use burn::module::Module;
 use burn::store::SafetensorsStore;
@@ -39,6 +40,8 @@ pub enum InferError {
         "the model regresses ab (MLEU regression head or ChromaGAN): it predicts no colour distribution, so no confidence map"
     )]
     NoDistribution,
+    #[error("the prior correction needs the training prior (prior.json in the run folder)")]
+    NoPrior,
     #[error("working size {0} is out of range (32 ..= 2048)")]
     WorkingSize(u32),
     #[error("this ChromaGAN takes {expected}×{expected} inputs, not {width}×{height}")]
@@ -65,6 +68,9 @@ pub struct ColorizeOptions {
     /// How a classification head's distribution becomes ab; `None` uses the model's own setting
     /// (the annealed mean, T = 0.38, unless its run chose otherwise).
     pub decoding: Option<Decoding>,
+    /// Fraction β ∈ [0, 1] of the class rebalancing undone when decoding a classification head
+    /// (see [`crate::quantize::decode::prior_correction`]); `None` uses the model's own setting.
+    pub prior_correction: Option<f32>,
     /// Also compute the confidence map (classification heads only).
     pub confidence: bool,
 }
@@ -74,6 +80,7 @@ impl Default for ColorizeOptions {
         Self {
             size: DEFAULT_SIZE,
             decoding: None,
+            prior_correction: None,
             confidence: false,
         }
     }
@@ -106,6 +113,7 @@ pub fn mleu_predict(
     l: &[f32],
     (w, h): (usize, usize),
     decoding: Decoding,
+    offset: Option<&[f32]>,
     entropy: bool,
     device: &Device,
 ) -> Result<Prediction, InferError> {
@@ -124,7 +132,7 @@ pub fn mleu_predict(
             entropy: None,
         }),
         Head::Classification => {
-            let (a, b) = decode_planes(&data, w * h, decoding);
+            let (a, b) = decode_planes_offset(&data, w * h, decoding, offset);
             Ok(Prediction {
                 ab: [a, b].concat(),
                 entropy: entropy.then(|| entropy_plane(&data, w * h)),
@@ -176,39 +184,41 @@ pub struct Colorizer {
     /// The MLEU head; `None` for ChromaGAN (which regresses ab).
     head: Option<Head>,
     decoding: Decoding,
+    /// The training prior's rebalancing weights (when the run folder has its prior).
+    weights: Option<Vec<f64>>,
+    prior_correction: f32,
     device: Device,
     /// Where the model came from (a run folder, or "embedded").
     pub source: String,
 }
 
 impl Colorizer {
-    /// Loads a run folder written by `rechroma train` (`config.json` + `model.safetensors`).
+    /// Loads a run folder written by `rechroma train` (`config.json` + `model.safetensors`, and
+    /// `prior.json` when there is one).
     pub fn from_run(dir: &Path, device: &Device) -> Result<Self, InferError> {
         let config_path = dir.join("config.json");
         let config = std::fs::read(&config_path).map_err(|e| model_err(&config_path, e))?;
         let weights_path = dir.join("model.safetensors");
         let weights = std::fs::read(&weights_path).map_err(|e| model_err(&weights_path, e))?;
-        Self::from_bytes(
-            &config,
-            &config_path,
-            weights,
-            &weights_path,
-            device,
-            dir.display().to_string(),
-        )
+        let prior_path = dir.join("prior.json");
+        let prior = match prior_path.is_file() {
+            true => Some(Prior::load(&prior_path).map_err(|e| model_err(&prior_path, e))?),
+            false => None,
+        };
+        let source = dir.display().to_string();
+        let mut colorizer = Self::from_bytes(&config, &config_path, weights, &weights_path, device, source)?;
+        colorizer.weights = prior.map(|p| p.weights);
+        Ok(colorizer)
     }
 
     /// The default model compiled into the binary (see [`embedded`]).
     pub fn embedded(device: &Device) -> Result<Self, InferError> {
         let path = Path::new("<embedded model>");
-        Self::from_bytes(
-            embedded::CONFIG,
-            path,
-            embedded::WEIGHTS.to_vec(),
-            path,
-            device,
-            "embedded".into(),
-        )
+        let weights = embedded::WEIGHTS.to_vec();
+        let mut colorizer = Self::from_bytes(embedded::CONFIG, path, weights, path, device, "embedded".into())?;
+        let prior = Prior::from_json(embedded::PRIOR, path).map_err(|e| model_err(path, e))?;
+        colorizer.weights = Some(prior.weights);
+        Ok(colorizer)
     }
 
     fn from_bytes(
@@ -239,6 +249,8 @@ impl Colorizer {
             head: config.model.head(),
             network: Mutex::new(network),
             decoding: config.decoding,
+            weights: None,
+            prior_correction: config.prior_correction,
             device: device.clone(),
             source,
         })
@@ -264,18 +276,29 @@ impl Colorizer {
         self.decoding
     }
 
+    /// The prior correction β used when the options name none.
+    pub fn prior_correction(&self) -> f32 {
+        self.prior_correction
+    }
+
     /// Predicts ab (and optionally the entropy) for one L plane of `w × h` (sides multiples of 32).
     pub fn predict(
         &self,
         l: &[f32],
         size: (usize, usize),
-        decoding: Option<Decoding>,
-        entropy: bool,
+        options: &ColorizeOptions,
     ) -> Result<Prediction, InferError> {
-        let decoding = decoding.unwrap_or(self.decoding);
+        let decoding = options.decoding.unwrap_or(self.decoding);
+        let entropy = options.confidence;
+        let beta = options.prior_correction.unwrap_or(self.prior_correction);
+        let offset = match (&self.weights, beta) {
+            _ if beta == 0.0 || self.head != Some(Head::Classification) => None,
+            (Some(w), b) => Some(prior_correction(w, b)),
+            (None, _) => return Err(InferError::NoPrior),
+        };
         let network = self.network.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match &*network {
-            Network::Mleu(m) => mleu_predict(m, l, size, decoding, entropy, &self.device),
+            Network::Mleu(m) => mleu_predict(m, l, size, decoding, offset.as_deref(), entropy, &self.device),
             Network::ChromaGan(_) if entropy => Err(InferError::NoDistribution),
             Network::ChromaGan(g) => chromagan_predict(g, l, size, &self.device),
         }
@@ -289,7 +312,7 @@ impl Colorizer {
         let (w, h) = self.working_size(img.width(), img.height(), options.size);
         let lab = LabImage::from_rgb8(&compose::working_image(img, w, h));
         let (w, h) = (w as usize, h as usize);
-        let prediction = self.predict(lab.l(), (w, h), options.decoding, options.confidence)?;
+        let prediction = self.predict(lab.l(), (w, h), options)?;
         let image = compose::recombine(img, &prediction.ab, (w, h));
         let confidence = prediction.entropy.map(|e| {
             let (fw, fh) = (img.width(), img.height());

@@ -73,15 +73,29 @@ pub fn decode_probabilities(p: &[f32], decoding: Decoding) -> [f32; 2] {
 /// Decodes a bin-major `[Q, pixels]` buffer of logits (a `[313, H, W]` tensor's data) into planar
 /// a and b planes, in parallel.
 pub fn decode_planes(logits: &[f32], pixels: usize, decoding: Decoding) -> (Vec<f32>, Vec<f32>) {
+    decode_planes_offset(logits, pixels, decoding, None)
+}
+
+/// [`decode_planes`] with `offset[q]` added to every pixel's logit of bin q first (a log-prior
+/// adjustment, see [`prior_correction`]).
+pub fn decode_planes_offset(
+    logits: &[f32],
+    pixels: usize,
+    decoding: Decoding,
+    offset: Option<&[f32]>,
+) -> (Vec<f32>, Vec<f32>) {
     use rayon::prelude::*;
     assert_eq!(logits.len(), Q * pixels, "logits must be [{Q}, pixels]");
+    let zeros = [0f32; Q];
+    let offset = offset.unwrap_or(&zeros);
+    assert_eq!(offset.len(), Q, "one offset per bin");
     let ab: Vec<[f32; 2]> = (0..pixels)
         .into_par_iter()
         .map_init(
             || vec![0f32; Q],
             |col, p| {
                 for q in 0..Q {
-                    col[q] = logits[q * pixels + p];
+                    col[q] = logits[q * pixels + p] + offset[q];
                 }
                 decode_distribution(col, decoding)
             },
@@ -112,4 +126,15 @@ pub fn entropy_plane(logits: &[f32], pixels: usize) -> Vec<f32> {
             ((z.ln() - s / z) / ln_q).clamp(0.0, 1.0) as f32
         })
         .collect()
+}
+
+/// Logit offsets −β·ln w(q) that undo a fraction β ∈ [0, 1] of class rebalancing at decoding time.
+///
+/// Training with each pixel weighted by w(q*) of its true bin makes the network's optimum
+/// p̂(q | x) ∝ w(q)·p(q | x): rare (saturated) colours are over-predicted on purpose, which is what makes
+/// the classification head colourful. Dividing by w (β = 1) recovers the calibrated distribution (the
+/// logit adjustment of long-tail classification); β = 0 is the paper's decoding. Values in between trade
+/// vividness for fidelity.
+pub fn prior_correction(weights: &[f64], beta: f32) -> Vec<f32> {
+    weights.iter().map(|&w| -beta * (w.max(1e-12).ln() as f32)).collect()
 }

@@ -244,11 +244,16 @@ impl Prior {
             path: path.to_path_buf(),
             source,
         })?;
+        Self::from_json(&bytes, path)
+    }
+
+    /// Parses and validates the JSON of a prior file; `path` names it in errors.
+    pub fn from_json(bytes: &[u8], path: &Path) -> Result<Self, PriorError> {
         let bad = |reason: String| PriorError::Format {
             path: path.to_path_buf(),
             reason,
         };
-        let prior: Prior = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        let prior: Prior = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
         if prior.format != FORMAT {
             return Err(bad(format!("format is {:?}, expected {FORMAT:?}", prior.format)));
         }

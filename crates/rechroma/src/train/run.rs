@@ -89,6 +89,10 @@ pub struct TrainConfig {
     /// How the classification head's distribution is decoded for validation (annealed mean, T = 0.38).
     #[serde(default)]
     pub decoding: crate::quantize::Decoding,
+    /// Fraction β of the class rebalancing undone when decoding (see
+    /// [`crate::quantize::decode::prior_correction`]): 0 is the paper's decoding (the default).
+    #[serde(default)]
+    pub prior_correction: f32,
 }
 
 impl TrainConfig {

@@ -134,7 +134,9 @@ impl MleuTrainee {
 
     pub fn validate(&self, set: &ValidationSet, decoding: Decoding, device: &Device) -> (Report, Vec<RgbImage>) {
         let model = self.model.valid();
-        validate_fn(set, |l, size| mleu_predict(&model, l, size, decoding, false, device))
+        validate_fn(set, |l, size| {
+            mleu_predict(&model, l, size, decoding, None, false, device)
+        })
     }
 
     pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
