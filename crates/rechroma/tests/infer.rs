@@ -205,14 +205,19 @@ fn a_run_folder_without_weights_is_an_error_naming_the_file() {
 
 fn predict(dir: &Path, l: &[f32]) -> Vec<f32> {
     let colorizer = Colorizer::from_run(dir, &Device::flex()).unwrap();
-    colorizer.predict(l, (32, 32), &ColorizeOptions::default()).unwrap().ab
+    let options = ColorizeOptions {
+        prior_correction: Some(0.0),
+        ..ColorizeOptions::default()
+    };
+    colorizer.predict(l, (32, 32), &options).unwrap().ab
 }
 
 #[test]
 fn half_precision_export_predicts_what_the_f32_run_predicts() {
     let run = tiny_run("export", Head::Classification);
+    std::fs::write(run.join("prior.json"), embedded::PRIOR).unwrap();
     let out = run.join("exported");
-    let bytes = embedded::export_run(&run, &out).unwrap();
+    let bytes = embedded::export_run(&run, &out, Some(0.25)).unwrap();
     let full = std::fs::metadata(run.join("model.safetensors")).unwrap().len() as f64;
     assert!(
         (bytes as f64) < 0.7 * full,
@@ -223,6 +228,12 @@ fn half_precision_export_predicts_what_the_f32_run_predicts() {
     let (a, b) = (predict(&run, l.l()), predict(&out, l.l()));
     let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
     assert!(worst < 0.5, "f16 weights move ab by {worst}");
+    let exported: TrainConfig = serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        exported.prior_correction, 0.25,
+        "the export sets the decoding's prior correction"
+    );
+    assert!(out.join("prior.json").is_file(), "the prior travels with the model");
 }
 
 #[test]
