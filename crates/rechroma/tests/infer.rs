@@ -117,6 +117,7 @@ fn tiny_run(name: &str, head: Head) -> PathBuf {
     let config: TrainConfig = serde_json::from_slice(embedded::CONFIG).unwrap();
     let config = TrainConfig {
         model: ModelConfig::Mleu(tiny(head)),
+        prior_correction: 0.0, // the paper's decoding: this folder has no prior
         ..config
     };
     std::fs::write(dir.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
