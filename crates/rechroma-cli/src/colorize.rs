@@ -4,7 +4,6 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use rechroma::infer::{ColorizeOptions, Colorizer};
-use rechroma::quantize::Decoding;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -23,21 +22,12 @@ pub struct Args {
     /// Output format for --out-dir (png, jpg, webp, tiff, bmp) [default: each input's own].
     #[arg(long)]
     format: Option<String>,
-    /// A run folder written by `rechroma train` [default: the embedded model].
-    #[arg(long)]
-    model: Option<PathBuf>,
+    #[command(flatten)]
+    model: crate::model_args::ModelArgs,
     /// Working size: the network sees about SIZE² pixels (aspect kept); colours are then upsampled to
     /// the photo's own resolution. Larger gives finer colour detail and costs time.
     #[arg(long, default_value_t = rechroma::infer::DEFAULT_SIZE)]
     size: u32,
-    /// Undo this fraction (0–1) of the class rebalancing when decoding a classification model: 0 is the
-    /// paper's (most colourful), 1 the calibrated distribution (most faithful) [default: the model's].
-    #[arg(long)]
-    prior_correction: Option<f32>,
-    /// Annealed-mean temperature (classification models): lower is more vivid, higher more
-    /// conservative [default: the model's own, 0.38 as in Zhang et al.].
-    #[arg(long)]
-    temperature: Option<f32>,
     /// Also write NAME.confidence.png: the entropy of the predicted colour distribution
     /// (dark = sure of the colour, yellow = unsure).
     #[arg(long)]
@@ -162,17 +152,11 @@ pub fn run(args: Args) -> Result<()> {
     if jobs.is_empty() && errors.is_empty() {
         bail!("no photos found in the inputs (JPEG, PNG, WebP, TIFF, BMP)");
     }
-    let device = burn::tensor::Device::flex();
-    let colorizer = match &args.model {
-        Some(dir) => Colorizer::from_run(dir, &device)?,
-        None => Colorizer::embedded(&device)?,
-    };
+    let colorizer = args.model.colorizer()?;
     let options = ColorizeOptions {
         size: args.size,
-        decoding: args
-            .temperature
-            .map(|temperature| Decoding::AnnealedMean { temperature }),
-        prior_correction: args.prior_correction,
+        decoding: args.model.decoding(),
+        prior_correction: args.model.prior_correction,
         confidence: args.confidence,
     };
     if args.confidence && colorizer.head() != Some(rechroma::model::mleu::Head::Classification) {

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use rechroma::color::LabImage;
-use rechroma::infer::{ColorizeOptions, Colorizer};
+use rechroma::infer::ColorizeOptions;
 use rechroma::quantize::Decoding;
 use rechroma::train::validate::{ValidationSet, contact_sheet, validate_with};
 use std::path::PathBuf;
@@ -12,20 +12,12 @@ pub struct Args {
     /// Folder of colour photos to score (searched recursively).
     #[arg(long)]
     data: PathBuf,
-    /// A run folder written by `rechroma train` [default: the embedded model].
-    #[arg(long)]
-    model: Option<PathBuf>,
+    #[command(flatten)]
+    model: crate::model_args::ModelArgs,
     /// Side of the centre crop every photo is scored on, after resizing its shorter side to it
     /// (a multiple of 32).
     #[arg(long, default_value_t = 256)]
     size: u32,
-    /// Undo this fraction (0–1) of the class rebalancing when decoding a classification model: 0 is the
-    /// paper's (most colourful), 1 the calibrated distribution (most faithful) [default: the model's].
-    #[arg(long)]
-    prior_correction: Option<f32>,
-    /// Annealed-mean temperature (classification models) [default: the model's own].
-    #[arg(long)]
-    temperature: Option<f32>,
     /// Working size of the model (as `colorize --size`) [default: SIZE, the crop itself].
     #[arg(long)]
     working_size: Option<u32>,
@@ -54,21 +46,15 @@ fn describe(head: Option<rechroma::model::mleu::Head>, decoding: Decoding, beta:
 
 pub fn run(args: Args) -> Result<()> {
     rechroma::model::mleu::check_size(args.size as usize, args.size as usize)?;
-    let device = burn::tensor::Device::flex();
-    let colorizer = match &args.model {
-        Some(dir) => Colorizer::from_run(dir, &device)?,
-        None => Colorizer::embedded(&device)?,
-    };
-    let decoding = args
-        .temperature
-        .map(|temperature| Decoding::AnnealedMean { temperature });
+    let colorizer = args.model.colorizer()?;
+    let decoding = args.model.decoding();
     let set = ValidationSet::open(&args.data, args.size)
         .with_context(|| format!("cannot read the photos of {}", args.data.display()))?;
     // Each crop goes through the same pipeline as `rechroma colorize`.
     let options = ColorizeOptions {
         size: args.working_size.unwrap_or(args.size),
         decoding,
-        prior_correction: args.prior_correction,
+        prior_correction: args.model.prior_correction,
         confidence: false,
     };
     let (report, predictions) = validate_with(&set, |truth, _| {
@@ -89,7 +75,7 @@ pub fn run(args: Args) -> Result<()> {
             "model": colorizer.source,
             "head": colorizer.head(),
             "decoding": decoding,
-            "prior_correction": args.prior_correction.unwrap_or(colorizer.prior_correction()),
+            "prior_correction": args.model.prior_correction.unwrap_or(colorizer.prior_correction()),
             "model_scores": report.model,
             "gray_scores": report.gray,
             "truth_colorfulness": report.truth_colorfulness,
@@ -106,7 +92,7 @@ pub fn run(args: Args) -> Result<()> {
         describe(
             colorizer.head(),
             decoding,
-            args.prior_correction.unwrap_or(colorizer.prior_correction())
+            args.model.prior_correction.unwrap_or(colorizer.prior_correction())
         ),
         s = args.size,
     );

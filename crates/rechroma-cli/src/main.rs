@@ -6,6 +6,7 @@ mod bench;
 mod colorize;
 mod eval;
 mod export;
+mod model_args;
 mod prior;
 mod train;
 
