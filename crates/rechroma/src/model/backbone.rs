@@ -4,6 +4,7 @@ use super::efficientnet::{EfficientNet, EfficientNetConfig};
 use super::gray_srgb;
 use super::vgg::{IMAGENET_MEAN, IMAGENET_STD, Vgg16, Vgg16Config};
 use crate::import::{ImportError, load_efficientnet, load_vgg16};
+use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -50,6 +51,17 @@ impl BackboneConfig {
 pub enum Backbone {
     Vgg16(Vgg16),
     EfficientNet(EfficientNet),
+}
+
+impl Backbone {
+    /// The network as the pair of optional fields the models hold it in (`backbone`, `vgg`), frozen
+    /// unless `trainable`.
+    pub fn into_fields(self, trainable: bool) -> (Option<EfficientNet>, Option<Vgg16>) {
+        match self {
+            Backbone::EfficientNet(n) => (Some(if trainable { n } else { n.freeze() }), None),
+            Backbone::Vgg16(v) => (None, Some(if trainable { v } else { v.freeze() })),
+        }
+    }
 }
 
 /// EfficientNet-Lite's input normalisation: (255·x − 127) / 128 for x ∈ [0, 1].

@@ -88,10 +88,7 @@ impl ChromaGanConfig {
                 .with_padding(PaddingConfig2d::Same)
                 .init(device)
         };
-        let (backbone, vgg) = match self.backbone.init(device) {
-            super::backbone::Backbone::EfficientNet(n) => (Some(n), None),
-            super::backbone::Backbone::Vgg16(v) => (None, Some(v)),
-        };
+        let (backbone, vgg) = self.backbone.init(device).into_fields(true);
         let net = ChromaGan {
             backbone,
             vgg,
@@ -190,10 +187,7 @@ impl ChromaGan {
 
     /// Installs pretrained trunk weights.
     pub fn set_backbone(&mut self, backbone: super::backbone::Backbone, trainable: bool) {
-        (self.backbone, self.vgg) = match backbone {
-            super::backbone::Backbone::EfficientNet(n) => (Some(if trainable { n } else { n.freeze() }), None),
-            super::backbone::Backbone::Vgg16(n) => (None, Some(if trainable { n } else { n.freeze() })),
-        };
+        (self.backbone, self.vgg) = backbone.into_fields(trainable);
     }
 
     /// # Shapes

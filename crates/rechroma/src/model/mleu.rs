@@ -167,10 +167,7 @@ pub fn check_size(height: usize, width: usize) -> Result<(), SizeError> {
 impl Mleu {
     /// Installs the embedded backbone (frozen unless `trainable`).
     pub fn set_backbone(&mut self, backbone: Backbone, trainable: bool) {
-        (self.backbone, self.vgg) = match backbone {
-            Backbone::EfficientNet(n) => (Some(if trainable { n } else { n.freeze() }), None),
-            Backbone::Vgg16(n) => (None, Some(if trainable { n } else { n.freeze() })),
-        };
+        (self.backbone, self.vgg) = backbone.into_fields(trainable);
     }
 
     /// Freezes whichever backbone is embedded.

@@ -16,14 +16,13 @@
 //! ([`crate::data::Loader`]), a resumed run sees exactly the data the uninterrupted run would have.
 
 use super::gan::GanLossConfig;
-use super::trainee::{Trainee, load_into, save_safetensors};
+use super::trainee::{Trainee, save_safetensors};
 use super::validate::{Report, ValidationSet, contact_sheet};
 use crate::data::{DatasetConfig, Loader, PhotoDataset};
 use crate::model::chromagan::ChromaGanConfig;
 use crate::model::critic::CriticConfig;
 use crate::model::mleu::{Head, Mleu, MleuConfig};
 use crate::quantize::Prior;
-use burn::store::SafetensorsStore;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -154,16 +153,6 @@ pub fn save_weights(model: &Mleu, path: &Path) -> Result<(), TrainError> {
     save_safetensors(model, path)
 }
 
-/// Loads weights saved by [`save_weights`] into an MLEU of the same configuration.
-pub fn load_weights(config: &MleuConfig, path: &Path, device: &Device) -> Result<Mleu, TrainError> {
-    let model = load_into(config.init(device), &mut SafetensorsStore::from_file(path), path)?;
-    Ok(if config.finetune_backbone {
-        model
-    } else {
-        model.freeze_backbone()
-    })
-}
-
 /// What the caller sees as training goes.
 pub enum Event {
     /// After every step.
@@ -197,7 +186,7 @@ pub fn train(
         _ => None,
     };
     let resuming = resume && ckpt.join("state.json").is_file();
-    let state: RunState = if resuming {
+    let mut state: RunState = if resuming {
         serde_json::from_slice(&std::fs::read(ckpt.join("state.json")).map_err(|e| ckpt_err(&ckpt, e))?)
             .map_err(|e| ckpt_err(&ckpt, e))?
     } else {
@@ -205,7 +194,6 @@ pub fn train(
         RunState::default()
     };
     let mut trainee = Trainee::new(config, prior.as_ref(), resuming.then_some(ckpt.as_path()), device)?;
-    let mut state = state;
     let config_json = serde_json::to_vec_pretty(config).expect("config serialises");
     crate::fsutil::write_atomic(&run_dir.join("config.json"), &config_json)?;
     if let Some(p) = &prior {
