@@ -42,12 +42,13 @@ enum Command {
     /// normalised so Σ P̃·w = 1, and writes them as JSON (used by training and inference) plus a PNG
     /// picture of the prior and the weights on the ab plane.
     Prior(prior::Args),
-    /// Train an MLEU colorizer (regression or classification head) on a photo folder.
+    /// Train a colorizer on a photo folder: MLEU (regression or classification head) or ChromaGAN
+    /// (generator and PatchGAN critic, WGAN-GP).
     ///
-    /// Checkpoints (weights, optimiser state, step) are written to the run folder every
+    /// Checkpoints (weights, optimiser states, step) are written to the run folder every
     /// --checkpoint-every steps; --resume continues a stopped run exactly where it stopped.
     Train(train::Args),
-    /// Measure training-step throughput of the MLEU variants (a table of ratios to a plain U-Net).
+    /// Measure training-step throughput of the MLEU (and ChromaGAN) variants (ratios to a plain U-Net).
     Bench(bench::Args),
     /// Write a run's config and weights in half precision, as the embedded default model is stored.
     Export(export::Args),

@@ -1,6 +1,13 @@
 //! ChromaGAN's losses (paper §3.2, authors' code): generator = 1·MSE(ab) + 0.003·KL(y_teacher ‖ y)
 //! − 0.1·mean critic score of the fake; critic = mean score of the fake − mean score of the real
 //! + 10·gradient penalty (WGAN-GP, Gulrajani et al. 2017) on random interpolates of real and fake ab.
+//!
+//! # Scale of the two critic terms (as in the authors' code)
+//! The scores are *averaged* over the P patches of the PatchGAN's map (Keras' `K.mean`), while the
+//! penalty holds the gradient of their *sum* at norm 1 (Keras' `K.gradients` of a non-scalar output).
+//! The penalised Lipschitz scale therefore allows a Wasserstein estimate only ~1/P of what a
+//! per-sample scalar critic would reach (P = 784 at 224², 256 at 128²): expect estimates of order 1e-4
+//! in `log.csv`, and an adversarial push on the generator that is weak next to the MSE term.
 
 use crate::model::critic::Critic;
 use burn::tensor::activation::log_softmax;
