@@ -66,16 +66,21 @@ pub fn run(args: Args) -> Result<()> {
         rechroma::fsutil::save_image_atomic(&image::DynamicImage::ImageRgb8(sheet), path)?;
     }
     let decoding = decoding.unwrap_or(colorizer.decoding());
+    // What the model really ran at: ChromaGAN's input side is fixed whatever was asked.
+    let (working, _) = colorizer.working_size(args.size, args.size, options.size);
+    let classifies = colorizer.head() == Some(rechroma::model::mleu::Head::Classification);
     if args.json {
         let json = serde_json::json!({
             "data": args.data,
             "photos": set.names.len(),
             "size": args.size,
-            "working_size": options.size,
+            "working_size": working,
             "model": colorizer.source,
+            "architecture": describe(colorizer.head(), decoding, 0.0).split(',').next(),
             "head": colorizer.head(),
-            "decoding": decoding,
-            "prior_correction": args.model.prior_correction.unwrap_or(colorizer.prior_correction()),
+            "decoding": classifies.then_some(decoding),
+            "prior_correction": classifies
+                .then(|| args.model.prior_correction.unwrap_or(colorizer.prior_correction())),
             "model_scores": report.model,
             "gray_scores": report.gray,
             "truth_colorfulness": report.truth_colorfulness,
@@ -87,7 +92,7 @@ pub fn run(args: Args) -> Result<()> {
         "{} photos of {}, shorter side → {s}, centre crop {s}², working size {}; model: {} ({})",
         set.names.len(),
         args.data.display(),
-        options.size,
+        working,
         colorizer.source,
         describe(
             colorizer.head(),

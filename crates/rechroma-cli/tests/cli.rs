@@ -387,10 +387,17 @@ fn a_chromagan_run_trains_resumes_and_colorizes() {
     let img = image::open(&out).unwrap();
     assert_eq!((img.width(), img.height()), (128, 96));
     let (ok, stdout, stderr) = rechroma(args![
-        "eval", "--data", photos, "--model", run, "--size", "64", "--json"
+        "eval", "--data", photos, "--model", run, "--size", "96", "--json"
     ]);
     assert!(ok, "{stderr}");
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(json["head"], serde_json::Value::Null, "ChromaGAN has no MLEU head");
+    assert_eq!(json["architecture"], "ChromaGAN");
+    // The 96² crops are scored, but the generator ran at its own fixed side, and no decoding applies.
+    assert_eq!(
+        (json["size"].as_u64(), json["working_size"].as_u64()),
+        (Some(96), Some(64))
+    );
+    assert_eq!(json["decoding"], serde_json::Value::Null);
     std::fs::remove_dir_all(&dir).unwrap();
 }
