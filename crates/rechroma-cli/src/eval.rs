@@ -36,11 +36,21 @@ fn describe(head: Option<rechroma::model::mleu::Head>, decoding: Decoding, beta:
         Decoding::AnnealedMean { temperature } => format!("annealed mean T = {temperature}"),
         d => format!("{d:?}"),
     };
+    let name = architecture(head);
     match head {
-        None => "ChromaGAN".into(),
-        Some(Head::Regression) => "MLEU regression".into(),
-        Some(Head::Classification) if beta == 0.0 => format!("MLEU classification, {decoding}"),
-        Some(Head::Classification) => format!("MLEU classification, {decoding}, prior correction {beta}"),
+        Some(Head::Classification) if beta == 0.0 => format!("{name}, {decoding}"),
+        Some(Head::Classification) => format!("{name}, {decoding}, prior correction {beta}"),
+        _ => name.into(),
+    }
+}
+
+/// "ChromaGAN", "MLEU regression" or "MLEU classification".
+fn architecture(head: Option<rechroma::model::mleu::Head>) -> &'static str {
+    use rechroma::model::mleu::Head;
+    match head {
+        None => "ChromaGAN",
+        Some(Head::Regression) => "MLEU regression",
+        Some(Head::Classification) => "MLEU classification",
     }
 }
 
@@ -76,7 +86,7 @@ pub fn run(args: Args) -> Result<()> {
             "size": args.size,
             "working_size": working,
             "model": colorizer.source,
-            "architecture": describe(colorizer.head(), decoding, 0.0).split(',').next(),
+            "architecture": architecture(colorizer.head()),
             "head": colorizer.head(),
             "decoding": classifies.then_some(decoding),
             "prior_correction": classifies
