@@ -76,6 +76,7 @@ pub fn run(args: Args) -> Result<()> {
         rechroma::fsutil::save_image_atomic(&image::DynamicImage::ImageRgb8(sheet), path)?;
     }
     let decoding = decoding.unwrap_or(colorizer.decoding());
+    let beta = args.model.prior_correction.unwrap_or(colorizer.prior_correction());
     // What the model really ran at: ChromaGAN's input side is fixed whatever was asked.
     let (working, _) = colorizer.working_size(args.size, args.size, options.size);
     let classifies = colorizer.head() == Some(rechroma::model::mleu::Head::Classification);
@@ -89,8 +90,7 @@ pub fn run(args: Args) -> Result<()> {
             "architecture": architecture(colorizer.head()),
             "head": colorizer.head(),
             "decoding": classifies.then_some(decoding),
-            "prior_correction": classifies
-                .then(|| args.model.prior_correction.unwrap_or(colorizer.prior_correction())),
+            "prior_correction": classifies.then_some(beta),
             "model_scores": report.model,
             "gray_scores": report.gray,
             "truth_colorfulness": report.truth_colorfulness,
@@ -104,11 +104,7 @@ pub fn run(args: Args) -> Result<()> {
         args.data.display(),
         working,
         colorizer.source,
-        describe(
-            colorizer.head(),
-            decoding,
-            args.model.prior_correction.unwrap_or(colorizer.prior_correction())
-        ),
+        describe(colorizer.head(), decoding, beta),
         s = args.size,
     );
     println!(
