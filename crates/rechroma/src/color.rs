@@ -132,6 +132,47 @@ pub fn lab_to_srgb16(lab: [f32; 3]) -> [u16; 3] {
     lab_to_srgb(lab).map(|c| (c * 65535.0).round() as u16)
 }
 
+/// Whether a Lab colour is inside the sRGB gamut: its linear RGB lies in [0, 1] on every channel
+/// (with a tolerance of `1e-9` for rounding).
+pub fn in_srgb_gamut(lab: [f64; 3]) -> bool {
+    // lab_to_xyz clamps a negative z; a colour that needs the clamp is out of gamut.
+    let fz = (lab[0] + 16.0) / 116.0 - lab[2] / 200.0;
+    fz >= 0.0
+        && xyz_to_linear_rgb(lab_to_xyz(lab))
+            .iter()
+            .all(|&c| (-1e-9..=1.0 + 1e-9).contains(&c))
+}
+
+/// Bisection steps of [`fit_to_gamut`]: the chroma scale is found to within 2⁻¹⁴ (a chroma error
+/// below 0.01 for the largest sRGB chroma, far under one 8-bit step).
+const GAMUT_STEPS: u32 = 14;
+
+/// The ab of `lab` with its chroma reduced along its own hue, at its own L, until the colour is inside
+/// the sRGB gamut (unchanged when it already is). Converting an out-of-gamut colour with
+/// [`lab_to_srgb`] clips each channel instead, which shifts its hue and lightness: a pale blue
+/// predicted for a white wall (L 95, b −30) would come out as a saturated sky blue, while sRGB holds no
+/// b below about −9 at that L.
+///
+/// Gray (a = b = 0) is inside the gamut at every L in [0, 100], so a solution always exists; the scale
+/// is found by bisection ([`GAMUT_STEPS`] steps) and is the largest in-gamut one up to that precision.
+pub fn fit_to_gamut(lab: [f32; 3]) -> [f32; 2] {
+    let [l, a, b] = lab.map(f64::from);
+    if in_srgb_gamut([l, a, b]) {
+        return [lab[1], lab[2]];
+    }
+    let l = l.clamp(0.0, 100.0);
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    for _ in 0..GAMUT_STEPS {
+        let mid = 0.5 * (lo + hi);
+        if in_srgb_gamut([l, a * mid, b * mid]) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    [(a * lo) as f32, (b * lo) as f32]
+}
+
 /// A planar CIE Lab image: `data` holds the L plane, then a, then b, each `width * height` values
 /// in row-major order. L is in [0, 100], a and b roughly in [-110, 110].
 #[derive(Debug, Clone, PartialEq)]

@@ -114,3 +114,42 @@ fn normalisations_invert_and_hit_their_ranges() {
         .fold(0f32, f32::max);
     assert!(max_ab < norm::AB_SIGNED_SCALE, "{max_ab}");
 }
+
+#[test]
+fn fit_to_gamut_finds_the_largest_in_gamut_chroma_of_a_dense_scan() {
+    // Reference: scripts/reference/gamut_golden.py (scikit-image's lab2xyz, dense scan of the scale).
+    let g = common::golden("gamut.json");
+    for case in g["cases"].as_array().unwrap() {
+        let lab = common::f32s(&case["lab"]);
+        let want = case["scale"].as_f64().unwrap() as f32;
+        let [a, b] = color::fit_to_gamut([lab[0], lab[1], lab[2]]);
+        let chroma = lab[1].hypot(lab[2]);
+        let got = if chroma > 0.0 { a.hypot(b) / chroma } else { 1.0 };
+        assert!((got - want).abs() <= 1e-3, "{lab:?}: scale {got}, reference {want}");
+        // Hue kept: the fitted ab is the original scaled, never rotated.
+        assert!((a * lab[2] - b * lab[1]).abs() <= 1e-3 * chroma.max(1.0), "{lab:?}: hue changed");
+        let fitted = [f64::from(lab[0]), f64::from(a), f64::from(b)];
+        assert!(color::in_srgb_gamut(fitted), "{lab:?} → {fitted:?} is still out of gamut");
+    }
+}
+
+#[test]
+fn a_bright_wall_can_be_only_faintly_blue() {
+    // At L = 95 the sRGB gamut holds no b below about −7.5 on the b axis (dense scan in the script).
+    let min_b = common::golden("gamut.json")["min_b_at_l95"].as_f64().unwrap() as f32;
+    let [a, b] = color::fit_to_gamut([95.0, 0.0, -30.0]);
+    assert_eq!(a, 0.0);
+    assert!((b - min_b).abs() < 0.01, "b {b}, reference {min_b}");
+    // Clipping the channels instead gives a more saturated cyan-blue (scikit-image: 206, 243, 255, whose
+    // Lab is 93.6, −9.4, −9.7: lighter by 1.4 and turned towards cyan) where the fit keeps L and the hue.
+    let clipped = color::lab_to_srgb8([95.0, 0.0, -30.0]);
+    let fitted = color::lab_to_srgb8([95.0, a, b]);
+    assert_eq!(clipped, [206, 243, 255]);
+    let (lc, lf) = (color::srgb8_to_lab(clipped), color::srgb8_to_lab(fitted));
+    assert!((lf[0] - 95.0).abs() < 0.2 && lf[1].abs() < 0.5, "fitted {fitted:?} = Lab {lf:?}");
+    assert!((lc[0] - 95.0).abs() > 1.0 && lc[1] < -9.0, "clipped {clipped:?} = Lab {lc:?}");
+    // Colours inside the gamut are left alone, bit for bit.
+    for lab in [[50.0, 20.0, -30.0], [95.0, 0.0, -5.0], [30.0, 0.0, 0.0]] {
+        assert_eq!(color::fit_to_gamut(lab), [lab[1], lab[2]]);
+    }
+}
