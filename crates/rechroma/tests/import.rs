@@ -35,13 +35,13 @@ fn classify(
 }
 
 #[test]
-#[ignore = "needs data/weights and data/val from scripts/fetch-photos.sh; run with --ignored"]
+#[ignore = "needs data/weights and data/test from scripts/fetch-photos.sh; run with --ignored"]
 fn efficientnet_lite0_knows_the_cat_and_the_espresso() {
     let device = Device::flex();
     let weights = repo().join("data/weights/efficientnet-lite0.safetensors");
     let net = load_efficientnet(&EfficientNetConfig::lite0(), &weights, &device).unwrap();
-    let (cat, p_cat) = classify(&net, &repo().join("data/val/skimage/chelsea.png"), &device);
-    let (cup, p_cup) = classify(&net, &repo().join("data/val/skimage/coffee.png"), &device);
+    let (cat, p_cat) = classify(&net, &repo().join("data/test/skimage/chelsea.png"), &device);
+    let (cup, p_cup) = classify(&net, &repo().join("data/test/skimage/coffee.png"), &device);
     println!("chelsea → {cat} (p = {p_cat:.3}), coffee → {cup} (p = {p_cup:.3})");
     assert_eq!(cat, 285, "Egyptian cat");
     assert_eq!(cup, 967, "espresso");
