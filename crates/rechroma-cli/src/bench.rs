@@ -2,7 +2,7 @@
 //! ratios against a baseline measured in the same run (the machine may be shared and noisy).
 
 use anyhow::Result;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::AdamConfig;
 use burn::tensor::{Device, Distribution, Tensor};
 use rechroma::data::ColorBatch;
 use rechroma::model::backbone::BackboneConfig;
@@ -67,52 +67,43 @@ pub fn run(args: Args) -> Result<()> {
         weights: &weights,
     };
     let lite0 = Some(BackboneConfig::EfficientNet(EfficientNetConfig::lite0()));
+    let mleu = |head, backbone: &Option<BackboneConfig>, class_stride| MleuConfig {
+        widths,
+        head,
+        backbone: backbone.clone(),
+        finetune_backbone: false,
+        class_stride,
+    };
+    // (name, network, data-parallel replicas); the first row is the baseline of the ratio column.
     let variants = [
-        (
-            "U-Net, regression (baseline)",
-            MleuConfig {
-                widths,
-                head: Head::Regression,
-                backbone: None,
-                finetune_backbone: false,
-            },
-        ),
-        (
-            "MLEU-Lite0, regression",
-            MleuConfig {
-                widths,
-                head: Head::Regression,
-                backbone: lite0.clone(),
-                finetune_backbone: false,
-            },
-        ),
-        (
-            "MLEU-Lite0, classification",
-            MleuConfig {
-                widths,
-                head: Head::Classification,
-                backbone: lite0,
-                finetune_backbone: false,
-            },
-        ),
+        ("U-Net, regression (baseline)", mleu(Head::Regression, &None, 1), 1),
+        ("MLEU-Lite0, regression", mleu(Head::Regression, &lite0, 1), 1),
+        ("MLEU-Lite0, classification", mleu(Head::Classification, &lite0, 1), 1),
+        ("MLEU-Lite0, regression, 2 replicas", mleu(Head::Regression, &lite0, 1), 2),
+        ("MLEU-Lite0, classification, 2 replicas", mleu(Head::Classification, &lite0, 1), 2),
+        ("MLEU-Lite0, classification /4", mleu(Head::Classification, &lite0, 4), 1),
+        ("MLEU-Lite0, classification /4, 2 replicas", mleu(Head::Classification, &lite0, 4), 2),
+        ("MLEU-Lite0, joint, classes /4", mleu(Head::Joint, &lite0, 4), 1),
+        ("MLEU-Lite0, joint, classes /4, 2 replicas", mleu(Head::Joint, &lite0, 4), 2),
     ];
     println!(
         "training step, batch {b} × {s}², widths {widths:?}, median of {} steps, flex CPU backend",
         args.steps
     );
-    println!("{:<30} {:>10} {:>8} {:>10}", "variant", "s/step", "img/s", "× baseline");
+    println!("{:<44} {:>8} {:>8} {:>10}", "variant", "s/step", "img/s", "× baseline");
     let mut baseline = None;
     let mut row = |name: &str, t: f64| {
         let base = *baseline.get_or_insert(t);
-        println!("{name:<30} {t:>10.3} {:>8.2} {:>10.2}", b as f64 / t, t / base);
+        println!("{name:<44} {t:>8.3} {:>8.2} {:>10.2}", b as f64 / t, t / base);
     };
-    for (name, cfg) in variants {
+    for (name, cfg, replicas) in variants {
         let mut model = Some(cfg.init(&device));
         let mut optim = AdamConfig::new().init();
         let t = time(args.steps, || {
             let m = model.take().expect("model");
-            let loss = mleu_loss(&m, &batch, Some(&ctx));
-            let grads = GradientsParams::from_grads(loss.backward(), &m);
+            let (_, grads) = rechroma::train::parallel::gradients(&m, &batch, replicas, |m, shard| {
+                mleu_loss(m, shard, Some(&ctx), rechroma::train::DEFAULT_JOINT_CLASS_WEIGHT)
+            });
             model = Some(optim.step(1e-4, m, grads));
         });
         row(name, t);

@@ -153,13 +153,8 @@ pub fn run(args: Args) -> Result<()> {
         bail!("no photos found in the inputs (JPEG, PNG, WebP, TIFF, BMP)");
     }
     let colorizer = args.model.colorizer()?;
-    let options = ColorizeOptions {
-        size: args.size,
-        decoding: args.model.decoding(),
-        prior_correction: args.model.prior_correction,
-        confidence: args.confidence,
-    };
-    if args.confidence && colorizer.head() != Some(rechroma::model::mleu::Head::Classification) {
+    let options = args.model.options(args.size, args.confidence);
+    if args.confidence && !colorizer.head().is_some_and(|h| h.classifies()) {
         bail!(
             "--confidence needs a classification model; {} regresses ab (no colour distribution)",
             colorizer.source

@@ -2,8 +2,7 @@
 
 use anyhow::{Context, Result};
 use rechroma::color::LabImage;
-use rechroma::infer::ColorizeOptions;
-use rechroma::quantize::Decoding;
+use rechroma::quantize::{DecodeConfig, Decoding, Gamut};
 use rechroma::train::validate::{ValidationSet, contact_sheet, validate_with};
 use std::path::PathBuf;
 
@@ -29,19 +28,27 @@ pub struct Args {
     sheet: Option<PathBuf>,
 }
 
-/// "MLEU classification, annealed mean T = 0.38", "MLEU regression" or "ChromaGAN".
-fn describe(head: Option<rechroma::model::mleu::Head>, decoding: Decoding, beta: f32) -> String {
+/// "MLEU classification, annealed mean T = 0.38, prior correction 0.5, vividness 0.8, gamut fit",
+/// "MLEU regression" or "ChromaGAN" (settings at their defaults are left out).
+fn describe(head: Option<rechroma::model::mleu::Head>, d: &DecodeConfig) -> String {
     use rechroma::model::mleu::Head;
-    let decoding = match decoding {
-        Decoding::AnnealedMean { temperature } => format!("annealed mean T = {temperature}"),
-        d => format!("{d:?}"),
-    };
-    let name = architecture(head);
-    match head {
-        Some(Head::Classification) if beta == 0.0 => format!("{name}, {decoding}"),
-        Some(Head::Classification) => format!("{name}, {decoding}, prior correction {beta}"),
-        _ => name.into(),
+    let mut parts = vec![architecture(head).to_string()];
+    if head == Some(Head::Classification) {
+        parts.push(match d.decoding {
+            Decoding::AnnealedMean { temperature } => format!("annealed mean T = {temperature}"),
+            other => format!("{other:?}"),
+        });
+        if d.prior_correction != 0.0 {
+            parts.push(format!("prior correction {}", d.prior_correction));
+        }
     }
+    if d.vividness < 1.0 {
+        parts.push(format!("vividness {}", d.vividness));
+    }
+    if d.gamut == Gamut::Fit {
+        parts.push("gamut fit".into());
+    }
+    parts.join(", ")
 }
 
 /// "ChromaGAN", "MLEU regression" or "MLEU classification".
@@ -51,32 +58,27 @@ fn architecture(head: Option<rechroma::model::mleu::Head>) -> &'static str {
         None => "ChromaGAN",
         Some(Head::Regression) => "MLEU regression",
         Some(Head::Classification) => "MLEU classification",
+        Some(Head::Joint) => "MLEU joint (regression + classification)",
     }
 }
 
 pub fn run(args: Args) -> Result<()> {
     rechroma::model::mleu::check_size(args.size as usize, args.size as usize)?;
     let colorizer = args.model.colorizer()?;
-    let decoding = args.model.decoding();
     let set = ValidationSet::open(&args.data, args.size)
         .with_context(|| format!("cannot read the photos of {}", args.data.display()))?;
     // Each crop goes through the same pipeline as `rechroma colorize`.
-    let options = ColorizeOptions {
-        size: args.working_size.unwrap_or(args.size),
-        decoding,
-        prior_correction: args.model.prior_correction,
-        confidence: false,
-    };
-    let (report, predictions) = validate_with(&set, |truth, _| {
+    let options = args.model.options(args.working_size.unwrap_or(args.size), false);
+    let validated = validate_with(&set, |truth, _| {
         let out = colorizer.colorize(&image::DynamicImage::ImageRgb8(truth.clone()), &options)?;
         Ok::<_, rechroma::infer::InferError>(LabImage::from_rgb8(&out.image.to_rgb8()).ab().to_vec())
     })?;
+    let (report, predictions) = (validated.report, &validated.predictions);
     if let Some(path) = &args.sheet {
-        let sheet = contact_sheet(&set, &predictions, predictions.len());
+        let sheet = contact_sheet(&set, predictions, predictions.len());
         rechroma::fsutil::save_image_atomic(&image::DynamicImage::ImageRgb8(sheet), path)?;
     }
-    let decoding = decoding.unwrap_or(colorizer.decoding());
-    let beta = args.model.prior_correction.unwrap_or(colorizer.prior_correction());
+    let decode = colorizer.resolve(&options);
     // What the model really ran at: ChromaGAN's input side is fixed whatever was asked.
     let (working, _) = colorizer.working_size(args.size, args.size, options.size);
     let classifies = colorizer.head() == Some(rechroma::model::mleu::Head::Classification);
@@ -89,11 +91,20 @@ pub fn run(args: Args) -> Result<()> {
             "model": colorizer.source,
             "architecture": architecture(colorizer.head()),
             "head": colorizer.head(),
-            "decoding": classifies.then_some(decoding),
-            "prior_correction": classifies.then_some(beta),
+            "decoding": classifies.then_some(decode.decoding),
+            "prior_correction": classifies.then_some(decode.prior_correction),
+            "vividness": decode.vividness,
+            "gamut": decode.gamut,
             "model_scores": report.model,
             "gray_scores": report.gray,
             "truth_colorfulness": report.truth_colorfulness,
+            "beats_gray": report.beats_gray,
+            "median_gain_db": report.median_gain_db,
+            "photo_scores": set.names.iter().zip(&validated.photo_scores).zip(&set.gray_photo_scores)
+                .map(|((name, m), g)| serde_json::json!({
+                    "photo": name, "model": m, "gray": g, "gain_db": m.psnr.min(100.0) - g.psnr.min(100.0),
+                }))
+                .collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
@@ -104,7 +115,7 @@ pub fn run(args: Args) -> Result<()> {
         args.data.display(),
         working,
         colorizer.source,
-        describe(colorizer.head(), decoding, beta),
+        describe(colorizer.head(), &decode),
         s = args.size,
     );
     println!(
@@ -120,6 +131,11 @@ pub fn run(args: Args) -> Result<()> {
     println!(
         "{:<8} {:>9} {:>7} {:>13.1} {:>7}",
         "truth", "", "", report.truth_colorfulness, ""
+    );
+    println!(
+        "the model beats gray on {:.0} % of the photos; median PSNR gain {:+.2} dB",
+        100.0 * report.beats_gray,
+        report.median_gain_db
     );
     if let Some(path) = &args.sheet {
         println!("contact sheet: {}", path.display());

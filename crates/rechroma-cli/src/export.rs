@@ -10,13 +10,13 @@ pub struct Args {
     /// Where to write config.json and model.safetensors (f16).
     #[arg(long)]
     out: PathBuf,
-    /// Store this prior correction β (0–1) as the model's default decoding (see `colorize --help`).
-    #[arg(long)]
-    prior_correction: Option<f32>,
+    /// Decoding settings to store as the model's defaults (see `colorize --help`).
+    #[command(flatten)]
+    decode: crate::model_args::DecodeArgs,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let bytes = rechroma::infer::embedded::export_run(&args.run, &args.out, args.prior_correction)
+    let bytes = rechroma::infer::embedded::export_run(&args.run, &args.out, |d| args.decode.apply(d))
         .with_context(|| format!("cannot export {}", args.run.display()))?;
     println!(
         "wrote {} (config.json, model.safetensors: {:.1} MB)",

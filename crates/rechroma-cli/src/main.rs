@@ -4,6 +4,7 @@
 
 mod bench;
 mod colorize;
+mod device;
 mod eval;
 mod export;
 mod model_args;

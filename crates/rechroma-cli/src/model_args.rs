@@ -1,38 +1,115 @@
-//! The model and decoding options `colorize` and `eval` share.
+//! The model and decoding options `colorize`, `eval` and `export` share.
 
 use anyhow::Result;
-use rechroma::infer::Colorizer;
-use rechroma::quantize::Decoding;
+use rechroma::infer::{ColorizeOptions, Colorizer};
+use rechroma::quantize::{DecodeConfig, Decoding, Gamut};
 use std::path::PathBuf;
+
+/// Out-of-gamut colours, as the command line names them.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum GamutArg {
+    /// Convert and clip each RGB channel (the papers' behaviour; shifts hue and lightness).
+    Clip,
+    /// Reduce the chroma along the hue, at each pixel's own lightness, into the sRGB gamut.
+    Fit,
+}
+
+/// The decoding flags (no model choice): what `export` can store as a model's defaults.
+#[derive(clap::Args)]
+pub struct DecodeArgs {
+    /// Annealed-mean temperature (classification models): lower is more vivid, higher more
+    /// conservative [default: the model's own, 0.38 as in Zhang et al.].
+    #[arg(long, value_parser = positive)]
+    pub temperature: Option<f32>,
+    /// Undo this fraction (0–1) of the class rebalancing when decoding a classification model: 0 is the
+    /// paper's (most colourful), 1 the calibrated distribution (most faithful) [default: the model's].
+    #[arg(long, value_parser = unit)]
+    pub prior_correction: Option<f32>,
+    /// Vividness (0–1): 1 keeps the decoded colours, lower values fade them towards gray, the colours the
+    /// model is least sure of first (per-pixel entropy; uniformly for models without a distribution)
+    /// [default: the model's].
+    #[arg(long, value_parser = unit)]
+    pub vividness: Option<f32>,
+    /// What to do with colours outside sRGB at their pixel's lightness [default: the model's].
+    #[arg(long, value_enum)]
+    pub gamut: Option<GamutArg>,
+}
 
 #[derive(clap::Args)]
 pub struct ModelArgs {
     /// A run folder written by `rechroma train` [default: the embedded model].
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Annealed-mean temperature (classification models): lower is more vivid, higher more
-    /// conservative [default: the model's own, 0.38 as in Zhang et al.].
-    #[arg(long)]
-    pub temperature: Option<f32>,
-    /// Undo this fraction (0–1) of the class rebalancing when decoding a classification model: 0 is the
-    /// paper's (most colourful), 1 the calibrated distribution (most faithful) [default: the model's].
-    #[arg(long)]
-    pub prior_correction: Option<f32>,
+    /// Where the network runs.
+    #[arg(long, value_enum, default_value_t)]
+    pub device: crate::device::DeviceArg,
+    #[command(flatten)]
+    pub decode: DecodeArgs,
+}
+
+fn unit(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("{v} is outside the allowed range 0 to 1")),
+        Err(e) => Err(format!("{s}: {e}")),
+    }
+}
+
+fn positive(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(v) => Err(format!("{v} is not allowed: a finite number above 0 is needed")),
+        Err(e) => Err(format!("{s}: {e}")),
+    }
+}
+
+impl DecodeArgs {
+    /// Overwrites the settings these flags name.
+    pub fn apply(&self, decode: &mut DecodeConfig) {
+        if let Some(temperature) = self.temperature {
+            decode.decoding = Decoding::AnnealedMean { temperature };
+        }
+        if let Some(beta) = self.prior_correction {
+            decode.prior_correction = beta;
+        }
+        if let Some(v) = self.vividness {
+            decode.vividness = v;
+        }
+        if let Some(g) = self.gamut {
+            decode.gamut = g.into();
+        }
+    }
+}
+
+impl From<GamutArg> for Gamut {
+    fn from(g: GamutArg) -> Self {
+        match g {
+            GamutArg::Clip => Gamut::Clip,
+            GamutArg::Fit => Gamut::Fit,
+        }
+    }
 }
 
 impl ModelArgs {
-    /// The colorizer (on the CPU backend) of --model, or the embedded one.
+    /// The colorizer (on --device) of --model, or the embedded one.
     pub fn colorizer(&self) -> Result<Colorizer> {
-        let device = burn::tensor::Device::flex();
+        let device = self.device.device()?;
         Ok(match &self.model {
             Some(dir) => Colorizer::from_run(dir, &device)?,
             None => Colorizer::embedded(&device)?,
         })
     }
 
-    /// The decoding named by --temperature.
-    pub fn decoding(&self) -> Option<Decoding> {
-        self.temperature
-            .map(|temperature| Decoding::AnnealedMean { temperature })
+    /// The colorize options of these flags at working size `size`.
+    pub fn options(&self, size: u32, confidence: bool) -> ColorizeOptions {
+        let d = &self.decode;
+        ColorizeOptions {
+            size,
+            decoding: d.temperature.map(|temperature| Decoding::AnnealedMean { temperature }),
+            prior_correction: d.prior_correction,
+            vividness: d.vividness,
+            gamut: d.gamut.map(Gamut::from),
+            confidence,
+        }
     }
 }

@@ -19,6 +19,9 @@ enum Arch {
     MleuReg,
     /// MLEU with the classification head (313 bins, rebalanced cross-entropy).
     MleuCls,
+    /// MLEU with both heads on one U-Net (MSE + weight · cross-entropy); colorizes with the regressed
+    /// ab, and the distribution gives the confidence map and the vividness control.
+    MleuJoint,
     /// ChromaGAN: generator with a class-distribution head, PatchGAN critic, WGAN-GP.
     Chromagan,
 }
@@ -63,6 +66,17 @@ pub struct Args {
     /// Train the backbone too instead of keeping it frozen.
     #[arg(long)]
     finetune_backbone: bool,
+    /// Resolution divisor of the 313-bin output: 1 (the MLEU paper's) or 4 (Zhang et al.'s quarter
+    /// resolution; much cheaper).
+    #[arg(long, default_value_t = 1, value_parser = parse_class_stride)]
+    class_stride: usize,
+    /// Data-parallel replicas: shards of each batch whose gradients are computed on as many threads
+    /// and averaged (2 fills both cores of a 2-core machine; BatchNorm sees each shard's statistics).
+    #[arg(long, default_value_t = 1, value_parser = parse_replicas)]
+    replicas: usize,
+    /// Weight of the classification term in the joint head's loss.
+    #[arg(long, default_value_t = rechroma::train::DEFAULT_JOINT_CLASS_WEIGHT)]
+    joint_class_weight: f32,
     /// Widths of the 5 encoder blocks.
     #[arg(long, value_delimiter = ',', default_value = "32,64,128,256,256")]
     widths: Vec<usize>,
@@ -70,6 +84,9 @@ pub struct Args {
     /// whose generator then takes inputs of exactly this size].
     #[arg(long)]
     crop: Option<u32>,
+    /// Smallest crop side as a fraction of the photo's shorter side (scale jitter; the largest is 1).
+    #[arg(long, default_value_t = 0.5)]
+    min_scale: f32,
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
     #[arg(long, default_value_t = 10_000)]
@@ -82,6 +99,23 @@ pub struct Args {
     /// With --resume it replaces the run's saved schedule.
     #[arg(long, value_parser = parse_drop)]
     lr_drop: Vec<(u64, f64)>,
+    /// Cosine learning-rate decay reaching its floor at this step (after --warmup-steps of linear
+    /// warm-up) [default: no decay, as in the papers].
+    #[arg(long)]
+    cosine_steps: Option<u64>,
+    /// Linear warm-up steps of the cosine decay.
+    #[arg(long, default_value_t = 100, requires = "cosine_steps")]
+    warmup_steps: u64,
+    /// Floor of the cosine decay as a fraction of the learning rate.
+    #[arg(long, default_value_t = 0.02, requires = "cosine_steps")]
+    cosine_floor: f64,
+    /// Decoupled weight decay (AdamW) [default: 0, plain Adam as in the papers].
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f64,
+    /// Validate and export an exponential moving average of the weights with this decay (e.g. 0.999)
+    /// [default: the raw weights, as in the papers].
+    #[arg(long)]
+    ema: Option<f64>,
     /// ChromaGAN: channels of the global and mid-level convolutions (paper 512).
     #[arg(long, default_value_t = 512)]
     gan_width: usize,
@@ -106,12 +140,31 @@ pub struct Args {
     val: Option<PathBuf>,
     #[arg(long, default_value_t = 500)]
     validate_every: u64,
-    /// Annealed-mean temperature for decoding the classification head during validation.
-    #[arg(long, default_value_t = 0.38)]
-    temperature: f32,
+    /// How validation decodes the model's output (stored with the run: its defaults when colorizing).
+    #[command(flatten)]
+    decode: crate::model_args::DecodeArgs,
+    /// Where training runs.
+    #[arg(long, value_enum, default_value_t)]
+    device: crate::device::DeviceArg,
     /// Seed of the data order and augmentation.
     #[arg(long, default_value_t = 0x5EED)]
     seed: u64,
+}
+
+fn parse_class_stride(s: &str) -> Result<usize, String> {
+    match s {
+        "1" => Ok(1),
+        "4" => Ok(4),
+        _ => Err(format!("{s} is not allowed: 1 or 4")),
+    }
+}
+
+fn parse_replicas(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        Ok(n) => Err(format!("{n} is outside the allowed range 1 to 64")),
+        Err(e) => Err(format!("{s}: {e}")),
+    }
 }
 
 fn parse_drop(s: &str) -> Result<(u64, f64), String> {
@@ -142,15 +195,16 @@ fn config_from(args: &Args) -> Result<TrainConfig> {
     let pair =
         |v: &[usize], flag: &str| <[usize; 2]>::try_from(v).map_err(|_| anyhow::anyhow!("{flag} needs 2 numbers"));
     let model = match args.arch {
-        Arch::MleuReg | Arch::MleuCls => ModelConfig::Mleu(MleuConfig {
+        Arch::MleuReg | Arch::MleuCls | Arch::MleuJoint => ModelConfig::Mleu(MleuConfig {
             widths,
-            head: if matches!(args.arch, Arch::MleuReg) {
-                Head::Regression
-            } else {
-                Head::Classification
+            head: match args.arch {
+                Arch::MleuReg => Head::Regression,
+                Arch::MleuCls => Head::Classification,
+                _ => Head::Joint,
             },
             backbone,
             finetune_backbone: args.finetune_backbone,
+            class_stride: args.class_stride,
         }),
         Arch::Chromagan => {
             let Some(backbone) = backbone else {
@@ -178,6 +232,7 @@ fn config_from(args: &Args) -> Result<TrainConfig> {
         dataset: DatasetConfig {
             augment: AugmentConfig {
                 size: crop,
+                min_scale: args.min_scale,
                 ..AugmentConfig::default()
             },
             seed: args.seed,
@@ -188,13 +243,23 @@ fn config_from(args: &Args) -> Result<TrainConfig> {
         lr: args.lr.unwrap_or(if gan { 2e-5 } else { 4e-3 }),
         betas: if gan { [0.5, 0.999] } else { [0.9, 0.999] },
         lr_drops: args.lr_drop.clone(),
+        cosine: args.cosine_steps.map(|total| rechroma::train::run::CosineSchedule {
+            warmup: args.warmup_steps,
+            total,
+            final_fraction: args.cosine_floor,
+        }),
+        weight_decay: args.weight_decay,
+        joint_class_weight: args.joint_class_weight,
+        replicas: args.replicas,
+        ema_decay: args.ema,
         checkpoint_every: args.checkpoint_every.max(1),
         val: args.val.clone(),
         validate_every: args.validate_every.max(1),
-        decoding: rechroma::quantize::Decoding::AnnealedMean {
-            temperature: args.temperature,
+        decode: {
+            let mut d = rechroma::quantize::DecodeConfig::default();
+            args.decode.apply(&mut d);
+            d
         },
-        prior_correction: 0.0,
     })
 }
 
@@ -212,18 +277,24 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         config_from(&args)?
     };
-    let device = burn::tensor::Device::flex().autodiff();
+    let device = args.device.device()?.autodiff();
     let bar = ProgressBar::new(config.steps).with_style(
         ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} steps  {msg}  eta {eta}").expect("valid template"),
     );
     bar.set_prefix("training");
+    let mut last_line = std::time::Instant::now();
     let state = train(&config, &args.out, args.resume, &device, |event| match event {
         Event::Step { step, loss, images_per_second } => {
             bar.set_position(*step);
             bar.set_message(format!("loss {loss:.4}  {images_per_second:.1} img/s"));
+            // Without a terminal the bar is hidden: a plain line at least every minute instead.
+            if bar.is_hidden() && last_line.elapsed().as_secs() >= 60 {
+                eprintln!("step {step}/{}: loss {loss:.4}, {images_per_second:.1} img/s", config.steps);
+                last_line = std::time::Instant::now();
+            }
         }
         Event::Validation { step, report } => bar.suspend(|| println!(
-            "step {step}: PSNR {:.2} dB (gray {:.2}), SSIM {:.3} (gray {:.3}), colorfulness {:.1} (truth {:.1}), AuC {:.3} (gray {:.3})",
+            "step {step}: PSNR {:.2} dB (gray {:.2}), SSIM {:.3} (gray {:.3}), colorfulness {:.1} (truth {:.1}), AuC {:.3} (gray {:.3}), above gray on {:.0} %, median gain {:+.2} dB",
             report.model.psnr,
             report.gray.psnr,
             report.model.ssim,
@@ -231,7 +302,9 @@ pub fn run(args: Args) -> Result<()> {
             report.model.colorfulness,
             report.truth_colorfulness,
             report.model.auc,
-            report.gray.auc
+            report.gray.auc,
+            100.0 * report.beats_gray,
+            report.median_gain_db
         )),
     })
     .with_context(|| format!("training in {}", args.out.display()))?;

@@ -63,7 +63,7 @@ fn own_ab(img: &DynamicImage) -> Vec<f32> {
 fn recombining_a_photo_with_its_own_ab_gives_the_photo_back_exactly() {
     // Same size: every tap lands on a source pixel, and the 8-bit sRGB → Lab → sRGB round trip is exact.
     let img = load_image(&common::fixtures().join("photos/chelsea_128x96.png")).unwrap();
-    let out = recombine(&img, &own_ab(&img), (128, 96));
+    let out = recombine(&img, &own_ab(&img), (128, 96), rechroma::quantize::Gamut::Clip);
     assert_eq!(out.to_rgb8(), img.to_rgb8());
 }
 
@@ -78,7 +78,7 @@ fn recombination_keeps_the_full_resolution_l_alpha_and_16_bits() {
         ("bmp_48x32.bmp", image::ColorType::Rgb8),
     ] {
         let img = load_image(&types.join(file)).unwrap();
-        let out = recombine(&img, &ab, (32, 32));
+        let out = recombine(&img, &ab, (32, 32), rechroma::quantize::Gamut::Clip);
         assert_eq!(out.color(), color, "{file}");
         assert_eq!(out.dimensions(), img.dimensions(), "{file}");
         let wide = img.to_rgba16();
@@ -117,7 +117,8 @@ fn tiny_run(name: &str, head: Head) -> PathBuf {
     let config: TrainConfig = serde_json::from_slice(embedded::CONFIG).unwrap();
     let config = TrainConfig {
         model: ModelConfig::Mleu(tiny(head)),
-        prior_correction: 0.0, // the paper's decoding: this folder has no prior
+        // The paper's decoding (this folder has no prior for a correction).
+        decode: rechroma::quantize::DecodeConfig::default(),
         ..config
     };
     std::fs::write(dir.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
@@ -218,7 +219,7 @@ fn half_precision_export_predicts_what_the_f32_run_predicts() {
     let run = tiny_run("export", Head::Classification);
     std::fs::write(run.join("prior.json"), embedded::PRIOR).unwrap();
     let out = run.join("exported");
-    let bytes = embedded::export_run(&run, &out, Some(0.25)).unwrap();
+    let bytes = embedded::export_run(&run, &out, |d| d.prior_correction = 0.25).unwrap();
     let full = std::fs::metadata(run.join("model.safetensors")).unwrap().len() as f64;
     assert!(
         (bytes as f64) < 0.7 * full,
@@ -231,7 +232,7 @@ fn half_precision_export_predicts_what_the_f32_run_predicts() {
     assert!(worst < 0.5, "f16 weights move ab by {worst}");
     let exported: TrainConfig = serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(
-        exported.prior_correction, 0.25,
+        exported.decode.prior_correction, 0.25,
         "the export sets the decoding's prior correction"
     );
     assert!(out.join("prior.json").is_file(), "the prior travels with the model");
@@ -254,4 +255,53 @@ fn the_embedded_model_colours_a_gray_photo() {
         .sum::<f32>()
         / lab.pixels() as f32;
     assert!(chroma > 4.0, "mean |a| + |b| = {chroma}: the output is coloured");
+}
+
+#[test]
+fn vividness_fades_the_colours_and_zero_is_gray() {
+    let device = Device::flex();
+    let run = tiny_run("vivid", Head::Classification);
+    let colorizer = Colorizer::from_run(&run, &device).unwrap();
+    let img = load_image(&common::fixtures().join("photos/astronaut_64x64.webp")).unwrap();
+    let l = LabImage::from_rgb8(&img.to_rgb8());
+    let at = |v: f32| {
+        let options = ColorizeOptions {
+            vividness: Some(v),
+            confidence: true,
+            ..ColorizeOptions::default()
+        };
+        colorizer.predict(l.l(), (64, 64), &options).unwrap()
+    };
+    let full = at(1.0);
+    let half = at(0.5);
+    let entropy = full.entropy.clone().unwrap();
+    // v = ½: each pixel's chroma is scaled by exactly 1 − H (H its normalised entropy).
+    let n = 64 * 64;
+    for p in (0..n).step_by(97) {
+        for c in 0..2 {
+            let want = full.ab[c * n + p] * (1.0 - entropy[p]);
+            assert!((half.ab[c * n + p] - want).abs() < 1e-4, "pixel {p}: {} vs {want}", half.ab[c * n + p]);
+        }
+    }
+    assert!(at(0.0).ab.iter().all(|&v| v == 0.0), "vividness 0 is gray");
+    // The model's own setting applies when the options name none.
+    assert_eq!(colorizer.decode_config().vividness, 1.0);
+}
+
+#[test]
+fn gamut_fit_keeps_a_bright_wall_pale_where_clipping_paints_it_blue() {
+    use rechroma::quantize::Gamut;
+    // A white 32×32 "wall" (L ≈ 95) with a predicted ab of (0, −30) everywhere.
+    let wall = image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(32, 32, image::Rgb([240, 240, 240])));
+    let ab: Vec<f32> = [vec![0.0; 4], vec![-30.0; 4]].concat();
+    let clip = rechroma::infer::compose::recombine(&wall, &ab, (2, 2), Gamut::Clip).to_rgb8();
+    let fit = rechroma::infer::compose::recombine(&wall, &ab, (2, 2), Gamut::Fit).to_rgb8();
+    let (c, f) = (clip.get_pixel(5, 5).0, fit.get_pixel(5, 5).0);
+    let lab = |p: [u8; 3]| rechroma::color::srgb8_to_lab(p);
+    // Fitted: the lightness of the photo is kept (±0.5) and the blue is faint; clipped: L drifts.
+    assert!((lab(f)[0] - lab([240; 3])[0]).abs() < 0.5, "fit {f:?}");
+    assert!((lab(c)[0] - lab([240; 3])[0]).abs() > 0.5, "clip {c:?}");
+    assert!(lab(f)[2] > -9.0 && lab(f)[2] < -5.0, "fit {f:?} b = {}", lab(f)[2]);
+    // Clipping also turns the hue: a goes negative (cyan), which the prediction never asked for.
+    assert!(lab(c)[1] < -5.0 && lab(f)[1].abs() < 1.0, "clip {c:?}, fit {f:?}");
 }

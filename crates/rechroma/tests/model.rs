@@ -171,3 +171,29 @@ fn mleu_embeds_a_vgg16_backbone_too() {
         eff
     );
 }
+
+#[test]
+fn quarter_resolution_and_joint_heads_have_the_documented_shapes() {
+    let device = Device::flex();
+    let cls4 = MleuConfig {
+        class_stride: 4,
+        ..tiny(Head::Classification)
+    }
+    .init(&device);
+    assert_eq!(cls4.decoder.len(), 3, "a stride-4 classifier stops its decoder at stride 4");
+    assert_eq!(cls4.forward(l_input(2, 64, 96, &device)).dims(), [2, Q, 16, 24]);
+    for stride in [1, 4] {
+        let joint = MleuConfig {
+            class_stride: stride,
+            ..tiny(Head::Joint)
+        }
+        .init(&device);
+        let out = joint.forward_heads(l_input(1, 64, 32, &device));
+        assert_eq!(out.ab.unwrap().dims(), [1, 2, 64, 32]);
+        assert_eq!(out.logits.unwrap().dims(), [1, Q, 64 / stride, 32 / stride]);
+    }
+    // Configs written before the option existed read as the paper's full resolution.
+    let mut json = serde_json::to_value(tiny(Head::Classification)).unwrap();
+    json.as_object_mut().unwrap().remove("class_stride");
+    assert_eq!(serde_json::from_value::<MleuConfig>(json).unwrap().class_stride, 1);
+}

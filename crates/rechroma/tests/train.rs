@@ -70,7 +70,7 @@ fn train(head: Head, steps: usize, lr: f64) -> (f32, f32, Mleu, Mleu) {
     let mut optim = AdamConfig::new().init();
     let (mut first, mut last) = (0.0, 0.0);
     for step in 0..steps {
-        let loss = mleu_loss(&model, &batch, Some(&ctx));
+        let loss = mleu_loss(&model, &batch, Some(&ctx), rechroma::train::DEFAULT_JOINT_CLASS_WEIGHT);
         let value: f32 = loss.clone().into_scalar();
         if step == 0 {
             first = value;
@@ -111,7 +111,7 @@ fn ab_error(model: &Mleu, batch: &rechroma::data::ColorBatch) -> (f32, f32) {
     let out = model.forward(batch.l.clone());
     let truth: Vec<f32> = batch.ab.clone().into_data().try_to_vec().unwrap();
     let pred: Vec<f32> = match model.head {
-        Head::Regression => out
+        Head::Regression | Head::Joint => out
             .into_data()
             .try_to_vec::<f32>()
             .unwrap()
@@ -180,4 +180,91 @@ fn the_learning_rate_steps_down_where_the_schedule_says() {
         .map(|&s| config.lr_at(s))
         .collect();
     assert_eq!(got, [4e-3, 4e-3, 2e-3, 2e-3, 1e-3, 1e-3]);
+}
+
+#[test]
+fn the_cosine_schedule_warms_up_then_halves_at_mid_span_and_rests_on_its_floor() {
+    use rechroma::train::run::CosineSchedule;
+    let c = CosineSchedule {
+        warmup: 10,
+        total: 110,
+        final_fraction: 0.1,
+    };
+    assert!((c.factor(0) - 0.1).abs() < 1e-12, "first warm-up step: 1/10");
+    assert!((c.factor(9) - 1.0).abs() < 1e-12);
+    assert!((c.factor(10) - 1.0).abs() < 1e-12, "the decay starts at the top");
+    // Half way: floor + (1 − floor)·½ = 0.55.
+    assert!((c.factor(60) - 0.55).abs() < 1e-12);
+    assert!((c.factor(110) - 0.1).abs() < 1e-12);
+    assert!((c.factor(5000) - 0.1).abs() < 1e-12);
+}
+
+#[test]
+fn the_moving_average_moves_a_tenth_of_the_way_at_decay_0_9() {
+    use burn::module::{Module, ModuleMapper, Param};
+    use burn::tensor::{Device, Tensor};
+    use rechroma::model::mleu::Head;
+    use rechroma::train::ema::{Ema, warmed_decay};
+    struct AddOne;
+    impl ModuleMapper for AddOne {
+        fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            p.map(|t| t + 1.0)
+        }
+    }
+    let device = Device::flex();
+    let m0 = common::tiny_mleu([4, 8, 8, 8, 8], Head::Regression).init(&device);
+    let mut ema = Ema::new(&m0, 0.9);
+    let m1 = m0.clone().map(&mut AddOne);
+    ema.update(&m1, 1000); // warm-up over: d = 0.9
+    let w = |m: &rechroma::model::mleu::Mleu| -> Vec<f32> { m.out.weight.val().into_data().try_to_vec().unwrap() };
+    for (e, o) in w(&ema.model).iter().zip(w(&m0)) {
+        assert!((e - (o + 0.1)).abs() < 1e-5, "{e} vs {o} + 0.1");
+    }
+    // Early on the warm-up holds the decay down: (1 + t) / (10 + t).
+    assert!((warmed_decay(0.999, 0) - 0.1).abs() < 1e-12);
+    assert!((warmed_decay(0.999, 90) - 0.91).abs() < 1e-12);
+    assert_eq!(warmed_decay(0.999, 1_000_000), 0.999);
+}
+
+#[test]
+fn two_replicas_average_the_gradients_of_their_shards() {
+    use burn::module::ModuleVisitor;
+    use burn::optim::GradientsParams;
+    use rechroma::data::ColorBatch;
+    use rechroma::train::parallel::{gradients, shards};
+    let device = Device::flex().autodiff();
+    device.seed(7);
+    let model = tiny(Head::Regression).init(&device);
+    let one = cat_batch(&device);
+    // A batch of 3: shards of 2 and 1 (weights 2/3 and 1/3).
+    let batch = ColorBatch {
+        l: Tensor::cat(vec![one.l.clone(), one.l.clone().flip([3]), one.l.clone().flip([2])], 0),
+        ab: Tensor::cat(vec![one.ab.clone(), one.ab.clone().flip([3]), one.ab.clone().flip([2])], 0),
+    };
+    let parts = shards(&batch, 2);
+    assert_eq!(parts.iter().map(|p| p.l.dims()[0]).collect::<Vec<_>>(), [2, 1]);
+    let loss = |m: &Mleu, b: &ColorBatch| mleu_loss(m, b, None, 0.0);
+    let (value, merged) = gradients(&model, &batch, 2, loss);
+    // The reference: each shard's gradients computed one after the other, then weighted by hand.
+    let g: Vec<GradientsParams> = parts
+        .iter()
+        .map(|p| GradientsParams::from_grads(loss(&model, p).backward(), &model))
+        .collect();
+    let v: Vec<f32> = parts.iter().map(|p| loss(&model, p).into_scalar()).collect();
+    assert!((value - (2.0 * v[0] + v[1]) / 3.0).abs() < 1e-5, "{value} vs {v:?}");
+    struct Check<'a>(&'a GradientsParams, &'a [GradientsParams], usize);
+    impl ModuleVisitor for Check<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            let Some(got) = self.0.get::<D>(p.id) else { return };
+            let a = self.1[0].get::<D>(p.id).unwrap();
+            let b = self.1[1].get::<D>(p.id).unwrap();
+            let want = a * (2.0 / 3.0) + b * (1.0 / 3.0);
+            let diff: f32 = (got - want).abs().max().into_scalar();
+            assert!(diff < 1e-5, "gradient differs by {diff}");
+            self.2 += 1;
+        }
+    }
+    let mut check = Check(&merged, &g, 0);
+    model.visit(&mut check);
+    assert!(check.2 > 10, "the trainable tensors were compared ({})", check.2);
 }

@@ -6,7 +6,8 @@
 //! planes (96 MB for a 12-megapixel photo) that this pass never allocates. Peak memory is then the
 //! decoded photo plus the output image, linear in pixels.
 
-use crate::color::{lab_to_srgb, srgb_to_lab, srgb8_to_lab};
+use crate::color::{fit_to_gamut, lab_to_srgb, srgb_to_lab, srgb8_to_lab};
+use crate::quantize::Gamut;
 use crate::model::mleu::SIZE_MULTIPLE;
 use image::{DynamicImage, ImageBuffer, Rgb};
 use rayon::prelude::*;
@@ -80,19 +81,22 @@ pub fn upsample_bilinear(plane: &[f32], sw: usize, sh: usize, dw: usize, dh: usi
 }
 
 /// The recombined colour image: the photo's own L with `ab` (planar a then b, `sw × sh`, Lab units)
-/// upsampled to the photo's size, converted to sRGB.
+/// upsampled to the photo's size, converted to sRGB. Out-of-gamut colours are clipped per channel or,
+/// with [`Gamut::Fit`], reduced in chroma along their hue at the pixel's own full-resolution L.
 ///
 /// The output keeps the input's precision and alpha: 8-bit inputs give `Rgb8`/`Rgba8`, 16-bit and float
 /// inputs `Rgb16`/`Rgba16`; gray inputs become RGB. Alpha is copied unchanged.
-pub fn recombine(img: &DynamicImage, ab: &[f32], (sw, sh): (usize, usize)) -> DynamicImage {
+pub fn recombine(img: &DynamicImage, ab: &[f32], (sw, sh): (usize, usize), gamut: Gamut) -> DynamicImage {
     let (w, h) = (img.width() as usize, img.height() as usize);
     assert_eq!(ab.len(), 2 * sw * sh, "ab must be 2 planes of {sw}×{sh}");
     let a = Sampler::new(&ab[..sw * sh], (sw, sh), (w, h));
     let b = Sampler::new(&ab[sw * sh..], (sw, sh), (w, h));
     // `pixel(x, y)` gives the input's (L, alpha); `C` output channels of type `T`, `max` its full scale.
+    #[allow(clippy::too_many_arguments)]
     fn compose<T: Copy + Default + Send>(
         (w, h): (usize, usize),
         (a, b): (&Sampler, &Sampler),
+        gamut: Gamut,
         channels: usize,
         max: f64,
         pixel: impl Fn(usize, usize) -> (f32, Option<T>) + Sync,
@@ -106,7 +110,11 @@ pub fn recombine(img: &DynamicImage, ab: &[f32], (sw, sh): (usize, usize)) -> Dy
                 b.row(y, rb);
                 for (x, px) in row.chunks_exact_mut(channels).enumerate() {
                     let (l, alpha) = pixel(x, y);
-                    let rgb = lab_to_srgb([l, ra[x], rb[x]]);
+                    let (pa, pb) = match gamut {
+                        Gamut::Clip => (ra[x], rb[x]),
+                        Gamut::Fit => fit_to_gamut([l, ra[x], rb[x]]).into(),
+                    };
+                    let rgb = lab_to_srgb([l, pa, pb]);
                     for c in 0..3 {
                         px[c] = convert(rgb[c] * max);
                     }
@@ -134,6 +142,7 @@ pub fn recombine(img: &DynamicImage, ab: &[f32], (sw, sh): (usize, usize)) -> Dy
         DynamicImage::ImageLuma8(i) => rgb8(compose(
             dims,
             samplers,
+            gamut,
             3,
             255.0,
             |x, y| {
@@ -145,6 +154,7 @@ pub fn recombine(img: &DynamicImage, ab: &[f32], (sw, sh): (usize, usize)) -> Dy
         DynamicImage::ImageLumaA8(i) => rgba8(compose(
             dims,
             samplers,
+            gamut,
             4,
             255.0,
             |x, y| {
@@ -156,6 +166,7 @@ pub fn recombine(img: &DynamicImage, ab: &[f32], (sw, sh): (usize, usize)) -> Dy
         DynamicImage::ImageRgb8(i) => rgb8(compose(
             dims,
             samplers,
+            gamut,
             3,
             255.0,
             |x, y| {
@@ -167,6 +178,7 @@ pub fn recombine(img: &DynamicImage, ab: &[f32], (sw, sh): (usize, usize)) -> Dy
         DynamicImage::ImageRgba8(i) => rgba8(compose(
             dims,
             samplers,
+            gamut,
             4,
             255.0,
             |x, y| {
@@ -179,6 +191,7 @@ pub fn recombine(img: &DynamicImage, ab: &[f32], (sw, sh): (usize, usize)) -> Dy
         DynamicImage::ImageLuma16(i) => rgb16(compose(
             dims,
             samplers,
+            gamut,
             3,
             65535.0,
             |x, y| {
@@ -190,6 +203,7 @@ pub fn recombine(img: &DynamicImage, ab: &[f32], (sw, sh): (usize, usize)) -> Dy
         DynamicImage::ImageLumaA16(i) => rgba16(compose(
             dims,
             samplers,
+            gamut,
             4,
             65535.0,
             |x, y| {
@@ -201,6 +215,7 @@ pub fn recombine(img: &DynamicImage, ab: &[f32], (sw, sh): (usize, usize)) -> Dy
         DynamicImage::ImageRgb16(i) => rgb16(compose(
             dims,
             samplers,
+            gamut,
             3,
             65535.0,
             |x, y| {
@@ -212,6 +227,7 @@ pub fn recombine(img: &DynamicImage, ab: &[f32], (sw, sh): (usize, usize)) -> Dy
         DynamicImage::ImageRgba16(i) => rgba16(compose(
             dims,
             samplers,
+            gamut,
             4,
             65535.0,
             |x, y| {
@@ -222,7 +238,7 @@ pub fn recombine(img: &DynamicImage, ab: &[f32], (sw, sh): (usize, usize)) -> Dy
             to16,
         )),
         // Float (and any future) colour types: through 16-bit RGBA, the widest integer type kept.
-        other => recombine(&DynamicImage::ImageRgba16(other.to_rgba16()), ab, (sw, sh)),
+        other => recombine(&DynamicImage::ImageRgba16(other.to_rgba16()), ab, (sw, sh), gamut),
     }
 }
 

@@ -71,25 +71,28 @@ pub fn widen_to_f32(bytes: &[u8]) -> Result<Vec<u8>, String> {
 
 /// Writes a run's `config.json`, `prior.json` (if any) and its weights narrowed to f16
 /// ([`narrow_to_f16`]) into `out_dir`: the layout of `models/default/`, and a run folder
-/// [`super::Colorizer::from_run`] loads. `prior_correction` replaces the config's decoding setting.
-/// Returns the size of the written weights in bytes.
+/// [`super::Colorizer::from_run`] loads. `edit` may change the decode settings stored with the model
+/// (its defaults when colorizing). Returns the size of the written weights in bytes.
 pub fn export_run(
     run_dir: &std::path::Path,
     out_dir: &std::path::Path,
-    prior_correction: Option<f32>,
+    edit: impl FnOnce(&mut crate::quantize::DecodeConfig),
 ) -> Result<usize, super::InferError> {
     let read = |name: &str| {
         let path = run_dir.join(name);
         std::fs::read(&path).map_err(|e| super::model_err(&path, e))
     };
-    let mut config = read("config.json")?;
-    if let Some(beta) = prior_correction {
-        let path = run_dir.join("config.json");
-        let mut c: crate::train::run::TrainConfig =
-            serde_json::from_slice(&config).map_err(|e| super::model_err(&path, e))?;
-        c.prior_correction = beta;
-        config = serde_json::to_vec_pretty(&c).expect("config serialises");
-    }
+    let config = read("config.json")?;
+    let path = run_dir.join("config.json");
+    let mut c: crate::train::run::TrainConfig =
+        serde_json::from_slice(&config).map_err(|e| super::model_err(&path, e))?;
+    let before = c.decode;
+    edit(&mut c.decode);
+    // Unedited configs are copied byte for byte.
+    let config = match c.decode == before {
+        true => config,
+        false => serde_json::to_vec_pretty(&c).expect("config serialises"),
+    };
     let weights_path = run_dir.join("model.safetensors");
     let weights = narrow_to_f16(&read("model.safetensors")?).map_err(|e| super::model_err(&weights_path, e))?;
     std::fs::create_dir_all(out_dir).map_err(|e| super::model_err(out_dir, e))?;

@@ -16,8 +16,8 @@ pub mod embedded;
 use crate::color::{LabImage, norm};
 use crate::model::chromagan::ChromaGan;
 use crate::model::mleu::{Head, Mleu, SizeError, check_size};
-use crate::quantize::decode::{decode_planes_offset, entropy_plane, prior_correction};
-use crate::quantize::{Decoding, Prior};
+use crate::quantize::decode::{chroma_gain, decode_planes_offset, entropy_plane, prior_correction};
+use crate::quantize::{DecodeConfig, Decoding, Gamut, Prior};
 use crate::train::run::{ModelConfig, TrainConfig};
 use burn::module::Module;
 use burn::store::SafetensorsStore;
@@ -71,6 +71,10 @@ pub struct ColorizeOptions {
     /// Fraction β ∈ [0, 1] of the class rebalancing undone when decoding a classification head
     /// (see [`crate::quantize::decode::prior_correction`]); `None` uses the model's own setting.
     pub prior_correction: Option<f32>,
+    /// Vividness v ∈ [0, 1] (see [`crate::quantize::decode::chroma_gain`]); `None` uses the model's own.
+    pub vividness: Option<f32>,
+    /// Out-of-gamut colours clipped or fitted along their hue; `None` uses the model's own setting.
+    pub gamut: Option<Gamut>,
     /// Also compute the confidence map (classification heads only).
     pub confidence: bool,
 }
@@ -81,8 +85,66 @@ impl Default for ColorizeOptions {
             size: DEFAULT_SIZE,
             decoding: None,
             prior_correction: None,
+            vividness: None,
+            gamut: None,
             confidence: false,
         }
+    }
+}
+
+/// How [`mleu_predict`] decodes a network's output.
+#[derive(Debug, Clone, Copy)]
+pub struct PredictOptions<'a> {
+    /// Distribution → ab (classification heads).
+    pub decoding: Decoding,
+    /// Logit offsets added before decoding (the prior correction), one per bin.
+    pub offset: Option<&'a [f32]>,
+    /// Vividness v ∈ [0, 1]: each pixel's chroma × [`chroma_gain`]; 1 keeps the decoded colours.
+    pub vividness: f32,
+    /// Also return the per-pixel entropy.
+    pub entropy: bool,
+}
+
+impl Default for PredictOptions<'_> {
+    fn default() -> Self {
+        Self::new(&DecodeConfig::default())
+    }
+}
+
+impl PredictOptions<'_> {
+    /// The options of a decode configuration, with no prior correction and no entropy map.
+    pub fn new(decode: &DecodeConfig) -> Self {
+        Self {
+            decoding: decode.decoding,
+            offset: None,
+            vividness: decode.vividness,
+            entropy: false,
+        }
+    }
+}
+
+/// Multiplies each pixel's ab (planar, `n` pixels) by its chroma gain: [`chroma_gain`] of its entropy,
+/// or `v` everywhere when there is no distribution.
+fn apply_vividness(ab: &mut [f32], entropy: Option<&[f32]>, v: f32) {
+    if v >= 1.0 {
+        return;
+    }
+    let n = ab.len() / 2;
+    let (a, b) = ab.split_at_mut(n);
+    for p in 0..n {
+        let g = entropy.map_or(v.clamp(0.0, 1.0), |h| chroma_gain(h[p], v));
+        a[p] *= g;
+        b[p] *= g;
+    }
+}
+
+/// Fits every pixel's ab (planar, Lab units) into the sRGB gamut at its own L (`l`, same size).
+pub fn fit_planes_to_gamut(l: &[f32], ab: &mut [f32]) {
+    let n = l.len();
+    assert_eq!(ab.len(), 2 * n, "ab must be 2 planes of {n} pixels");
+    let (a, b) = ab.split_at_mut(n);
+    for p in 0..n {
+        [a[p], b[p]] = crate::color::fit_to_gamut([l[p], a[p], b[p]]);
     }
 }
 
@@ -112,33 +174,44 @@ pub fn mleu_predict(
     model: &Mleu,
     l: &[f32],
     (w, h): (usize, usize),
-    decoding: Decoding,
-    offset: Option<&[f32]>,
-    entropy: bool,
+    options: &PredictOptions,
     device: &Device,
 ) -> Result<Prediction, InferError> {
+    let entropy = options.entropy;
     check_size(h, w)?;
-    let x = Tensor::<4>::from_data(TensorData::new(l.to_vec(), [1, 1, h, w]), device);
-    let data: Vec<f32> = model
-        .forward(x)
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec()
-        .expect("f32 data");
-    match model.head {
-        Head::Regression if entropy => Err(InferError::NoDistribution),
-        Head::Regression => Ok(Prediction {
-            ab: data.into_iter().map(norm::signed_to_ab).collect(),
-            entropy: None,
-        }),
-        Head::Classification => {
-            let (a, b) = decode_planes_offset(&data, w * h, decoding, offset);
-            Ok(Prediction {
-                ab: [a, b].concat(),
-                entropy: entropy.then(|| entropy_plane(&data, w * h)),
-            })
-        }
+    if entropy && !model.head.classifies() {
+        return Err(InferError::NoDistribution);
     }
+    let x = Tensor::<4>::from_data(TensorData::new(l.to_vec(), [1, 1, h, w]), device);
+    let out = model.forward_heads(x);
+    let to_vec = |t: Tensor<4>| -> Vec<f32> { t.into_data().convert::<f32>().try_into_vec().expect("f32 data") };
+    // The distribution's resolution (a quarter of the input's at class stride 4).
+    let s = model.class_stride;
+    let (cw, ch) = (w / s, h / s);
+    let up = |plane: Vec<f32>| match s {
+        1 => plane,
+        _ => compose::upsample_bilinear(&plane, cw, ch, w, h),
+    };
+    let logits = out.logits.map(to_vec);
+    let need_entropy = entropy || options.vividness < 1.0;
+    let h_plane = logits
+        .as_ref()
+        .filter(|_| need_entropy)
+        .map(|data| up(entropy_plane(data, cw * ch)));
+    let mut ab = match (out.ab, &logits) {
+        // Regression and joint heads: the regressed ab (the joint head's distribution gives the entropy).
+        (Some(ab), _) => to_vec(ab).into_iter().map(norm::signed_to_ab).collect(),
+        (None, Some(data)) => {
+            let (a, b) = decode_planes_offset(data, cw * ch, options.decoding, options.offset);
+            [up(a), up(b)].concat()
+        }
+        (None, None) => unreachable!("every head has an output"),
+    };
+    apply_vividness(&mut ab, h_plane.as_deref(), options.vividness);
+    Ok(Prediction {
+        ab,
+        entropy: if entropy { h_plane } else { None },
+    })
 }
 
 /// Runs a ChromaGAN generator (its colour branch only) on one L plane of its fixed size.
@@ -149,6 +222,7 @@ pub fn chromagan_predict(
     model: &ChromaGan,
     l: &[f32],
     (w, h): (usize, usize),
+    vividness: f32,
     device: &Device,
 ) -> Result<Prediction, InferError> {
     if w != model.size || h != model.size {
@@ -165,10 +239,9 @@ pub fn chromagan_predict(
         .convert::<f32>()
         .try_into_vec()
         .expect("f32 data");
-    Ok(Prediction {
-        ab: data.into_iter().map(norm::unit_to_ab).collect(),
-        entropy: None,
-    })
+    let mut ab: Vec<f32> = data.into_iter().map(norm::unit_to_ab).collect();
+    apply_vividness(&mut ab, None, vividness);
+    Ok(Prediction { ab, entropy: None })
 }
 
 /// The networks a run can hold.
@@ -183,10 +256,10 @@ pub struct Colorizer {
     network: Mutex<Network>,
     /// The MLEU head; `None` for ChromaGAN (which regresses ab).
     head: Option<Head>,
-    decoding: Decoding,
+    /// The model's own decode settings (used where the options name none).
+    decode: DecodeConfig,
     /// The training prior's rebalancing weights (when the run folder has its prior).
     weights: Option<Vec<f64>>,
-    prior_correction: f32,
     device: Device,
     /// Where the model came from (a run folder, or "embedded").
     pub source: String,
@@ -248,9 +321,8 @@ impl Colorizer {
         Ok(Self {
             head: config.model.head(),
             network: Mutex::new(network),
-            decoding: config.decoding,
+            decode: config.decode,
             weights: None,
-            prior_correction: config.prior_correction,
             device: device.clone(),
             source,
         })
@@ -271,14 +343,19 @@ impl Colorizer {
         }
     }
 
-    /// The decoding used when the options name none.
-    pub fn decoding(&self) -> Decoding {
-        self.decoding
+    /// The model's own decode settings, used where the options name none.
+    pub fn decode_config(&self) -> DecodeConfig {
+        self.decode
     }
 
-    /// The prior correction β used when the options name none.
-    pub fn prior_correction(&self) -> f32 {
-        self.prior_correction
+    /// The decode settings `options` resolve to: each one given there, else the model's own.
+    pub fn resolve(&self, options: &ColorizeOptions) -> DecodeConfig {
+        DecodeConfig {
+            decoding: options.decoding.unwrap_or(self.decode.decoding),
+            prior_correction: options.prior_correction.unwrap_or(self.decode.prior_correction),
+            vividness: options.vividness.unwrap_or(self.decode.vividness),
+            gamut: options.gamut.unwrap_or(self.decode.gamut),
+        }
     }
 
     /// Predicts ab (and optionally the entropy) for one L plane of `w × h` (sides multiples of 32).
@@ -288,19 +365,23 @@ impl Colorizer {
         size: (usize, usize),
         options: &ColorizeOptions,
     ) -> Result<Prediction, InferError> {
-        let decoding = options.decoding.unwrap_or(self.decoding);
-        let entropy = options.confidence;
-        let beta = options.prior_correction.unwrap_or(self.prior_correction);
+        let decode = self.resolve(options);
+        let beta = decode.prior_correction;
         let offset = match (&self.weights, beta) {
             _ if beta == 0.0 || self.head != Some(Head::Classification) => None,
             (Some(w), b) => Some(prior_correction(w, b)),
             (None, _) => return Err(InferError::NoPrior),
         };
         let network = self.network.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let predict = PredictOptions {
+            offset: offset.as_deref(),
+            entropy: options.confidence,
+            ..PredictOptions::new(&decode)
+        };
         match &*network {
-            Network::Mleu(m) => mleu_predict(m, l, size, decoding, offset.as_deref(), entropy, &self.device),
-            Network::ChromaGan(_) if entropy => Err(InferError::NoDistribution),
-            Network::ChromaGan(g) => chromagan_predict(g, l, size, &self.device),
+            Network::Mleu(m) => mleu_predict(m, l, size, &predict, &self.device),
+            Network::ChromaGan(_) if options.confidence => Err(InferError::NoDistribution),
+            Network::ChromaGan(g) => chromagan_predict(g, l, size, decode.vividness, &self.device),
         }
     }
 
@@ -313,7 +394,8 @@ impl Colorizer {
         let lab = LabImage::from_rgb8(&compose::working_image(img, w, h));
         let (w, h) = (w as usize, h as usize);
         let prediction = self.predict(lab.l(), (w, h), options)?;
-        let image = compose::recombine(img, &prediction.ab, (w, h));
+        let gamut = self.resolve(options).gamut;
+        let image = compose::recombine(img, &prediction.ab, (w, h), gamut);
         let confidence = prediction.entropy.map(|e| {
             let (fw, fh) = (img.width(), img.height());
             compose::heat_map(&compose::upsample_bilinear(&e, w, h, fw as usize, fh as usize), fw, fh)

@@ -5,6 +5,14 @@
 //! resolution, conv-BN-ReLU) → a final 1×1 conv: 2 filters + tanh (regression, ab/110 ∈ [−1, 1]) or 313
 //! filters (classification logits over the ab bins; softmax is applied by the loss and the decoder).
 //!
+//! Two options beyond the paper (defaults keep the paper's network):
+//! - [`MleuConfig::class_stride`] 4 predicts the 313-bin distribution at a quarter of the resolution,
+//!   from the decoder's stride-4 output, as Zhang et al. do (their 56² output for 224² inputs): a
+//!   classification-only network then has 3 decoder blocks instead of 5, and the 313-channel logits
+//!   and their loss cost 16× less. The decoded ab is upsampled bilinearly.
+//! - [`Head::Joint`] has both heads on one U-Net: the regression conv at full resolution and the
+//!   classification conv at the class stride, trained on a weighted sum of the two losses.
+//!
 //! **Multi-level embedding.** A pretrained backbone ([`Backbone`]: EfficientNet-Lite0 or VGG16) sees the
 //! same gray photo;
 //! its feature map at stride 2^(i+1) has exactly the resolution of encoder block i's output. It is
@@ -34,15 +42,41 @@ pub enum Head {
     Regression,
     /// 313 channels: logits over the ab bins, trained with rebalanced cross-entropy.
     Classification,
+    /// Both: the regression conv at full resolution and the classification conv at the class stride.
+    Joint,
 }
 
 impl Head {
+    /// Channels of the full-resolution output conv (`out`).
     pub fn channels(self) -> usize {
         match self {
-            Head::Regression => 2,
+            Head::Regression | Head::Joint => 2,
             Head::Classification => Q,
         }
     }
+
+    /// Whether the network predicts ab directly (regression or joint).
+    pub fn regresses(self) -> bool {
+        matches!(self, Head::Regression | Head::Joint)
+    }
+
+    /// Whether the network predicts a distribution over the bins (classification or joint).
+    pub fn classifies(self) -> bool {
+        matches!(self, Head::Classification | Head::Joint)
+    }
+}
+
+/// What [`Mleu::forward_heads`] returns.
+pub struct HeadOutputs {
+    /// ab / 110 (tanh), `[B, 2, H, W]`, for regression and joint heads.
+    pub ab: Option<Tensor<4>>,
+    /// Logits over the 313 bins, `[B, 313, H/s, W/s]` with s the class stride, for classification and
+    /// joint heads.
+    pub logits: Option<Tensor<4>>,
+}
+
+fn default_class_stride() -> usize {
+    1
 }
 
 /// MLEU architecture.
@@ -55,6 +89,10 @@ pub struct MleuConfig {
     pub backbone: Option<BackboneConfig>,
     /// Train the backbone too (default false: frozen).
     pub finetune_backbone: bool,
+    /// Resolution divisor of the classification output: 1 (the paper's full resolution) or 4
+    /// (Zhang et al.'s quarter resolution).
+    #[serde(default = "default_class_stride")]
+    pub class_stride: usize,
 }
 
 /// Input sides must be multiples of this (five stride-2 stages).
@@ -68,10 +106,24 @@ impl MleuConfig {
             head,
             backbone: Some(BackboneConfig::EfficientNet(EfficientNetConfig::lite0())),
             finetune_backbone: false,
+            class_stride: 1,
+        }
+    }
+
+    /// Decoder blocks the network needs: 5, or 3 for a classification-only head at stride 4.
+    fn decoder_blocks(&self) -> usize {
+        match (self.head, self.class_stride) {
+            (Head::Classification, 4) => 3,
+            _ => 5,
         }
     }
 
     pub fn init(&self, device: &Device) -> Mleu {
+        assert!(
+            matches!(self.class_stride, 1 | 4),
+            "class_stride must be 1 or 4, not {}",
+            self.class_stride
+        );
         let w = self.widths;
         let proj: Vec<usize> = w.iter().map(|&c| (c / 2).max(1)).collect();
         let feat = self.backbone.as_ref().map(|b| b.feature_channels());
@@ -94,23 +146,36 @@ impl MleuConfig {
         // Decoder j upsamples to the resolution of encoder output 3 − j (j < 4) or of the input (j = 4).
         let dec_widths = [w[3], w[2], w[1], w[0], w[0]];
         let mut decoder = Vec::new();
-        for (j, &c_out) in dec_widths.iter().enumerate() {
+        let mut widths_after = Vec::new();
+        for (j, &c_out) in dec_widths.iter().enumerate().take(self.decoder_blocks()) {
             let skip = if j < 4 { skips[3 - j] } else { 1 };
             decoder.push(DecoderBlock {
                 up_conv: ConvBnAct::new(c_in, c_out, 3, 1, 1, 1e-5, Act::Relu, device),
                 fuse_conv: ConvBnAct::new(c_out + skip, c_out, 3, 1, 1, 1e-5, Act::Relu, device),
             });
             c_in = c_out;
+            widths_after.push(c_out);
         }
-        let out = Conv2dConfig::new([c_in, self.head.channels()], [1, 1]).init(device);
+        // A classification-only stride-4 network ends at stride 4: its `out` is the class conv.
+        let out_channels = match (self.head, self.class_stride) {
+            (Head::Classification, _) => Q,
+            _ => self.head.channels(),
+        };
+        let out = Conv2dConfig::new([c_in, out_channels], [1, 1]).init(device);
+        let class_out = (self.head == Head::Joint).then(|| {
+            let c = if self.class_stride == 4 { widths_after[2] } else { c_in };
+            Conv2dConfig::new([c, Q], [1, 1]).init(device)
+        });
         let mut model = Mleu {
             encoder,
             embed,
             decoder,
             out,
+            class_out,
             backbone: None,
             vgg: None,
             head: self.head,
+            class_stride: self.class_stride,
         };
         if let Some(b) = &self.backbone {
             model.set_backbone(b.init(device), self.finetune_backbone);
@@ -138,13 +203,19 @@ pub struct Mleu {
     /// 1×1 projections of the backbone features, one per encoder block (empty without a backbone).
     pub embed: Vec<ConvBnAct>,
     pub decoder: Vec<DecoderBlock>,
+    /// The last 1×1 conv: regression (2) or, for a classification-only head, the 313 logits.
     pub out: Conv2d,
+    /// The joint head's classification conv (313 logits at the class stride).
+    pub class_out: Option<Conv2d>,
     /// The EfficientNet-Lite backbone, if that is the embedded one.
     pub backbone: Option<EfficientNet>,
     /// The VGG16 backbone, if that is the embedded one.
     pub vgg: Option<Vgg16>,
     #[module(skip)]
     pub head: Head,
+    /// Resolution divisor of the classification logits (1 or 4).
+    #[module(skip)]
+    pub class_stride: usize,
 }
 
 /// Input size errors.
@@ -177,10 +248,23 @@ impl Mleu {
         self
     }
 
+    /// The main output: ab / 110 for regression and joint heads, the logits for classification.
+    ///
     /// # Shapes
     /// `l`: `[B, 1, H, W]` in Lab units (0..100), H and W multiples of 32 (see [`check_size`]) →
-    /// `[B, 2, H, W]` (regression, tanh) or `[B, 313, H, W]` (classification logits).
+    /// `[B, 2, H, W]` (regression and joint, tanh) or `[B, 313, H/s, W/s]` (classification logits,
+    /// s the class stride).
     pub fn forward(&self, l: Tensor<4>) -> Tensor<4> {
+        let out = self.forward_heads(l);
+        out.ab.or(out.logits).expect("every head has an output")
+    }
+
+    /// Every head's output.
+    ///
+    /// # Shapes
+    /// `l`: `[B, 1, H, W]` → ab `[B, 2, H, W]` (tanh; regression, joint), logits `[B, 313, H/s, W/s]`
+    /// (classification, joint).
+    pub fn forward_heads(&self, l: Tensor<4>) -> HeadOutputs {
         let [_, _, h, w] = l.dims();
         assert!(check_size(h, w).is_ok(), "{}", SizeError { height: h, width: w });
         let features = self
@@ -199,6 +283,7 @@ impl Mleu {
             skips.push(x.clone());
         }
         skips.pop(); // the bottleneck is x itself
+        let mut class_features = None;
         for (j, block) in self.decoder.iter().enumerate() {
             let [_, _, hh, ww] = x.dims();
             let up = interpolate(
@@ -209,11 +294,27 @@ impl Mleu {
             x = block
                 .fuse_conv
                 .forward(Tensor::cat(vec![block.up_conv.forward(up), skip], 1));
+            if j == 2 && self.class_stride == 4 {
+                class_features = Some(x.clone());
+            }
         }
-        let y = self.out.forward(x);
+        let y = self.out.forward(x.clone());
         match self.head {
-            Head::Regression => y.tanh(),
-            Head::Classification => y,
+            Head::Regression => HeadOutputs {
+                ab: Some(y.tanh()),
+                logits: None,
+            },
+            Head::Classification => HeadOutputs {
+                ab: None,
+                logits: Some(y),
+            },
+            Head::Joint => {
+                let class_out = self.class_out.as_ref().expect("a joint head has its class conv");
+                HeadOutputs {
+                    ab: Some(y.tanh()),
+                    logits: Some(class_out.forward(class_features.unwrap_or(x))),
+                }
+            }
         }
     }
 }

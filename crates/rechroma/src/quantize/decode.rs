@@ -30,6 +30,72 @@ impl Default for Decoding {
     }
 }
 
+/// Default vividness: 1, the model's colours as decoded (no damping; the papers' behaviour).
+pub const DEFAULT_VIVIDNESS: f32 = 1.0;
+
+/// What happens to a predicted colour that lies outside the sRGB gamut at its pixel's L.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gamut {
+    /// Convert as is and clip each RGB channel (what the papers' code does; shifts hue and lightness).
+    #[default]
+    Clip,
+    /// Reduce the chroma along the hue, at the pixel's own L, to the gamut boundary
+    /// ([`crate::color::fit_to_gamut`]).
+    Fit,
+}
+
+/// Every setting that turns a network's output into the output photo's ab.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DecodeConfig {
+    /// How a classification head's distribution becomes one ab (annealed mean, T = 0.38).
+    #[serde(default)]
+    pub decoding: Decoding,
+    /// Fraction β ∈ [0, 1] of the class rebalancing undone when decoding (see [`prior_correction`]):
+    /// 0 is the paper's decoding (the default).
+    #[serde(default)]
+    pub prior_correction: f32,
+    /// Vividness v ∈ [0, 1]: each pixel's chroma is multiplied by [`chroma_gain`]`(H, v)`, which damps
+    /// the colours the model is unsure of (high entropy H) first. 1 keeps the decoded colours (default).
+    #[serde(default = "default_vividness")]
+    pub vividness: f32,
+    /// Out-of-gamut colours: clipped per channel (default, the papers') or fitted along their hue.
+    #[serde(default)]
+    pub gamut: Gamut,
+}
+
+fn default_vividness() -> f32 {
+    DEFAULT_VIVIDNESS
+}
+
+impl Default for DecodeConfig {
+    fn default() -> Self {
+        Self {
+            decoding: Decoding::default(),
+            prior_correction: 0.0,
+            vividness: DEFAULT_VIVIDNESS,
+            gamut: Gamut::default(),
+        }
+    }
+}
+
+/// The chroma multiplier of a pixel whose predicted distribution has normalised entropy `h` ∈ [0, 1]
+/// ([`entropy_plane`]), at vividness `v` ∈ [0, 1]: (1 − h)^((1 − v) / v).
+///
+/// v = 1 gives 1 everywhere (colours as decoded); v = ½ gives 1 − h; v → 0 tends to 0 (gray), and
+/// v = 0 is gray. For every v in (0, 1) the gain falls as h rises, so the colours the model hesitates
+/// over fade first while confident ones (skies, foliage) keep their chroma longest. Models that predict
+/// no distribution have no h: they scale every pixel by v.
+pub fn chroma_gain(h: f32, v: f32) -> f32 {
+    if v >= 1.0 {
+        return 1.0;
+    }
+    if v <= 0.0 {
+        return 0.0;
+    }
+    (1.0 - h.clamp(0.0, 1.0)).powf((1.0 - v) / v)
+}
+
 /// Decodes one distribution given as **log-probabilities or logits** (any additive constant is
 /// irrelevant): `log_p[q]` for each of the 313 bins. Working in log space keeps small T stable.
 ///

@@ -8,7 +8,7 @@ pub mod prior;
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 
-pub use decode::{Decoding, decode_distribution};
+pub use decode::{DecodeConfig, Decoding, Gamut, decode_distribution};
 pub use prior::{Prior, PriorAccumulator, PriorConfig, PriorError, Smoothing};
 
 /// Number of bins.

@@ -77,6 +77,24 @@ pub struct TrainConfig {
     /// `[(s, lr), …]` in any order, the latest `s` ≤ the step wins. Empty: `lr` throughout.
     #[serde(default)]
     pub lr_drops: Vec<(u64, f64)>,
+    /// Data-parallel replicas: the batch is split into this many shards whose gradients are computed on
+    /// as many threads and averaged ([`super::parallel`]); 1 is one ordinary step.
+    #[serde(default = "default_replicas")]
+    pub replicas: usize,
+    /// Weight of the classification term in a joint head's loss (MSE + weight · cross-entropy).
+    #[serde(default = "default_joint_class_weight")]
+    pub joint_class_weight: f32,
+    /// Cosine decay with linear warm-up, multiplying the (stepped) learning rate; `None`: no decay (the
+    /// papers').
+    #[serde(default)]
+    pub cosine: Option<CosineSchedule>,
+    /// Decoupled weight decay (AdamW) per unit learning rate; 0 is plain Adam (the papers').
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Decay of the exponential moving average of the weights that is validated and exported
+    /// ([`super::ema`]); `None` validates and exports the raw weights (the papers').
+    #[serde(default)]
+    pub ema_decay: Option<f64>,
     /// Write a checkpoint every this many steps (and at the end).
     pub checkpoint_every: u64,
     /// Validation photo folder (evaluated with the fixed protocol, model vs gray baseline).
@@ -85,24 +103,54 @@ pub struct TrainConfig {
     /// Validate every this many steps (and at the end).
     #[serde(default = "default_validate_every")]
     pub validate_every: u64,
-    /// How the classification head's distribution is decoded for validation (annealed mean, T = 0.38).
-    #[serde(default)]
-    pub decoding: crate::quantize::Decoding,
-    /// Fraction β of the class rebalancing undone when decoding (see
-    /// [`crate::quantize::decode::prior_correction`]): 0 is the paper's decoding (the default).
-    #[serde(default)]
-    pub prior_correction: f32,
+    /// How the model's output is decoded, for validation and by default when colorizing (stored flat
+    /// in `config.json`: `decoding`, `prior_correction`, `vividness`, `gamut`).
+    #[serde(flatten)]
+    pub decode: crate::quantize::DecodeConfig,
+}
+
+/// A cosine learning-rate decay (Loshchilov & Hutter's SGDR without restarts) after a linear warm-up.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CosineSchedule {
+    /// Steps of linear warm-up from lr/warmup to lr.
+    pub warmup: u64,
+    /// Step at which the decay reaches its floor (and stays there).
+    pub total: u64,
+    /// The floor as a fraction of the learning rate.
+    pub final_fraction: f64,
+}
+
+impl CosineSchedule {
+    /// The multiplier of the learning rate for the step that follows `done` steps.
+    pub fn factor(&self, done: u64) -> f64 {
+        if done < self.warmup {
+            return (done + 1) as f64 / self.warmup as f64;
+        }
+        let span = self.total.saturating_sub(self.warmup).max(1) as f64;
+        let progress = ((done - self.warmup) as f64 / span).min(1.0);
+        self.final_fraction + (1.0 - self.final_fraction) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+    }
 }
 
 impl TrainConfig {
     /// The learning rate of the step that follows `done` completed steps.
     pub fn lr_at(&self, done: u64) -> f64 {
-        self.lr_drops
+        let stepped = self
+            .lr_drops
             .iter()
             .filter(|(s, _)| *s <= done)
             .max_by_key(|(s, _)| *s)
-            .map_or(self.lr, |(_, lr)| *lr)
+            .map_or(self.lr, |(_, lr)| *lr);
+        stepped * self.cosine.map_or(1.0, |c| c.factor(done))
     }
+}
+
+fn default_replicas() -> usize {
+    1
+}
+
+fn default_joint_class_weight() -> f32 {
+    super::DEFAULT_JOINT_CLASS_WEIGHT
 }
 
 fn default_validate_every() -> u64 {
@@ -182,7 +230,7 @@ pub fn train(
         .unwrap_or_else(|| run_dir.join("checkpoint"));
     let prior = match (&config.prior, config.model.head()) {
         (Some(p), Some(_)) => Some(Prior::load(p)?),
-        (None, Some(Head::Classification)) => return Err(TrainError::NoPrior),
+        (None, Some(h)) if h.classifies() => return Err(TrainError::NoPrior),
         _ => None,
     };
     let resuming = resume && ckpt.join("state.json").is_file();
@@ -194,6 +242,7 @@ pub fn train(
         RunState::default()
     };
     let mut trainee = Trainee::new(config, prior.as_ref(), resuming.then_some(ckpt.as_path()), device)?;
+    trainee.set_steps_done(state.step);
     let config_json = serde_json::to_vec_pretty(config).expect("config serialises");
     crate::fsutil::write_atomic(&run_dir.join("config.json"), &config_json)?;
     if let Some(p) = &prior {
@@ -226,7 +275,7 @@ pub fn train(
         if let Some(set) = &val_set
             && (state.step % config.validate_every.max(1) == 0 || last)
         {
-            let report = validate_and_draw(&trainee, set, config.decoding, &mut state, run_dir, device)?;
+            let report = validate_and_draw(&trainee, set, &config.decode, &mut state, run_dir, device)?;
             on_event(&Event::Validation {
                 step: state.step,
                 report,
@@ -243,21 +292,32 @@ pub fn train(
 fn validate_and_draw(
     trainee: &Trainee,
     set: &ValidationSet,
-    decoding: crate::quantize::Decoding,
+    decode: &crate::quantize::DecodeConfig,
     state: &mut RunState,
     run_dir: &Path,
     device: &Device,
 ) -> Result<Report, TrainError> {
-    let (report, predictions) = trainee.validate(set, decoding, &device.clone().without_autodiff());
+    let (report, predictions) = trainee.validate(set, decode, &device.clone().without_autodiff());
     state.validations.push((state.step, report));
     let mut csv = String::from(
-        "step,psnr,ssim,colorfulness,auc,gray_psnr,gray_ssim,gray_colorfulness,gray_auc,truth_colorfulness\n",
+        "step,psnr,ssim,colorfulness,auc,gray_psnr,gray_ssim,gray_colorfulness,gray_auc,truth_colorfulness,\
+         beats_gray,median_gain_db\n",
     );
     for (s, r) in &state.validations {
         let (m, g) = (r.model, r.gray);
         csv.push_str(&format!(
-            "{s},{:.4},{:.4},{:.3},{:.4},{:.4},{:.4},{:.3},{:.4},{:.3}\n",
-            m.psnr, m.ssim, m.colorfulness, m.auc, g.psnr, g.ssim, g.colorfulness, g.auc, r.truth_colorfulness
+            "{s},{:.4},{:.4},{:.3},{:.4},{:.4},{:.4},{:.3},{:.4},{:.3},{:.4},{:.4}\n",
+            m.psnr,
+            m.ssim,
+            m.colorfulness,
+            m.auc,
+            g.psnr,
+            g.ssim,
+            g.colorfulness,
+            g.auc,
+            r.truth_colorfulness,
+            r.beats_gray,
+            r.median_gain_db
         ));
     }
     crate::fsutil::write_atomic(&run_dir.join("val.csv"), csv.as_bytes())?;

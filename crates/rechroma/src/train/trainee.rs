@@ -8,22 +8,31 @@ use super::validate::{Report, ValidationSet, validate_with};
 use super::{ClassLossContext, mleu_loss};
 use crate::color::norm;
 use crate::data::ColorBatch;
-use crate::infer::{Prediction, chromagan_predict, mleu_predict};
+use crate::infer::{PredictOptions, Prediction, chromagan_predict, fit_planes_to_gamut, mleu_predict};
 use crate::model::backbone::efficientnet_input;
 use crate::model::chromagan::{ChromaGan, ChromaGanConfig};
 use crate::model::critic::{Critic, CriticConfig};
 use crate::model::efficientnet::{EfficientNet, EfficientNetConfig};
 use crate::model::mleu::{Mleu, MleuConfig};
-use crate::quantize::{Decoding, Prior, Quantizer};
+use crate::quantize::{DecodeConfig, Gamut, Prior, Quantizer};
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use super::ema::Ema;
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::store::{BurnpackStore, ModuleSnapshot, ModuleStore, SafetensorsStore};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 use image::RgbImage;
 use std::path::Path;
 
+/// Adam (the papers'), or AdamW (decoupled weight decay) when the config asks for weight decay.
 fn adam(config: &TrainConfig) -> ModuleOptimizer {
+    if config.weight_decay > 0.0 {
+        return AdamWConfig::new()
+            .with_beta_1(config.betas[0])
+            .with_beta_2(config.betas[1])
+            .with_weight_decay(config.weight_decay as f32)
+            .init();
+    }
     AdamConfig::new()
         .with_beta_1(config.betas[0])
         .with_beta_2(config.betas[1])
@@ -67,22 +76,42 @@ pub fn save_safetensors<M: Module>(module: &M, path: &Path) -> Result<(), TrainE
     Ok(crate::fsutil::write_atomic(path, &bytes)?)
 }
 
-/// Validates a predictor of ab from L on `set` (crops of the set's size).
+/// Validates a predictor of ab from L on `set` (crops of the set's size), fitting the prediction into
+/// the gamut at each pixel's L when `gamut` says so.
 fn validate_fn(
     set: &ValidationSet,
+    gamut: Gamut,
     predict: impl Fn(&[f32], (usize, usize)) -> Result<Prediction, crate::infer::InferError>,
 ) -> (Report, Vec<RgbImage>) {
     let size = (set.size as usize, set.size as usize);
-    validate_with(set, |_, lab| predict(lab.l(), size).map(|p| p.ab))
-        .expect("validation crops have the size the model was trained at")
+    validate_with(set, |_, lab| {
+        predict(lab.l(), size).map(|p| {
+            let mut ab = p.ab;
+            if gamut == Gamut::Fit {
+                fit_planes_to_gamut(lab.l(), &mut ab);
+            }
+            ab
+        })
+    })
+    .map(|v| (v.report, v.predictions))
+    .expect("validation crops have the size the model was trained at")
 }
 
 /// An MLEU being trained.
 pub struct MleuTrainee {
     pub model: Mleu,
+    /// The moving average of the weights (when the config asks for one): what validation scores and
+    /// what is exported.
+    pub ema: Option<Ema<Mleu>>,
+    /// Steps done (the EMA's warm-up counter).
+    steps: u64,
     optim: ModuleOptimizer,
     quantizer: Quantizer,
     weights: Option<Vec<f32>>,
+    /// Weight of the joint head's classification term.
+    class_weight: f32,
+    /// Data-parallel replicas per step ([`super::parallel`]).
+    replicas: usize,
 }
 
 impl MleuTrainee {
@@ -93,7 +122,7 @@ impl MleuTrainee {
         ckpt: Option<&Path>,
         device: &Device,
     ) -> Result<Self, TrainError> {
-        let (model, optim) = match ckpt {
+        let (model, optim, ema) = match ckpt {
             Some(dir) => {
                 let model = load_bpk(mc.init(device), &dir.join("model.bpk"))?;
                 let model = if mc.finetune_backbone {
@@ -101,21 +130,34 @@ impl MleuTrainee {
                 } else {
                     model.freeze_backbone()
                 };
-                (model, load_optim(config, &dir.join("optim.bpk"))?)
+                let ema = match config.ema_decay {
+                    Some(d) if dir.join("ema.bpk").is_file() => Some(Ema {
+                        model: load_bpk(mc.init(device), &dir.join("ema.bpk"))?.valid(),
+                        decay: d,
+                    }),
+                    Some(d) => Some(Ema::new(&model, d)),
+                    None => None,
+                };
+                (model, load_optim(config, &dir.join("optim.bpk"))?, ema)
             }
             None => {
                 let mut model = mc.init(device);
                 if let (Some(w), Some(bcfg)) = (&config.backbone_weights, &mc.backbone) {
                     model.set_backbone(bcfg.load(w, device)?, mc.finetune_backbone);
                 }
-                (model, adam(config))
+                let ema = config.ema_decay.map(|d| Ema::new(&model, d));
+                (model, adam(config), ema)
             }
         };
         Ok(Self {
             model,
+            ema,
+            steps: 0,
             optim,
             quantizer: Quantizer::default(),
             weights: prior.map(|p| p.weights_f32()),
+            class_weight: config.joint_class_weight,
+            replicas: config.replicas.max(1),
         })
     }
 
@@ -125,22 +167,38 @@ impl MleuTrainee {
             quantizer: &self.quantizer,
             weights: w,
         });
-        let loss = mleu_loss(&self.model, batch, ctx.as_ref());
-        let value: f32 = loss.clone().into_scalar();
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        let (value, grads) = super::parallel::gradients(&self.model, batch, self.replicas, |m, shard| {
+            mleu_loss(m, shard, ctx.as_ref(), self.class_weight)
+        });
         self.model = self.optim.step(lr, self.model.clone(), grads);
+        if let Some(ema) = &mut self.ema {
+            ema.update(&self.model, self.steps);
+        }
+        self.steps += 1;
         vec![value]
     }
 
-    pub fn validate(&self, set: &ValidationSet, decoding: Decoding, device: &Device) -> (Report, Vec<RgbImage>) {
-        let model = self.model.valid();
-        validate_fn(set, |l, size| {
-            mleu_predict(&model, l, size, decoding, None, false, device)
-        })
+    /// Tells the trainee how many steps a resumed run has done (the EMA's warm-up counter).
+    pub fn set_steps_done(&mut self, steps: u64) {
+        self.steps = steps;
+    }
+
+    /// The weights that are scored and exported: the moving average when there is one.
+    pub fn evaluated(&self) -> &Mleu {
+        self.ema.as_ref().map_or(&self.model, |e| &e.model)
+    }
+
+    pub fn validate(&self, set: &ValidationSet, decode: &DecodeConfig, device: &Device) -> (Report, Vec<RgbImage>) {
+        let model = self.evaluated().valid();
+        let options = PredictOptions::new(decode);
+        validate_fn(set, decode.gamut, |l, size| mleu_predict(&model, l, size, &options, device))
     }
 
     pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
         save_bpk(&self.model, &dir.join("model.bpk"))?;
+        if let Some(ema) = &self.ema {
+            save_bpk(&ema.model, &dir.join("ema.bpk"))?;
+        }
         self.optim
             .save(dir.join("optim.bpk"))
             .map_err(|e| ckpt_err(dir, format!("{e:?}")))
@@ -243,9 +301,11 @@ impl GanTrainee {
         values
     }
 
-    pub fn validate(&self, set: &ValidationSet, device: &Device) -> (Report, Vec<RgbImage>) {
+    pub fn validate(&self, set: &ValidationSet, decode: &DecodeConfig, device: &Device) -> (Report, Vec<RgbImage>) {
         let generator = self.generator.valid();
-        validate_fn(set, |l, size| chromagan_predict(&generator, l, size, device))
+        validate_fn(set, decode.gamut, |l, size| {
+            chromagan_predict(&generator, l, size, decode.vividness, device)
+        })
     }
 
     pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
@@ -304,6 +364,13 @@ impl Trainee {
         }
     }
 
+    /// Tells the trainee how many steps a resumed run has done.
+    pub fn set_steps_done(&mut self, steps: u64) {
+        if let Trainee::Mleu(t) = self {
+            t.set_steps_done(steps);
+        }
+    }
+
     /// Names of the values [`Self::step`] returns (the columns of `log.csv`).
     pub fn loss_names(&self) -> &'static [&'static str] {
         match self {
@@ -312,10 +379,10 @@ impl Trainee {
         }
     }
 
-    pub fn validate(&self, set: &ValidationSet, decoding: Decoding, device: &Device) -> (Report, Vec<RgbImage>) {
+    pub fn validate(&self, set: &ValidationSet, decode: &DecodeConfig, device: &Device) -> (Report, Vec<RgbImage>) {
         match self {
-            Trainee::Mleu(t) => t.validate(set, decoding, device),
-            Trainee::Gan(t) => t.validate(set, device),
+            Trainee::Mleu(t) => t.validate(set, decode, device),
+            Trainee::Gan(t) => t.validate(set, decode, device),
         }
     }
 
@@ -330,7 +397,7 @@ impl Trainee {
     /// Writes the weights inference needs (MLEU, or ChromaGAN's generator) as safetensors.
     pub fn save_weights(&self, path: &Path) -> Result<(), TrainError> {
         match self {
-            Trainee::Mleu(t) => save_safetensors(&t.model, path),
+            Trainee::Mleu(t) => save_safetensors(t.evaluated(), path),
             Trainee::Gan(t) => save_safetensors(&t.generator, path),
         }
     }

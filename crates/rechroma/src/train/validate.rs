@@ -20,7 +20,10 @@ pub struct ValidationSet {
     pub lab: Vec<LabImage>,
     /// The gray baseline: each photo's L with ab = 0.
     pub gray: Vec<RgbImage>,
+    /// The gray baseline's mean scores.
     pub gray_scores: Scores,
+    /// The gray baseline's scores, photo by photo.
+    pub gray_photo_scores: Vec<Scores>,
     pub truth_colorfulness: f64,
     pub size: u32,
 }
@@ -57,6 +60,7 @@ impl ValidationSet {
             lab,
             gray,
             gray_scores: mean(&gray_scores),
+            gray_photo_scores: gray_scores,
             truth_colorfulness,
             size,
         })
@@ -78,6 +82,41 @@ pub struct Report {
     pub model: Scores,
     pub gray: Scores,
     pub truth_colorfulness: f64,
+    /// Share of the photos (0–1) on which the model's PSNR is above the gray baseline's.
+    #[serde(default)]
+    pub beats_gray: f64,
+    /// Median over the photos of the model's PSNR minus the gray baseline's, in dB.
+    #[serde(default)]
+    pub median_gain_db: f64,
+}
+
+/// The result of scoring a predictor on a [`ValidationSet`].
+pub struct Validated {
+    /// Mean scores, share of photos above gray, median gain.
+    pub report: Report,
+    /// The colorized crops, in the set's order.
+    pub predictions: Vec<RgbImage>,
+    /// The model's scores, photo by photo (the gray baseline's are [`ValidationSet::gray_photo_scores`]).
+    pub photo_scores: Vec<Scores>,
+}
+
+/// Share of photos whose model PSNR exceeds the gray PSNR, and the median PSNR gain (dB).
+/// PSNRs are capped at 100 dB as in the means.
+pub fn gains(model: &[Scores], gray: &[Scores]) -> (f64, f64) {
+    assert_eq!(model.len(), gray.len(), "one gray score per photo");
+    if model.is_empty() {
+        return (0.0, 0.0);
+    }
+    let mut g: Vec<f64> = model
+        .iter()
+        .zip(gray)
+        .map(|(m, g)| m.psnr.min(100.0) - g.psnr.min(100.0))
+        .collect();
+    let above = g.iter().filter(|&&d| d > 0.0).count() as f64 / g.len() as f64;
+    g.sort_by(f64::total_cmp);
+    let n = g.len();
+    let median = if n % 2 == 1 { g[n / 2] } else { 0.5 * (g[n / 2 - 1] + g[n / 2]) };
+    (above, median)
 }
 
 fn score(truth: &RgbImage, truth_lab: &LabImage, ab: &[f32]) -> (Scores, RgbImage) {
@@ -112,12 +151,13 @@ fn mean(scores: &[Scores]) -> Scores {
     }
 }
 
-/// Scores a predictor on `set` next to the set's gray baseline; also returns the colorized crops.
-/// `predict(truth, truth_lab)` gives the planar ab (Lab units) predicted from the photo's L.
+/// Scores a predictor on `set` next to the set's gray baseline; also returns the colorized crops and the
+/// per-photo scores. `predict(truth, truth_lab)` gives the planar ab (Lab units) predicted from the
+/// photo's L.
 pub fn validate_with<E>(
     set: &ValidationSet,
     predict: impl Fn(&RgbImage, &LabImage) -> Result<Vec<f32>, E>,
-) -> Result<(Report, Vec<RgbImage>), E> {
+) -> Result<Validated, E> {
     let (scores, preds): (Vec<Scores>, Vec<RgbImage>) = set
         .truth
         .iter()
@@ -126,12 +166,19 @@ pub fn validate_with<E>(
         .collect::<Result<Vec<_>, E>>()?
         .into_iter()
         .unzip();
+    let (beats_gray, median_gain_db) = gains(&scores, &set.gray_photo_scores);
     let report = Report {
         model: mean(&scores),
         gray: set.gray_scores,
         truth_colorfulness: set.truth_colorfulness,
+        beats_gray,
+        median_gain_db,
     };
-    Ok((report, preds))
+    Ok(Validated {
+        report,
+        predictions: preds,
+        photo_scores: scores,
+    })
 }
 
 /// A contact sheet: one row per photo (at most `rows`): gray | model | truth, 4-pixel white gutters.
