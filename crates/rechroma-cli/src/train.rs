@@ -39,9 +39,13 @@ pub struct Args {
     /// Run folder: config, checkpoints, weights and logs go here.
     #[arg(long)]
     out: PathBuf,
-    /// Continue the run in OUT from its last checkpoint, with the configuration saved there.
+    /// Continue the run in OUT from its last checkpoint, with the configuration saved there (only the
+    /// flags given explicitly, --steps and --lr-drop, change it).
     #[arg(long)]
     resume: bool,
+    /// Replace a training run already in OUT (without --resume, an existing run is refused).
+    #[arg(long)]
+    force: bool,
     /// A JSON TrainConfig (as written to RUN/config.json); flags below are ignored when given.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -89,8 +93,9 @@ pub struct Args {
     min_scale: f32,
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
-    #[arg(long, default_value_t = 10_000)]
-    steps: u64,
+    /// Total optimiser steps [default: 10000; with --resume, the run's own].
+    #[arg(long)]
+    steps: Option<u64>,
     /// Adam learning rate [default: 0.004 for MLEU (its paper), 2e-5 for ChromaGAN (its paper), which
     /// also uses β1 = 0.5].
     #[arg(long)]
@@ -239,7 +244,7 @@ fn config_from(args: &Args) -> Result<TrainConfig> {
             cache: true,
         },
         batch_size: args.batch_size,
-        steps: args.steps,
+        steps: args.steps.unwrap_or(10_000),
         lr: args.lr.unwrap_or(if gan { 2e-5 } else { 4e-3 }),
         betas: if gan { [0.5, 0.999] } else { [0.9, 0.999] },
         lr_drops: args.lr_drop.clone(),
@@ -265,16 +270,51 @@ fn config_from(args: &Args) -> Result<TrainConfig> {
 
 pub fn run(args: Args) -> Result<()> {
     let saved = args.out.join("config.json");
-    let config = if args.resume && saved.is_file() {
+    let has_checkpoint = ["checkpoint", "checkpoint.old"]
+        .iter()
+        .any(|d| args.out.join(d).join("state.json").is_file());
+    if args.resume && !(saved.is_file() && has_checkpoint) {
+        bail!("nothing to resume at {}: it holds no training checkpoint", args.out.display());
+    }
+    if !args.resume && !args.force && (saved.exists() || has_checkpoint) {
+        bail!(
+            "{} already holds a training run: --resume continues it, --force replaces it",
+            args.out.display()
+        );
+    }
+    let config = if args.resume {
         let bytes = std::fs::read(&saved).with_context(|| format!("cannot read {}", saved.display()))?;
         let mut c: TrainConfig =
             serde_json::from_slice(&bytes).with_context(|| format!("{}: not a train config", saved.display()))?;
-        c.steps = c.steps.max(args.steps);
-        if !args.lr_drop.is_empty() {
+        let mut changed = Vec::new();
+        if let Some(steps) = args.steps.filter(|&s| s != c.steps) {
+            changed.push(format!("steps {} → {steps}", c.steps));
+            c.steps = steps;
+        }
+        if !args.lr_drop.is_empty() && args.lr_drop != c.lr_drops {
+            changed.push(format!("learning-rate drops {:?} → {:?}", c.lr_drops, args.lr_drop));
             c.lr_drops = args.lr_drop.clone();
         }
+        eprintln!(
+            "resuming {} with its saved settings{}",
+            args.out.display(),
+            if changed.is_empty() {
+                String::new()
+            } else {
+                format!(", except {}", changed.join(", "))
+            }
+        );
         c
     } else {
+        if args.force && has_checkpoint {
+            // A replaced run starts clean: its old checkpoints must not be resumed by accident.
+            for d in ["checkpoint", "checkpoint.old", "checkpoint.tmp"] {
+                let path = args.out.join(d);
+                if path.exists() {
+                    std::fs::remove_dir_all(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+                }
+            }
+        }
         config_from(&args)?
     };
     let device = args.device.device()?.autodiff();

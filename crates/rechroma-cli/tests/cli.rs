@@ -401,3 +401,54 @@ fn a_chromagan_run_trains_resumes_and_colorizes() {
     assert_eq!(json["decoding"], serde_json::Value::Null);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_training_run_is_never_replaced_silently_and_resume_keeps_its_settings() {
+    let dir = scratch("train-safety");
+    let run = dir.join("run");
+    let photos = fixtures().join("photos");
+    let train = |extra: &[&str]| {
+        let mut a: Vec<std::ffi::OsString> = [
+            "train", "--arch", "mleu-reg", "--no-backbone", "--widths", "8,8,8,8,8", "--crop", "64",
+            "--batch-size", "2", "--checkpoint-every", "2",
+        ]
+        .iter()
+        .map(Into::into)
+        .collect();
+        a.extend(["--data".into(), photos.clone().into(), "--out".into(), run.clone().into()]);
+        a.extend(extra.iter().map(Into::into));
+        let refs: Vec<&std::ffi::OsStr> = a.iter().map(|s| s.as_os_str()).collect();
+        rechroma(&refs)
+    };
+    let steps_done = || -> usize {
+        let state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join("checkpoint/state.json")).unwrap()).unwrap();
+        state["losses"].as_array().unwrap().len()
+    };
+    // --resume where nothing was trained: refused, nothing written.
+    let (ok, _, stderr) = train(&["--resume"]);
+    assert!(!ok && stderr.contains("nothing to resume"), "{stderr}");
+    assert!(!run.join("config.json").exists());
+    let (ok, _, stderr) = train(&["--steps", "2"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(steps_done(), 2);
+    // The same command again would have replaced the run: refused unless --force.
+    let (ok, _, stderr) = train(&["--steps", "2"]);
+    assert!(!ok && stderr.contains("already holds a training run"), "{stderr}");
+    assert_eq!(steps_done(), 2, "the run is untouched");
+    // --resume without --steps keeps the run's own 2 steps (it used to become 10000).
+    let (ok, _, stderr) = train(&["--resume"]);
+    assert!(ok && stderr.contains("with its saved settings"), "{stderr}");
+    assert_eq!(steps_done(), 2);
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(saved["steps"], 2);
+    // An explicit --steps extends it, and says so.
+    let (ok, _, stderr) = train(&["--resume", "--steps", "4"]);
+    assert!(ok && stderr.contains("steps 2 → 4"), "{stderr}");
+    assert_eq!(steps_done(), 4);
+    // --force starts over.
+    let (ok, _, stderr) = train(&["--steps", "2", "--force"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(steps_done(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

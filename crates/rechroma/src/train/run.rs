@@ -172,6 +172,8 @@ pub enum TrainError {
     Checkpoint { path: PathBuf, reason: String },
     #[error("the classification head needs a prior file (rechroma prior)")]
     NoPrior,
+    #[error("nothing to resume at {}: it holds no training checkpoint", .0.display())]
+    NothingToResume(PathBuf),
 }
 
 /// Progress of a run, saved in every checkpoint.
@@ -233,7 +235,10 @@ pub fn train(
         (None, Some(h)) if h.classifies() => return Err(TrainError::NoPrior),
         _ => None,
     };
-    let resuming = resume && ckpt.join("state.json").is_file();
+    if resume && !ckpt.join("state.json").is_file() {
+        return Err(TrainError::NothingToResume(run_dir.to_path_buf()));
+    }
+    let resuming = resume;
     let mut state: RunState = if resuming {
         serde_json::from_slice(&std::fs::read(ckpt.join("state.json")).map_err(|e| ckpt_err(&ckpt, e))?)
             .map_err(|e| ckpt_err(&ckpt, e))?
