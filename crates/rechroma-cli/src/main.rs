@@ -22,6 +22,9 @@ struct Cli {
     /// More log output (repeat for more); RUST_LOG overrides it.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Refuse photos whose header declares more pixels than this (checked before decoding).
+    #[arg(long, global = true, default_value_t = rechroma::data::DEFAULT_MAX_PIXELS, value_parser = clap::value_parser!(u64).range(1..))]
+    max_pixels: u64,
 }
 
 #[derive(Subcommand)]
@@ -78,6 +81,7 @@ fn main() -> std::process::ExitCode {
         .without_time()
         .with_target(false)
         .init();
+    rechroma::data::set_max_pixels(cli.max_pixels);
     let result = match cli.command {
         Command::Colorize(args) => colorize::run(args),
         Command::Eval(args) => eval::run(args),

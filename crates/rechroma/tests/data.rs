@@ -195,3 +195,52 @@ fn batches_have_the_documented_shapes_and_values() {
     let single = ColorBatcher.batch(vec![items[1].clone()], &device);
     assert_eq!(single.ab.dims(), [1, 2, 32, 32]);
 }
+
+/// A PNG whose header declares `w × h` RGB pixels, with almost no data: 69 bytes.
+fn png_declaring(w: u32, h: u32) -> Vec<u8> {
+    fn chunk(kind: &[u8], data: &[u8]) -> Vec<u8> {
+        let mut c = (data.len() as u32).to_be_bytes().to_vec();
+        c.extend_from_slice(kind);
+        c.extend_from_slice(data);
+        let mut crc_input = kind.to_vec();
+        crc_input.extend_from_slice(data);
+        c.extend_from_slice(&crc32(&crc_input).to_be_bytes());
+        c
+    }
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+    let mut ihdr = w.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    // A stored (uncompressed) zlib stream of 10 zero bytes.
+    let idat = [0x78, 0x01, 0x01, 0x0a, 0x00, 0xf5, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x00, 0x00, 0x01];
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &ihdr));
+    png.extend(chunk(b"IDAT", &idat));
+    png.extend(chunk(b"IEND", &[]));
+    png
+}
+
+#[test]
+fn a_header_declaring_a_huge_image_is_refused_before_allocation() {
+    let dir = std::env::temp_dir().join(format!("rechroma-huge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("huge.png");
+    std::fs::write(&path, png_declaring(60_000, 60_000)).unwrap();
+    // Before the check this aborted the process: 10.8 GB were allocated for the pixels.
+    let err = rechroma::data::load_image(&path).unwrap_err().to_string();
+    assert!(err.contains("huge.png") && err.contains("60000×60000") && err.contains("200 MP"), "{err}");
+    // Under the cap the same header is decoded (and fails on its missing data, not on memory).
+    std::fs::write(&path, png_declaring(64, 64)).unwrap();
+    let err = rechroma::data::load_image(&path).unwrap_err().to_string();
+    assert!(!err.contains("limit"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

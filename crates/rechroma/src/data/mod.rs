@@ -15,6 +15,23 @@ pub use dataset::{ColorBatch, ColorBatcher, ColorItem, DatasetConfig, Loader, Ph
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 use std::path::{Path, PathBuf};
 
+/// Default cap on the pixels a photo may declare: 200 megapixels (a 16,000 × 12,500 scan). A header
+/// declaring more is refused before anything of that size is allocated.
+pub const DEFAULT_MAX_PIXELS: u64 = 200_000_000;
+
+static MAX_PIXELS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(DEFAULT_MAX_PIXELS);
+
+/// Sets the process-wide cap on the pixels a photo may declare ([`DEFAULT_MAX_PIXELS`] until set);
+/// the CLI's `--max-pixels`.
+pub fn set_max_pixels(max: u64) {
+    MAX_PIXELS.store(max.max(1), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The cap on the pixels a photo may declare.
+pub fn max_pixels() -> u64 {
+    MAX_PIXELS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// File extensions read as photos (compared case-insensitively).
 pub const PHOTO_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "webp", "tif", "tiff", "bmp"];
 
@@ -69,8 +86,9 @@ pub fn is_photo(path: &Path) -> bool {
 }
 
 /// Decodes an image file with its EXIF orientation applied, keeping its own colour type (8/16-bit,
-/// gray, RGB, alpha). The format is detected from the content, not the extension. The `image` crate's
-/// default limits (512 MiB per allocation) reject decompression bombs with an error.
+/// gray, RGB, alpha). The format is detected from the content, not the extension. A header declaring more
+/// than [`max_pixels`] pixels is refused before the image is allocated (a 70-byte PNG can declare
+/// 60000 × 60000).
 pub fn load_image(path: &Path) -> Result<DynamicImage, DataError> {
     let fail = |reason: String| DataError::Decode {
         path: path.to_path_buf(),
@@ -102,6 +120,15 @@ pub fn load_image(path: &Path) -> Result<DynamicImage, DataError> {
     // A decoder bug must cost one file, not the whole run.
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut decoder = reader.into_decoder().map_err(|e| e.to_string())?;
+        let (w, h) = decoder.dimensions();
+        let cap = max_pixels();
+        if u64::from(w) * u64::from(h) > cap {
+            return Err(format!(
+                "the image declares {w}×{h} pixels ({:.0} MP), more than the limit of {:.0} MP (--max-pixels)",
+                f64::from(w) * f64::from(h) / 1e6,
+                cap as f64 / 1e6
+            ));
+        }
         let orientation = decoder.orientation().map_err(|e| e.to_string())?;
         let mut img = DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
         img.apply_orientation(orientation);
