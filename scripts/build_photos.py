@@ -188,6 +188,8 @@ def kind_of(pkg, name):
     stem = Path(name).stem.removesuffix("@2x")
     if pkg == "gcompris-qt-data":
         return KINDS[Path(name).parts[1]]
+    if pkg == "endless-sky-high-dpi" and (stem.startswith("loc") or stem.startswith("nasa")):
+        return "industrial"  # the land/ loc* and nasa* photos are launch sites, not the scene/ loc* people
     if pkg == "scribus-template":
         stem = stem.split("_", 1)[1]
         stem = "sunset_scribus" if stem == "sunset" else stem

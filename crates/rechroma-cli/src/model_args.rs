@@ -19,16 +19,16 @@ pub enum GamutArg {
 pub struct DecodeArgs {
     /// Annealed-mean temperature (classification models): lower is more vivid, higher more
     /// conservative [default: the model's own, 0.38 as in Zhang et al.].
-    #[arg(long, value_parser = positive)]
+    #[arg(long, value_parser = crate::parse::positive)]
     pub temperature: Option<f32>,
     /// Undo this fraction (0–1) of the class rebalancing when decoding a classification model: 0 is the
     /// paper's (most colourful), 1 the calibrated distribution (most faithful) [default: the model's].
-    #[arg(long, value_parser = unit)]
+    #[arg(long, value_parser = crate::parse::unit)]
     pub prior_correction: Option<f32>,
     /// Vividness (0–1): 1 keeps the decoded colours, lower values fade them towards gray, the colours the
     /// model is least sure of first (per-pixel entropy; uniformly for models without a distribution)
     /// [default: the model's].
-    #[arg(long, value_parser = unit)]
+    #[arg(long, value_parser = crate::parse::unit)]
     pub vividness: Option<f32>,
     /// What to do with colours outside sRGB at their pixel's lightness [default: the model's].
     #[arg(long, value_enum)]
@@ -45,22 +45,6 @@ pub struct ModelArgs {
     pub device: crate::device::DeviceArg,
     #[command(flatten)]
     pub decode: DecodeArgs,
-}
-
-fn unit(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        Ok(v) => Err(format!("{v} is outside the allowed range 0 to 1")),
-        Err(e) => Err(format!("{s}: {e}")),
-    }
-}
-
-fn positive(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        Ok(v) => Err(format!("{v} is not allowed: a finite number above 0 is needed")),
-        Err(e) => Err(format!("{s}: {e}")),
-    }
 }
 
 impl DecodeArgs {

@@ -82,23 +82,23 @@ pub struct Args {
     #[arg(long, default_value_t = rechroma::train::DEFAULT_JOINT_CLASS_WEIGHT)]
     joint_class_weight: f32,
     /// Widths of the 5 encoder blocks.
-    #[arg(long, value_delimiter = ',', default_value = "32,64,128,256,256")]
+    #[arg(long, value_delimiter = ',', default_value = "32,64,128,256,256", value_parser = crate::parse::count)]
     widths: Vec<usize>,
     /// Side of the square training crops (a multiple of 32) [default: 256 for MLEU, 224 for ChromaGAN,
     /// whose generator then takes inputs of exactly this size].
     #[arg(long)]
     crop: Option<u32>,
     /// Smallest crop side as a fraction of the photo's shorter side (scale jitter; the largest is 1).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = crate::parse::fraction)]
     min_scale: f32,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = crate::parse::count)]
     batch_size: usize,
     /// Total optimiser steps [default: 10000; with --resume, the run's own].
-    #[arg(long)]
+    #[arg(long, value_parser = crate::parse::steps)]
     steps: Option<u64>,
     /// Adam learning rate [default: 0.004 for MLEU (its paper), 2e-5 for ChromaGAN (its paper), which
     /// also uses β1 = 0.5].
-    #[arg(long)]
+    #[arg(long, value_parser = crate::parse::positive_f64)]
     lr: Option<f64>,
     /// Learning-rate step decay: from step STEP on, train at LR (repeatable, e.g. --lr-drop 1000:1e-3).
     /// With --resume it replaces the run's saved schedule.
@@ -106,23 +106,23 @@ pub struct Args {
     lr_drop: Vec<(u64, f64)>,
     /// Cosine learning-rate decay reaching its floor at this step (after --warmup-steps of linear
     /// warm-up) [default: no decay, as in the papers].
-    #[arg(long)]
+    #[arg(long, value_parser = crate::parse::steps)]
     cosine_steps: Option<u64>,
     /// Linear warm-up steps of the cosine decay.
     #[arg(long, default_value_t = 100, requires = "cosine_steps")]
     warmup_steps: u64,
     /// Floor of the cosine decay as a fraction of the learning rate.
-    #[arg(long, default_value_t = 0.02, requires = "cosine_steps")]
+    #[arg(long, default_value_t = 0.02, requires = "cosine_steps", value_parser = crate::parse::non_negative_f64)]
     cosine_floor: f64,
     /// Decoupled weight decay (AdamW) [default: 0, plain Adam as in the papers].
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = crate::parse::non_negative_f64)]
     weight_decay: f64,
     /// Validate and export an exponential moving average of the weights with this decay (e.g. 0.999)
     /// [default: the raw weights, as in the papers].
-    #[arg(long)]
+    #[arg(long, value_parser = crate::parse::decay)]
     ema: Option<f64>,
     /// ChromaGAN: channels of the global and mid-level convolutions (paper 512).
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = crate::parse::count)]
     gan_width: usize,
     /// ChromaGAN: hidden fully connected sizes of the global branch (paper 1024,512).
     #[arg(long, value_delimiter = ',', default_value = "1024,512")]
@@ -138,12 +138,12 @@ pub struct Args {
     /// tests and ablations.
     #[arg(long, hide = true)]
     random_init: bool,
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = crate::parse::steps)]
     checkpoint_every: u64,
     /// Validation photo folder (scored against the gray baseline; contact sheet and curves drawn).
     #[arg(long)]
     val: Option<PathBuf>,
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = crate::parse::steps)]
     validate_every: u64,
     /// How validation decodes the model's output (stored with the run: its defaults when colorizing).
     #[command(flatten)]
@@ -176,7 +176,7 @@ fn parse_drop(s: &str) -> Result<(u64, f64), String> {
     let (step, lr) = s.split_once(':').ok_or("expected STEP:LR, e.g. 1000:1e-3")?;
     Ok((
         step.parse().map_err(|e| format!("step {step}: {e}"))?,
-        lr.parse().map_err(|e| format!("lr {lr}: {e}"))?,
+        crate::parse::positive_f64(lr).map_err(|e| format!("lr {e}"))?,
     ))
 }
 

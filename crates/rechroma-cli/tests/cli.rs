@@ -452,3 +452,32 @@ fn a_training_run_is_never_replaced_silently_and_resume_keeps_its_settings() {
     assert_eq!(steps_done(), 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn nonsense_values_are_refused_at_parse_time_with_the_allowed_range() {
+    let photo = fixtures().join("photos/astronaut_64x64.webp");
+    let out = scratch("nonsense").join("out.png");
+    let cases: [(&[&str], &str); 8] = [
+        (&["--temperature", "NaN"], "finite number above 0"),
+        (&["--prior-correction=-5"], "0 to 1"),
+        (&["--vividness", "2"], "0 to 1"),
+        (&["--max-pixels", "0"], "0"),
+        (&["--batch-size", "0"], "at least 1"),
+        (&["--lr", "NaN"], "finite number above 0"),
+        (&["--steps", "0"], "at least 1"),
+        (&["--widths", "0,0,0,0,0"], "at least 1"),
+    ];
+    for (flags, want) in cases {
+        let command = if ["--batch-size", "--lr", "--steps", "--widths"].contains(&flags[0]) {
+            vec!["train".into(), "--out".into(), out.clone().into_os_string()]
+        } else {
+            vec!["colorize".into(), photo.clone().into_os_string(), "-o".into(), out.clone().into_os_string()]
+        };
+        let mut args: Vec<std::ffi::OsString> = command;
+        args.extend(flags.iter().map(Into::into));
+        let refs: Vec<&std::ffi::OsStr> = args.iter().map(|s| s.as_os_str()).collect();
+        let (ok, _, stderr) = rechroma(&refs);
+        assert!(!ok && stderr.contains(want), "{flags:?}: {stderr}");
+        assert!(!out.exists(), "{flags:?} wrote an output");
+    }
+}

@@ -244,3 +244,21 @@ fn a_header_declaring_a_huge_image_is_refused_before_allocation() {
     assert!(!err.contains("limit"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[cfg(unix)]
+#[test]
+fn a_pipe_or_device_named_like_a_photo_is_never_read() {
+    let dir = std::env::temp_dir().join(format!("rechroma-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(common::fixtures().join("photos/astronaut_64x64.webp"), dir.join("a.webp")).unwrap();
+    let fifo = dir.join("pipe.jpg");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // Before: the scan listed the FIFO and reading it blocked forever.
+    assert_eq!(rechroma::data::scan(&dir).unwrap(), vec![dir.join("a.webp")]);
+    let err = rechroma::data::load_image(&fifo).unwrap_err().to_string();
+    assert!(err.contains("pipe.jpg") && err.contains("not a regular file"), "{err}");
+    let err = rechroma::data::load_image(std::path::Path::new("/dev/zero")).unwrap_err().to_string();
+    assert!(err.contains("not a regular file"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -69,7 +69,8 @@ pub fn scan(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
             let path = entry.path();
             if kind.is_dir() {
                 stack.push(path);
-            } else if is_photo(&path) {
+            } else if is_photo(&path) && std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+                // Only regular files (or links to them): a FIFO or device named *.jpg would hang or never end.
                 out.push(path);
             }
         }
@@ -94,6 +95,13 @@ pub fn load_image(path: &Path) -> Result<DynamicImage, DataError> {
         path: path.to_path_buf(),
         reason,
     };
+    let meta = std::fs::metadata(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file (a folder, pipe or device is never read)".into()));
+    }
     let bytes = std::fs::read(path).map_err(|source| DataError::Io {
         path: path.to_path_buf(),
         source,
