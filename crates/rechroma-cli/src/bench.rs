@@ -79,12 +79,32 @@ pub fn run(args: Args) -> Result<()> {
         ("U-Net, regression (baseline)", mleu(Head::Regression, &None, 1), 1),
         ("MLEU-Lite0, regression", mleu(Head::Regression, &lite0, 1), 1),
         ("MLEU-Lite0, classification", mleu(Head::Classification, &lite0, 1), 1),
-        ("MLEU-Lite0, regression, 2 replicas", mleu(Head::Regression, &lite0, 1), 2),
-        ("MLEU-Lite0, classification, 2 replicas", mleu(Head::Classification, &lite0, 1), 2),
-        ("MLEU-Lite0, classification /4", mleu(Head::Classification, &lite0, 4), 1),
-        ("MLEU-Lite0, classification /4, 2 replicas", mleu(Head::Classification, &lite0, 4), 2),
+        (
+            "MLEU-Lite0, regression, 2 replicas",
+            mleu(Head::Regression, &lite0, 1),
+            2,
+        ),
+        (
+            "MLEU-Lite0, classification, 2 replicas",
+            mleu(Head::Classification, &lite0, 1),
+            2,
+        ),
+        (
+            "MLEU-Lite0, classification /4",
+            mleu(Head::Classification, &lite0, 4),
+            1,
+        ),
+        (
+            "MLEU-Lite0, classification /4, 2 replicas",
+            mleu(Head::Classification, &lite0, 4),
+            2,
+        ),
         ("MLEU-Lite0, joint, classes /4", mleu(Head::Joint, &lite0, 4), 1),
-        ("MLEU-Lite0, joint, classes /4, 2 replicas", mleu(Head::Joint, &lite0, 4), 2),
+        (
+            "MLEU-Lite0, joint, classes /4, 2 replicas",
+            mleu(Head::Joint, &lite0, 4),
+            2,
+        ),
     ];
     println!(
         "training step, batch {b} × {s}², widths {widths:?}, median of {} steps, flex CPU backend",

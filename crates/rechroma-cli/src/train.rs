@@ -274,7 +274,10 @@ pub fn run(args: Args) -> Result<()> {
         .iter()
         .any(|d| args.out.join(d).join("state.json").is_file());
     if args.resume && !(saved.is_file() && has_checkpoint) {
-        bail!("nothing to resume at {}: it holds no training checkpoint", args.out.display());
+        bail!(
+            "nothing to resume at {}: it holds no training checkpoint",
+            args.out.display()
+        );
     }
     if !args.resume && !args.force && (saved.exists() || has_checkpoint) {
         bail!(

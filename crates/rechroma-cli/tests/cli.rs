@@ -409,13 +409,28 @@ fn a_training_run_is_never_replaced_silently_and_resume_keeps_its_settings() {
     let photos = fixtures().join("photos");
     let train = |extra: &[&str]| {
         let mut a: Vec<std::ffi::OsString> = [
-            "train", "--arch", "mleu-reg", "--no-backbone", "--widths", "8,8,8,8,8", "--crop", "64",
-            "--batch-size", "2", "--checkpoint-every", "2",
+            "train",
+            "--arch",
+            "mleu-reg",
+            "--no-backbone",
+            "--widths",
+            "8,8,8,8,8",
+            "--crop",
+            "64",
+            "--batch-size",
+            "2",
+            "--checkpoint-every",
+            "2",
         ]
         .iter()
         .map(Into::into)
         .collect();
-        a.extend(["--data".into(), photos.clone().into(), "--out".into(), run.clone().into()]);
+        a.extend([
+            "--data".into(),
+            photos.clone().into(),
+            "--out".into(),
+            run.clone().into(),
+        ]);
         a.extend(extra.iter().map(Into::into));
         let refs: Vec<&std::ffi::OsStr> = a.iter().map(|s| s.as_os_str()).collect();
         rechroma(&refs)
@@ -471,7 +486,12 @@ fn nonsense_values_are_refused_at_parse_time_with_the_allowed_range() {
         let command = if ["--batch-size", "--lr", "--steps", "--widths"].contains(&flags[0]) {
             vec!["train".into(), "--out".into(), out.clone().into_os_string()]
         } else {
-            vec!["colorize".into(), photo.clone().into_os_string(), "-o".into(), out.clone().into_os_string()]
+            vec![
+                "colorize".into(),
+                photo.clone().into_os_string(),
+                "-o".into(),
+                out.clone().into_os_string(),
+            ]
         };
         let mut args: Vec<std::ffi::OsString> = command;
         args.extend(flags.iter().map(Into::into));

@@ -127,9 +127,15 @@ fn fit_to_gamut_finds_the_largest_in_gamut_chroma_of_a_dense_scan() {
         let got = if chroma > 0.0 { a.hypot(b) / chroma } else { 1.0 };
         assert!((got - want).abs() <= 1e-3, "{lab:?}: scale {got}, reference {want}");
         // Hue kept: the fitted ab is the original scaled, never rotated.
-        assert!((a * lab[2] - b * lab[1]).abs() <= 1e-3 * chroma.max(1.0), "{lab:?}: hue changed");
+        assert!(
+            (a * lab[2] - b * lab[1]).abs() <= 1e-3 * chroma.max(1.0),
+            "{lab:?}: hue changed"
+        );
         let fitted = [f64::from(lab[0]), f64::from(a), f64::from(b)];
-        assert!(color::in_srgb_gamut(fitted), "{lab:?} → {fitted:?} is still out of gamut");
+        assert!(
+            color::in_srgb_gamut(fitted),
+            "{lab:?} → {fitted:?} is still out of gamut"
+        );
     }
 }
 
@@ -146,8 +152,14 @@ fn a_bright_wall_can_be_only_faintly_blue() {
     let fitted = color::lab_to_srgb8([95.0, a, b]);
     assert_eq!(clipped, [206, 243, 255]);
     let (lc, lf) = (color::srgb8_to_lab(clipped), color::srgb8_to_lab(fitted));
-    assert!((lf[0] - 95.0).abs() < 0.2 && lf[1].abs() < 0.5, "fitted {fitted:?} = Lab {lf:?}");
-    assert!((lc[0] - 95.0).abs() > 1.0 && lc[1] < -9.0, "clipped {clipped:?} = Lab {lc:?}");
+    assert!(
+        (lf[0] - 95.0).abs() < 0.2 && lf[1].abs() < 0.5,
+        "fitted {fitted:?} = Lab {lf:?}"
+    );
+    assert!(
+        (lc[0] - 95.0).abs() > 1.0 && lc[1] < -9.0,
+        "clipped {clipped:?} = Lab {lc:?}"
+    );
     // Colours inside the gamut are left alone, bit for bit.
     for lab in [[50.0, 20.0, -30.0], [95.0, 0.0, -5.0], [30.0, 0.0, 0.0]] {
         assert_eq!(color::fit_to_gamut(lab), [lab[1], lab[2]]);

@@ -212,7 +212,11 @@ fn png_declaring(w: u32, h: u32) -> Vec<u8> {
         for &b in bytes {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc
@@ -221,7 +225,9 @@ fn png_declaring(w: u32, h: u32) -> Vec<u8> {
     ihdr.extend_from_slice(&h.to_be_bytes());
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
     // A stored (uncompressed) zlib stream of 10 zero bytes.
-    let idat = [0x78, 0x01, 0x01, 0x0a, 0x00, 0xf5, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x00, 0x00, 0x01];
+    let idat = [
+        0x78, 0x01, 0x01, 0x0a, 0x00, 0xf5, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x00, 0x00, 0x01,
+    ];
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
     png.extend(chunk(b"IHDR", &ihdr));
     png.extend(chunk(b"IDAT", &idat));
@@ -237,7 +243,10 @@ fn a_header_declaring_a_huge_image_is_refused_before_allocation() {
     std::fs::write(&path, png_declaring(60_000, 60_000)).unwrap();
     // Before the check this aborted the process: 10.8 GB were allocated for the pixels.
     let err = rechroma::data::load_image(&path).unwrap_err().to_string();
-    assert!(err.contains("huge.png") && err.contains("60000×60000") && err.contains("200 MP"), "{err}");
+    assert!(
+        err.contains("huge.png") && err.contains("60000×60000") && err.contains("200 MP"),
+        "{err}"
+    );
     // Under the cap the same header is decoded (and fails on its missing data, not on memory).
     std::fs::write(&path, png_declaring(64, 64)).unwrap();
     let err = rechroma::data::load_image(&path).unwrap_err().to_string();
@@ -251,14 +260,26 @@ fn a_pipe_or_device_named_like_a_photo_is_never_read() {
     let dir = std::env::temp_dir().join(format!("rechroma-fifo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(common::fixtures().join("photos/astronaut_64x64.webp"), dir.join("a.webp")).unwrap();
+    std::fs::copy(
+        common::fixtures().join("photos/astronaut_64x64.webp"),
+        dir.join("a.webp"),
+    )
+    .unwrap();
     let fifo = dir.join("pipe.jpg");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
     // Before: the scan listed the FIFO and reading it blocked forever.
     assert_eq!(rechroma::data::scan(&dir).unwrap(), vec![dir.join("a.webp")]);
     let err = rechroma::data::load_image(&fifo).unwrap_err().to_string();
     assert!(err.contains("pipe.jpg") && err.contains("not a regular file"), "{err}");
-    let err = rechroma::data::load_image(std::path::Path::new("/dev/zero")).unwrap_err().to_string();
+    let err = rechroma::data::load_image(std::path::Path::new("/dev/zero"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not a regular file"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -280,7 +280,11 @@ fn vividness_fades_the_colours_and_zero_is_gray() {
     for p in (0..n).step_by(97) {
         for c in 0..2 {
             let want = full.ab[c * n + p] * (1.0 - entropy[p]);
-            assert!((half.ab[c * n + p] - want).abs() < 1e-4, "pixel {p}: {} vs {want}", half.ab[c * n + p]);
+            assert!(
+                (half.ab[c * n + p] - want).abs() < 1e-4,
+                "pixel {p}: {} vs {want}",
+                half.ab[c * n + p]
+            );
         }
     }
     assert!(at(0.0).ab.iter().all(|&v| v == 0.0), "vividness 0 is gray");

@@ -71,7 +71,10 @@ fn auc_matches_numpy_and_is_one_for_a_perfect_prediction() {
 #[test]
 fn share_above_gray_and_median_gain_are_counted_per_photo() {
     use rechroma::train::validate::{Scores, gains};
-    let s = |psnr| Scores { psnr, ..Scores::default() };
+    let s = |psnr| Scores {
+        psnr,
+        ..Scores::default()
+    };
     let model = [s(20.0), s(22.0), s(25.0), s(f64::INFINITY)];
     let gray = [s(21.0), s(21.0), s(21.0), s(30.0)];
     // Gains −1, +1, +4, +70 (∞ capped at 100 dB): 3 of 4 above gray, median (1 + 4) / 2.

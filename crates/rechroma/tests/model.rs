@@ -180,7 +180,11 @@ fn quarter_resolution_and_joint_heads_have_the_documented_shapes() {
         ..tiny(Head::Classification)
     }
     .init(&device);
-    assert_eq!(cls4.decoder.len(), 3, "a stride-4 classifier stops its decoder at stride 4");
+    assert_eq!(
+        cls4.decoder.len(),
+        3,
+        "a stride-4 classifier stops its decoder at stride 4"
+    );
     assert_eq!(cls4.forward(l_input(2, 64, 96, &device)).dims(), [2, Q, 16, 24]);
     for stride in [1, 4] {
         let joint = MleuConfig {

@@ -331,7 +331,11 @@ fn chroma_gain_is_one_minus_entropy_to_the_power_set_by_vividness() {
     assert!((chroma_gain(0.36, 0.5) - 0.64).abs() < 1e-6);
     assert!((chroma_gain(0.36, 0.25) - 0.262_144).abs() < 1e-6);
     assert_eq!(chroma_gain(0.36, 0.0), 0.0);
-    assert_eq!(chroma_gain(0.0, 0.3), 1.0, "a certain pixel keeps its colour at any v > 0");
+    assert_eq!(
+        chroma_gain(0.0, 0.3),
+        1.0,
+        "a certain pixel keeps its colour at any v > 0"
+    );
     // Falls with the entropy, rises with the vividness.
     for v in [0.2, 0.5, 0.8] {
         assert!(chroma_gain(0.2, v) > chroma_gain(0.6, v));

@@ -239,7 +239,10 @@ fn two_replicas_average_the_gradients_of_their_shards() {
     // A batch of 3: shards of 2 and 1 (weights 2/3 and 1/3).
     let batch = ColorBatch {
         l: Tensor::cat(vec![one.l.clone(), one.l.clone().flip([3]), one.l.clone().flip([2])], 0),
-        ab: Tensor::cat(vec![one.ab.clone(), one.ab.clone().flip([3]), one.ab.clone().flip([2])], 0),
+        ab: Tensor::cat(
+            vec![one.ab.clone(), one.ab.clone().flip([3]), one.ab.clone().flip([2])],
+            0,
+        ),
     };
     let parts = shards(&batch, 2);
     assert_eq!(parts.iter().map(|p| p.l.dims()[0]).collect::<Vec<_>>(), [2, 1]);

@@ -100,7 +100,9 @@ pub fn load_image(path: &Path) -> Result<DynamicImage, DataError> {
         source,
     })?;
     if !meta.is_file() {
-        return Err(fail("not a regular file (a folder, pipe or device is never read)".into()));
+        return Err(fail(
+            "not a regular file (a folder, pipe or device is never read)".into(),
+        ));
     }
     let bytes = std::fs::read(path).map_err(|source| DataError::Io {
         path: path.to_path_buf(),

@@ -7,8 +7,8 @@
 //! decoded photo plus the output image, linear in pixels.
 
 use crate::color::{fit_to_gamut, lab_to_srgb, srgb_to_lab, srgb8_to_lab};
-use crate::quantize::Gamut;
 use crate::model::mleu::SIZE_MULTIPLE;
+use crate::quantize::Gamut;
 use image::{DynamicImage, ImageBuffer, Rgb};
 use rayon::prelude::*;
 

@@ -67,7 +67,11 @@ where
     let one = |m: &M, shard: &ColorBatch| {
         let l = loss(m, shard);
         let value: f32 = l.clone().into_scalar();
-        (value, GradientsParams::from_grads(l.backward(), m), shard.l.dims()[0] as f32)
+        (
+            value,
+            GradientsParams::from_grads(l.backward(), m),
+            shard.l.dims()[0] as f32,
+        )
     };
     let mut results: Vec<(f32, GradientsParams, f32)> = if parts.len() == 1 {
         vec![one(model, &parts[0])]

@@ -2,6 +2,7 @@
 //! critic, two optimisers). The loop in [`super::run`] is shared; these types hold the networks, take
 //! one step on a batch, validate, and save or restore their part of a checkpoint.
 
+use super::ema::Ema;
 use super::gan::{GanLossConfig, critic_loss, kl_loss};
 use super::run::{ModelConfig, TrainConfig, TrainError, ckpt_err};
 use super::validate::{Report, ValidationSet, validate_with};
@@ -16,7 +17,6 @@ use crate::model::efficientnet::{EfficientNet, EfficientNetConfig};
 use crate::model::mleu::{Mleu, MleuConfig};
 use crate::quantize::{DecodeConfig, Gamut, Prior, Quantizer};
 use burn::module::Module;
-use super::ema::Ema;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::store::{BurnpackStore, ModuleSnapshot, ModuleStore, SafetensorsStore};
 use burn::tensor::activation::softmax;
@@ -191,7 +191,9 @@ impl MleuTrainee {
     pub fn validate(&self, set: &ValidationSet, decode: &DecodeConfig, device: &Device) -> (Report, Vec<RgbImage>) {
         let model = self.evaluated().valid();
         let options = PredictOptions::new(decode);
-        validate_fn(set, decode.gamut, |l, size| mleu_predict(&model, l, size, &options, device))
+        validate_fn(set, decode.gamut, |l, size| {
+            mleu_predict(&model, l, size, &options, device)
+        })
     }
 
     pub fn save(&self, dir: &Path) -> Result<(), TrainError> {

@@ -115,7 +115,11 @@ pub fn gains(model: &[Scores], gray: &[Scores]) -> (f64, f64) {
     let above = g.iter().filter(|&&d| d > 0.0).count() as f64 / g.len() as f64;
     g.sort_by(f64::total_cmp);
     let n = g.len();
-    let median = if n % 2 == 1 { g[n / 2] } else { 0.5 * (g[n / 2 - 1] + g[n / 2]) };
+    let median = if n % 2 == 1 {
+        g[n / 2]
+    } else {
+        0.5 * (g[n / 2 - 1] + g[n / 2])
+    };
     (above, median)
 }
 
