@@ -154,6 +154,10 @@ pub fn run(args: Args) -> Result<()> {
                     teacher_weights: None,
                 },
                 backbone_weights: None,
+                // The paper's optimiser, whatever recipe the shipped model was trained with.
+                weight_decay: 0.0,
+                ema_decay: None,
+                cosine: None,
                 ..base.clone()
             };
             let teacher = EfficientNetConfig::lite0().init(&device);

@@ -212,6 +212,10 @@ fn a_generator_step_moves_only_the_generator_and_a_critic_step_only_the_critic()
         },
         backbone_weights: None,
         betas: [0.5, 0.999],
+        // The paper's optimiser, whatever recipe the shipped model was trained with.
+        weight_decay: 0.0,
+        ema_decay: None,
+        cosine: None,
         ..config
     };
     let teacher = common::tiny_backbone().init(&device);
