@@ -26,6 +26,9 @@ pub struct Args {
     /// Write a contact sheet (gray | model | truth, one row per photo) to this PNG.
     #[arg(long)]
     sheet: Option<PathBuf>,
+    /// Replace the sheet if it exists (it is refused otherwise).
+    #[arg(long)]
+    force: bool,
 }
 
 /// "MLEU classification, annealed mean T = 0.38, prior correction 0.5, vividness 0.8, gamut fit",
@@ -64,6 +67,9 @@ fn architecture(head: Option<rechroma::model::mleu::Head>) -> &'static str {
 
 pub fn run(args: Args) -> Result<()> {
     rechroma::model::mleu::check_size(args.size as usize, args.size as usize)?;
+    if let Some(sheet) = &args.sheet {
+        crate::outputs::check_new(&[sheet], args.force)?;
+    }
     let colorizer = args.model.colorizer()?;
     let set = ValidationSet::open(&args.data, args.size)
         .with_context(|| format!("cannot read the photos of {}", args.data.display()))?;

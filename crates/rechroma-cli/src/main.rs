@@ -8,6 +8,7 @@ mod device;
 mod eval;
 mod export;
 mod model_args;
+mod outputs;
 mod parse;
 mod prior;
 mod train;

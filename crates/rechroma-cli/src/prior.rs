@@ -39,6 +39,9 @@ pub struct Args {
     /// then weighs about the same, as in training crops); 0 counts photos at full size.
     #[arg(long, default_value_t = 256)]
     resize: u32,
+    /// Replace OUT and the picture if they exist (they are refused otherwise).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -49,6 +52,8 @@ enum SmoothingArg {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    let picture = args.picture.clone().unwrap_or_else(|| args.out.with_extension("png"));
+    crate::outputs::check_new(&[&args.out, &picture], args.force)?;
     let config = PriorConfig {
         smoothing: match args.smoothing {
             SmoothingArg::Ab2d => Smoothing::Ab2d,
@@ -108,7 +113,6 @@ pub fn run(args: Args) -> Result<()> {
         .finish(config)
         .with_context(|| format!("no prior for {}", args.data.display()))?;
     prior.save(&args.out)?;
-    let picture = args.picture.unwrap_or_else(|| args.out.with_extension("png"));
     let img = rechroma::plot::prior_picture(&prior)?;
     rechroma::fsutil::save_image_atomic(&image::DynamicImage::ImageRgb8(img), &picture)?;
 

@@ -501,3 +501,30 @@ fn nonsense_values_are_refused_at_parse_time_with_the_allowed_range() {
         assert!(!out.exists(), "{flags:?} wrote an output");
     }
 }
+
+#[test]
+fn prior_and_eval_never_replace_an_existing_file_without_force() {
+    let dir = scratch("no-overwrite");
+    std::fs::create_dir_all(&dir).unwrap();
+    let photos = fixtures().join("photos");
+    let sheet = dir.join("sheet.png");
+    let prior = dir.join("prior.json");
+    for path in [&sheet, &prior] {
+        std::fs::write(path, b"precious").unwrap();
+    }
+    // Before: both were silently replaced.
+    let (ok, _, stderr) = rechroma(args!["eval", "--data", photos, "--size", "64", "--sheet", sheet]);
+    assert!(
+        !ok && stderr.contains("already exists") && stderr.contains("--force"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = rechroma(args!["prior", "--data", photos, "--out", prior]);
+    assert!(!ok && stderr.contains("already exists"), "{stderr}");
+    for path in [&sheet, &prior] {
+        assert_eq!(std::fs::read(path).unwrap(), b"precious", "{}", path.display());
+    }
+    let (ok, _, stderr) = rechroma(args!["prior", "--data", photos, "--out", prior, "--force"]);
+    assert!(ok, "{stderr}");
+    assert_ne!(std::fs::read(&prior).unwrap(), b"precious");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,18 @@
+//! The rule every command follows for the files it writes: an existing file is replaced only with
+//! `--force`, and the check comes before any work.
+
+use anyhow::{Result, bail};
+use std::path::Path;
+
+/// Refuses, before any work, outputs that exist unless `force`, and outputs that are folders.
+pub fn check_new(paths: &[&Path], force: bool) -> Result<()> {
+    for path in paths {
+        if path.is_dir() {
+            bail!("{}: is a folder, not a file to write", path.display());
+        }
+        if path.exists() && !force {
+            bail!("{}: already exists (use --force to replace it)", path.display());
+        }
+    }
+    Ok(())
+}
