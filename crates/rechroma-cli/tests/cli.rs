@@ -102,8 +102,9 @@ fn every_command_has_help() {
     }
 }
 
-fn train_run(out: &std::path::Path, steps: u32, resume: bool) -> Vec<(u64, f32)> {
-    let photos = fixtures().join("photos");
+/// `rechroma train` of a tiny plain regression U-Net on the fixture photos into `out` (64² crops, batch 2,
+/// a checkpoint every 2 steps); further flags are appended by the caller.
+fn tiny_train(out: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rechroma"));
     cmd.args([
         "train",
@@ -115,22 +116,17 @@ fn train_run(out: &std::path::Path, steps: u32, resume: bool) -> Vec<(u64, f32)>
         "--crop",
         "64",
     ])
-    .args([
-        "--batch-size",
-        "2",
-        "--checkpoint-every",
-        "2",
-        "--validate-every",
-        "4",
-        "--steps",
-        &steps.to_string(),
-        "--data",
-    ])
-    .arg(&photos)
-    .arg("--val")
-    .arg(fixtures().join("metrics"))
+    .args(["--batch-size", "2", "--checkpoint-every", "2", "--data"])
+    .arg(fixtures().join("photos"))
     .arg("--out")
     .arg(out);
+    cmd
+}
+
+fn train_run(out: &std::path::Path, steps: u32, resume: bool) -> Vec<(u64, f32)> {
+    let mut cmd = tiny_train(out);
+    cmd.args(["--validate-every", "4", "--steps", &steps.to_string(), "--val"])
+        .arg(fixtures().join("metrics"));
     if resume {
         cmd.arg("--resume");
     }
@@ -406,34 +402,14 @@ fn a_chromagan_run_trains_resumes_and_colorizes() {
 fn a_training_run_is_never_replaced_silently_and_resume_keeps_its_settings() {
     let dir = scratch("train-safety");
     let run = dir.join("run");
-    let photos = fixtures().join("photos");
     let train = |extra: &[&str]| {
-        let mut a: Vec<std::ffi::OsString> = [
-            "train",
-            "--arch",
-            "mleu-reg",
-            "--no-backbone",
-            "--widths",
-            "8,8,8,8,8",
-            "--crop",
-            "64",
-            "--batch-size",
-            "2",
-            "--checkpoint-every",
-            "2",
-        ]
-        .iter()
-        .map(Into::into)
-        .collect();
-        a.extend([
-            "--data".into(),
-            photos.clone().into(),
-            "--out".into(),
-            run.clone().into(),
-        ]);
-        a.extend(extra.iter().map(Into::into));
-        let refs: Vec<&std::ffi::OsStr> = a.iter().map(|s| s.as_os_str()).collect();
-        rechroma(&refs)
+        let out = tiny_train(&run).args(extra).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr,
+        )
     };
     let steps_done = || -> usize {
         let state: serde_json::Value =
