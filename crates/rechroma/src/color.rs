@@ -173,6 +173,17 @@ pub fn fit_to_gamut(lab: [f32; 3]) -> [f32; 2] {
     [(a * lo) as f32, (b * lo) as f32]
 }
 
+/// [`fit_to_gamut`] for planes: every pixel's ab (planar a then b, Lab units) fitted at its own L
+/// (`l`, one value per pixel).
+pub fn fit_planes_to_gamut(l: &[f32], ab: &mut [f32]) {
+    let n = l.len();
+    assert_eq!(ab.len(), 2 * n, "ab must be 2 planes of {n} pixels");
+    let (a, b) = ab.split_at_mut(n);
+    for p in 0..n {
+        [a[p], b[p]] = fit_to_gamut([l[p], a[p], b[p]]);
+    }
+}
+
 /// A planar CIE Lab image: `data` holds the L plane, then a, then b, each `width * height` values
 /// in row-major order. L is in [0, 100], a and b roughly in [-110, 110].
 #[derive(Debug, Clone, PartialEq)]

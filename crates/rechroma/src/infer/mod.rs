@@ -105,12 +105,6 @@ pub struct PredictOptions<'a> {
     pub entropy: bool,
 }
 
-impl Default for PredictOptions<'_> {
-    fn default() -> Self {
-        Self::new(&DecodeConfig::default())
-    }
-}
-
 impl PredictOptions<'_> {
     /// The options of a decode configuration, with no prior correction and no entropy map.
     pub fn new(decode: &DecodeConfig) -> Self {
@@ -135,16 +129,6 @@ fn apply_vividness(ab: &mut [f32], entropy: Option<&[f32]>, v: f32) {
         let g = entropy.map_or(v.clamp(0.0, 1.0), |h| chroma_gain(h[p], v));
         a[p] *= g;
         b[p] *= g;
-    }
-}
-
-/// Fits every pixel's ab (planar, Lab units) into the sRGB gamut at its own L (`l`, same size).
-pub fn fit_planes_to_gamut(l: &[f32], ab: &mut [f32]) {
-    let n = l.len();
-    assert_eq!(ab.len(), 2 * n, "ab must be 2 planes of {n} pixels");
-    let (a, b) = ab.split_at_mut(n);
-    for p in 0..n {
-        [a[p], b[p]] = crate::color::fit_to_gamut([l[p], a[p], b[p]]);
     }
 }
 

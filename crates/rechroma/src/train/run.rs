@@ -238,15 +238,14 @@ pub fn train(
     if resume && !ckpt.join("state.json").is_file() {
         return Err(TrainError::NothingToResume(run_dir.to_path_buf()));
     }
-    let resuming = resume;
-    let mut state: RunState = if resuming {
+    let mut state: RunState = if resume {
         serde_json::from_slice(&std::fs::read(ckpt.join("state.json")).map_err(|e| ckpt_err(&ckpt, e))?)
             .map_err(|e| ckpt_err(&ckpt, e))?
     } else {
         device.seed(config.dataset.seed); // reproducible initial weights
         RunState::default()
     };
-    let mut trainee = Trainee::new(config, prior.as_ref(), resuming.then_some(ckpt.as_path()), device)?;
+    let mut trainee = Trainee::new(config, prior.as_ref(), resume.then_some(ckpt.as_path()), device)?;
     trainee.set_steps_done(state.step);
     let config_json = serde_json::to_vec_pretty(config).expect("config serialises");
     crate::fsutil::write_atomic(&run_dir.join("config.json"), &config_json)?;
