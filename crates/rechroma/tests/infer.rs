@@ -309,3 +309,35 @@ fn gamut_fit_keeps_a_bright_wall_pale_where_clipping_paints_it_blue() {
     // Clipping also turns the hue: a goes negative (cyan), which the prediction never asked for.
     assert!(lab(c)[1] < -5.0 && lab(f)[1].abs() < 1.0, "clip {c:?}, fit {f:?}");
 }
+
+/// FNV-1a, 64 bits: a checksum of pixel bytes (no hashing crate needed for a golden number).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[test]
+fn the_embedded_model_output_on_the_sample_photo_is_pinned() {
+    // Golden checksums of `rechroma colorize samples/astronaut.jpg` (default options) and of its confidence
+    // map, taken before the one-way-layers refactor: any change to how the shipped model colorizes
+    // (weights, decoding, recombination) changes them. Update them only for an intended change of output.
+    let device = Device::flex();
+    let colorizer = Colorizer::embedded(&device).unwrap();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/astronaut.jpg");
+    let img = load_image(&sample).unwrap();
+    let options = ColorizeOptions {
+        confidence: true,
+        ..ColorizeOptions::default()
+    };
+    let out = colorizer.colorize(&img, &options).unwrap();
+    let rgb = out.image.to_rgb8();
+    let confidence = out.confidence.expect("the joint head has a distribution");
+    let got = (fnv1a(rgb.as_raw()), fnv1a(confidence.as_raw()));
+    println!("checksums: {got:#018x?}");
+    assert_eq!(
+        got,
+        (0xbae6_1002_9fc1_97a4, 0xe3ca_2d88_b687_037e),
+        "the embedded model's output on the sample photo changed"
+    );
+}
