@@ -2,7 +2,6 @@
 //! ratios against a baseline measured in the same run (the machine may be shared and noisy).
 
 use anyhow::Result;
-use burn::optim::AdamConfig;
 use burn::tensor::{Device, Distribution, Tensor};
 use rechroma::data::ColorBatch;
 use rechroma::model::backbone::BackboneConfig;
@@ -10,11 +9,9 @@ use rechroma::model::chromagan::ChromaGanConfig;
 use rechroma::model::critic::CriticConfig;
 use rechroma::model::efficientnet::EfficientNetConfig;
 use rechroma::model::mleu::{Head, MleuConfig};
-use rechroma::quantize::{Q, Quantizer};
-use rechroma::train::gan::GanLossConfig;
-use rechroma::train::run::{ModelConfig, TrainConfig};
-use rechroma::train::trainee::GanTrainee;
-use rechroma::train::{ClassLossContext, mleu_loss};
+use rechroma::quantize::Q;
+use rechroma::run::TrainConfig;
+use rechroma::train::trainee::{GanTrainee, MleuTrainee};
 use std::time::Instant;
 
 #[derive(clap::Args)]
@@ -59,12 +56,6 @@ pub fn run(args: Args) -> Result<()> {
     let batch = ColorBatch {
         l: Tensor::random([b, 1, s, s], Distribution::Uniform(0.0, 100.0), &device),
         ab: Tensor::random([b, 2, s, s], Distribution::Uniform(-60.0, 60.0), &device),
-    };
-    let quantizer = Quantizer::default();
-    let weights = vec![1.0f32; Q];
-    let ctx = ClassLossContext {
-        quantizer: &quantizer,
-        weights: &weights,
     };
     let lite0 = Some(BackboneConfig::EfficientNet(EfficientNetConfig::lite0()));
     let mleu = |head, backbone: &Option<BackboneConfig>, class_stride| MleuConfig {
@@ -117,16 +108,13 @@ pub fn run(args: Args) -> Result<()> {
         println!("{name:<44} {t:>8.3} {:>8.2} {:>10.2}", b as f64 / t, t / base);
     };
     for (name, cfg, replicas) in variants {
-        let mut model = Some(cfg.init(&device));
-        let mut optim = AdamConfig::new().init();
-        let t = time(args.steps, || {
-            let m = model.take().expect("model");
-            let (_, grads) = rechroma::train::parallel::gradients(&m, &batch, replicas, |m, shard| {
-                mleu_loss(m, shard, Some(&ctx), rechroma::train::DEFAULT_JOINT_CLASS_WEIGHT)
-            });
-            model = Some(optim.step(1e-4, m, grads));
-        });
-        row(name, t);
+        // The training step `rechroma train` takes (Adam, the paper's optimiser), with uniform class weights.
+        let config = TrainConfig {
+            replicas,
+            ..TrainConfig::mleu()
+        };
+        let mut t = MleuTrainee::new(&config, &cfg, Some(vec![1.0; Q]), None, &device)?;
+        row(name, time(args.steps, || drop(t.step(&batch, 1e-4))));
     }
     if args.chromagan {
         let lite0 = BackboneConfig::EfficientNet(EfficientNetConfig::lite0());
@@ -140,28 +128,14 @@ pub fn run(args: Args) -> Result<()> {
             class_fc: [1024, 1024],
             ..paper.clone()
         };
-        let base: TrainConfig = serde_json::from_slice(rechroma::infer::embedded::CONFIG)?;
         for (name, gc) in [
             ("ChromaGAN-Lite0, paper sizes", paper),
             ("ChromaGAN-Lite0, small heads", small),
         ] {
             let critic = CriticConfig::default();
-            let config = TrainConfig {
-                model: ModelConfig::ChromaGan {
-                    chromagan: gc.clone(),
-                    critic: critic.clone(),
-                    gan: GanLossConfig::default(),
-                    teacher_weights: None,
-                },
-                backbone_weights: None,
-                // The paper's optimiser, whatever recipe the shipped model was trained with.
-                weight_decay: 0.0,
-                ema_decay: None,
-                cosine: None,
-                ..base.clone()
-            };
+            let config = TrainConfig::chromagan();
             let teacher = EfficientNetConfig::lite0().init(&device);
-            let mut t = GanTrainee::new(&config, &gc, &critic, GanLossConfig::default(), teacher, None, &device)?;
+            let mut t = GanTrainee::new(&config, &gc, &critic, config.gan, teacher, None, &device)?;
             row(name, time(args.steps, || drop(t.step(&batch, 2e-5))));
         }
     }

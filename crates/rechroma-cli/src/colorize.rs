@@ -1,5 +1,6 @@
 //! `rechroma colorize`: colorize photos and folders at full resolution.
 
+use crate::outputs::chain;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
@@ -118,7 +119,7 @@ fn run_one(
     force: bool,
 ) -> Result<(), String> {
     let name = |p: &Path| p.display().to_string();
-    rechroma::fsutil::output_format(&job.output).map_err(|e| format!("{}: {e}", name(&job.output)))?;
+    rechroma::fsutil::output_format(&job.output).map_err(|e| chain(&e))?;
     let mut outputs = vec![job.output.clone()];
     if options.confidence {
         outputs.push(confidence_path(&job.output));
@@ -134,15 +135,15 @@ fn run_one(
             return Err(format!("{}: already exists (--force overwrites it)", name(out)));
         }
     }
-    let img = rechroma::data::load_image(&job.input).map_err(|e| e.to_string())?;
+    let img = rechroma::data::load_image(&job.input).map_err(|e| chain(&e))?;
     let result = colorizer
         .colorize(&img, options)
-        .map_err(|e| format!("{}: {e}", name(&job.input)))?;
+        .map_err(|e| format!("{}: {}", name(&job.input), chain(&e)))?;
     drop(img);
-    rechroma::fsutil::save_image_atomic(&result.image, &job.output).map_err(|e| e.to_string())?;
+    rechroma::fsutil::save_image_atomic(&result.image, &job.output).map_err(|e| chain(&e))?;
     if let Some(map) = result.confidence {
         rechroma::fsutil::save_image_atomic(&image::DynamicImage::ImageRgb8(map), &outputs[1])
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| chain(&e))?;
     }
     Ok(())
 }
@@ -154,7 +155,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let colorizer = args.model.colorizer()?;
     let options = args.model.options(args.size, args.confidence);
-    if args.confidence && !colorizer.head().is_some_and(|h| h.classifies()) {
+    if args.confidence && !colorizer.architecture().classifies() {
         bail!(
             "--confidence needs a classification model; {} regresses ab (no colour distribution)",
             colorizer.source

@@ -2,8 +2,10 @@
 
 use anyhow::{Context, Result};
 use rechroma::color::LabImage;
+use rechroma::evaluate::{ValidationSet, contact_sheet, validate_with};
+use rechroma::model::Architecture;
+use rechroma::model::mleu::Head;
 use rechroma::quantize::{DecodeConfig, Decoding, Gamut};
-use rechroma::train::validate::{ValidationSet, contact_sheet, validate_with};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -33,10 +35,9 @@ pub struct Args {
 
 /// "MLEU classification, annealed mean T = 0.38, prior correction 0.5, vividness 0.8, gamut fit",
 /// "MLEU regression" or "ChromaGAN" (settings at their defaults are left out).
-fn describe(head: Option<rechroma::model::mleu::Head>, d: &DecodeConfig) -> String {
-    use rechroma::model::mleu::Head;
-    let mut parts = vec![architecture(head).to_string()];
-    if head == Some(Head::Classification) {
+fn describe(architecture: Architecture, d: &DecodeConfig) -> String {
+    let mut parts = vec![architecture.name().to_string()];
+    if architecture == Architecture::Mleu(Head::Classification) {
         parts.push(match d.decoding {
             Decoding::AnnealedMean { temperature } => format!("annealed mean T = {temperature}"),
             other => format!("{other:?}"),
@@ -52,17 +53,6 @@ fn describe(head: Option<rechroma::model::mleu::Head>, d: &DecodeConfig) -> Stri
         parts.push("gamut fit".into());
     }
     parts.join(", ")
-}
-
-/// "ChromaGAN", "MLEU regression" or "MLEU classification".
-fn architecture(head: Option<rechroma::model::mleu::Head>) -> &'static str {
-    use rechroma::model::mleu::Head;
-    match head {
-        None => "ChromaGAN",
-        Some(Head::Regression) => "MLEU regression",
-        Some(Head::Classification) => "MLEU classification",
-        Some(Head::Joint) => "MLEU joint (regression + classification)",
-    }
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -87,7 +77,12 @@ pub fn run(args: Args) -> Result<()> {
     let decode = colorizer.resolve(&options);
     // What the model really ran at: ChromaGAN's input side is fixed whatever was asked.
     let (working, _) = colorizer.working_size(args.size, args.size, options.size);
-    let classifies = colorizer.head() == Some(rechroma::model::mleu::Head::Classification);
+    let architecture = colorizer.architecture();
+    let classifies = architecture == Architecture::Mleu(Head::Classification);
+    let head = match architecture {
+        Architecture::Mleu(h) => Some(h),
+        Architecture::ChromaGan => None,
+    };
     if args.json {
         let json = serde_json::json!({
             "data": args.data,
@@ -95,8 +90,8 @@ pub fn run(args: Args) -> Result<()> {
             "size": args.size,
             "working_size": working,
             "model": colorizer.source,
-            "architecture": architecture(colorizer.head()),
-            "head": colorizer.head(),
+            "architecture": architecture.name(),
+            "head": head,
             "decoding": classifies.then_some(decode.decoding),
             "prior_correction": classifies.then_some(decode.prior_correction),
             "vividness": decode.vividness,
@@ -121,7 +116,7 @@ pub fn run(args: Args) -> Result<()> {
         args.data.display(),
         working,
         colorizer.source,
-        describe(colorizer.head(), &decode),
+        describe(architecture, &decode),
         s = args.size,
     );
     println!(

@@ -16,7 +16,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let bytes = rechroma::infer::embedded::export_run(&args.run, &args.out, |d| args.decode.apply(d))
+    let bytes = rechroma::run::export(&args.run, &args.out, |d| args.decode.apply(d))
         .with_context(|| format!("cannot export {}", args.run.display()))?;
     println!(
         "wrote {} (config.json, model.safetensors: {:.1} MB)",

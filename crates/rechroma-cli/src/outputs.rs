@@ -16,3 +16,16 @@ pub fn check_new(paths: &[&Path], force: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// An error and its causes on one line, "outer: inner: innermost" (what `anyhow`'s `{:#}` prints), for
+/// per-photo messages that are collected rather than returned.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        line.push_str(": ");
+        line.push_str(&s.to_string());
+        source = s.source();
+    }
+    line
+}

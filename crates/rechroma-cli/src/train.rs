@@ -1,16 +1,16 @@
-//! `rechroma train`: train an MLEU (regression or classification head).
+//! `rechroma train`: train an MLEU (regression, classification or joint head) or a ChromaGAN into a run folder.
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use rechroma::data::{AugmentConfig, DatasetConfig};
+use rechroma::model::ModelConfig;
 use rechroma::model::backbone::BackboneConfig;
 use rechroma::model::chromagan::ChromaGanConfig;
 use rechroma::model::critic::CriticConfig;
 use rechroma::model::efficientnet::EfficientNetConfig;
 use rechroma::model::mleu::{Head, MleuConfig};
 use rechroma::model::vgg::Vgg16Config;
-use rechroma::train::gan::GanLossConfig;
-use rechroma::train::run::{Event, ModelConfig, TrainConfig, train};
+use rechroma::run::{CosineSchedule, DEFAULT_JOINT_CLASS_WEIGHT, RunConfig, TrainConfig};
+use rechroma::train::{Event, train};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -79,7 +79,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1, value_parser = parse_replicas)]
     replicas: usize,
     /// Weight of the classification term in the joint head's loss.
-    #[arg(long, default_value_t = rechroma::train::DEFAULT_JOINT_CLASS_WEIGHT)]
+    #[arg(long, default_value_t = DEFAULT_JOINT_CLASS_WEIGHT)]
     joint_class_weight: f32,
     /// Widths of the 5 encoder blocks.
     #[arg(long, value_delimiter = ',', default_value = "32,64,128,256,256", value_parser = crate::parse::count)]
@@ -180,16 +180,22 @@ fn parse_drop(s: &str) -> Result<(u64, f64), String> {
     ))
 }
 
-fn config_from(args: &Args) -> Result<TrainConfig> {
+fn config_from(args: &Args) -> Result<RunConfig> {
     if let Some(path) = &args.config {
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        return serde_json::from_slice(&bytes).with_context(|| format!("{}: not a train config", path.display()));
+        return Ok(RunConfig::from_json(&bytes, path)?);
     }
     let Ok(widths) = <[usize; 5]>::try_from(args.widths.clone()) else {
         bail!("--widths needs 5 numbers")
     };
     let gan = matches!(args.arch, Arch::Chromagan);
-    let crop = args.crop.unwrap_or(if gan { 224 } else { 256 });
+    // The papers' recipes; each flag given replaces its field.
+    let paper = if gan {
+        TrainConfig::chromagan()
+    } else {
+        TrainConfig::mleu()
+    };
+    let crop = args.crop.unwrap_or(paper.dataset.augment.size);
     rechroma::model::mleu::check_size(crop as usize, crop as usize)?;
     let backbone = (!args.no_backbone).then(|| match args.backbone {
         BackboneArg::EfficientnetLite0 => BackboneConfig::EfficientNet(EfficientNetConfig::lite0()),
@@ -216,7 +222,7 @@ fn config_from(args: &Args) -> Result<TrainConfig> {
                 bail!("ChromaGAN needs its pretrained trunk (drop --no-backbone)")
             };
             ModelConfig::ChromaGan {
-                chromagan: ChromaGanConfig {
+                generator: ChromaGanConfig {
                     size: crop as usize,
                     width: args.gan_width,
                     global_fc: pair(&args.gan_fc, "--gan-fc")?,
@@ -224,55 +230,46 @@ fn config_from(args: &Args) -> Result<TrainConfig> {
                     ..ChromaGanConfig::paper(backbone)
                 },
                 critic: CriticConfig::default(),
-                gan: GanLossConfig::default(),
-                teacher_weights: (!args.random_init).then(|| args.teacher_weights.clone()),
             }
         }
     };
-    Ok(TrainConfig {
-        model,
+    let mut dataset = paper.dataset;
+    dataset.augment.size = crop;
+    dataset.augment.min_scale = args.min_scale;
+    dataset.seed = args.seed;
+    let train = TrainConfig {
         backbone_weights: (!args.no_backbone && !args.random_init).then(|| args.backbone_weights.clone()),
         data: args.data.clone(),
         prior: args.prior.clone(),
-        dataset: DatasetConfig {
-            augment: AugmentConfig {
-                size: crop,
-                min_scale: args.min_scale,
-                ..AugmentConfig::default()
-            },
-            seed: args.seed,
-            cache: true,
-        },
+        val: args.val.clone(),
+        dataset,
         batch_size: args.batch_size,
-        steps: args.steps.unwrap_or(10_000),
-        lr: args.lr.unwrap_or(if gan { 2e-5 } else { 4e-3 }),
-        betas: if gan { [0.5, 0.999] } else { [0.9, 0.999] },
+        steps: args.steps.unwrap_or(paper.steps),
+        lr: args.lr.unwrap_or(paper.lr),
         lr_drops: args.lr_drop.clone(),
-        cosine: args.cosine_steps.map(|total| rechroma::train::run::CosineSchedule {
+        cosine: args.cosine_steps.map(|total| CosineSchedule {
             warmup: args.warmup_steps,
             total,
             final_fraction: args.cosine_floor,
         }),
         weight_decay: args.weight_decay,
-        joint_class_weight: args.joint_class_weight,
-        replicas: args.replicas,
         ema_decay: args.ema,
-        checkpoint_every: args.checkpoint_every.max(1),
-        val: args.val.clone(),
-        validate_every: args.validate_every.max(1),
-        decode: {
-            let mut d = rechroma::quantize::DecodeConfig::default();
-            args.decode.apply(&mut d);
-            d
-        },
-    })
+        replicas: args.replicas,
+        joint_class_weight: args.joint_class_weight,
+        teacher_weights: (gan && !args.random_init).then(|| args.teacher_weights.clone()),
+        checkpoint_every: args.checkpoint_every,
+        validate_every: args.validate_every,
+        ..paper
+    };
+    let mut config = RunConfig::new(model, train);
+    args.decode.apply(&mut config.decode);
+    config.validate().context("the training settings")?;
+    Ok(config)
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let saved = args.out.join("config.json");
-    let has_checkpoint = ["checkpoint", "checkpoint.old"]
-        .iter()
-        .any(|d| args.out.join(d).join("state.json").is_file());
+    let saved = args.out.join(rechroma::run::CONFIG_FILE);
+    let has_checkpoint = rechroma::run::checkpoint_dir(&args.out).is_some();
     if args.resume && !(saved.is_file() && has_checkpoint) {
         bail!(
             "nothing to resume at {}: it holds no training checkpoint",
@@ -286,17 +283,18 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     let config = if args.resume {
-        let bytes = std::fs::read(&saved).with_context(|| format!("cannot read {}", saved.display()))?;
-        let mut c: TrainConfig =
-            serde_json::from_slice(&bytes).with_context(|| format!("{}: not a train config", saved.display()))?;
+        let mut c = RunConfig::load(&args.out)?;
         let mut changed = Vec::new();
-        if let Some(steps) = args.steps.filter(|&s| s != c.steps) {
-            changed.push(format!("steps {} → {steps}", c.steps));
-            c.steps = steps;
+        if let Some(steps) = args.steps.filter(|&s| s != c.train.steps) {
+            changed.push(format!("steps {} → {steps}", c.train.steps));
+            c.train.steps = steps;
         }
-        if !args.lr_drop.is_empty() && args.lr_drop != c.lr_drops {
-            changed.push(format!("learning-rate drops {:?} → {:?}", c.lr_drops, args.lr_drop));
-            c.lr_drops = args.lr_drop.clone();
+        if !args.lr_drop.is_empty() && args.lr_drop != c.train.lr_drops {
+            changed.push(format!(
+                "learning-rate drops {:?} → {:?}",
+                c.train.lr_drops, args.lr_drop
+            ));
+            c.train.lr_drops = args.lr_drop.clone();
         }
         eprintln!(
             "resuming {} with its saved settings{}",
@@ -311,17 +309,12 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         if args.force && has_checkpoint {
             // A replaced run starts clean: its old checkpoints must not be resumed by accident.
-            for d in ["checkpoint", "checkpoint.old", "checkpoint.tmp"] {
-                let path = args.out.join(d);
-                if path.exists() {
-                    std::fs::remove_dir_all(&path).with_context(|| format!("cannot remove {}", path.display()))?;
-                }
-            }
+            rechroma::run::remove_checkpoints(&args.out)?;
         }
         config_from(&args)?
     };
     let device = args.device.device()?.autodiff();
-    let bar = ProgressBar::new(config.steps).with_style(
+    let bar = ProgressBar::new(config.train.steps).with_style(
         ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} steps  {msg}  eta {eta}").expect("valid template"),
     );
     bar.set_prefix("training");
@@ -332,7 +325,7 @@ pub fn run(args: Args) -> Result<()> {
             bar.set_message(format!("loss {loss:.4}  {images_per_second:.1} img/s"));
             // Without a terminal the bar is hidden: a plain line at least every minute instead.
             if bar.is_hidden() && last_line.elapsed().as_secs() >= 60 {
-                eprintln!("step {step}/{}: loss {loss:.4}, {images_per_second:.1} img/s", config.steps);
+                eprintln!("step {step}/{}: loss {loss:.4}, {images_per_second:.1} img/s", config.train.steps);
                 last_line = std::time::Instant::now();
             }
         }

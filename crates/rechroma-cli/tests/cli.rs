@@ -432,7 +432,7 @@ fn a_training_run_is_never_replaced_silently_and_resume_keeps_its_settings() {
     assert!(ok && stderr.contains("with its saved settings"), "{stderr}");
     assert_eq!(steps_done(), 2);
     let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
-    assert_eq!(saved["steps"], 2);
+    assert_eq!(saved["train"]["steps"], 2);
     // An explicit --steps extends it, and says so.
     let (ok, _, stderr) = train(&["--resume", "--steps", "4"]);
     assert!(ok && stderr.contains("steps 2 → 4"), "{stderr}");

@@ -22,9 +22,21 @@ pub const XYZ_FROM_RGB: [[f64; 3]; 3] = [
 pub const D65: [f64; 3] = [0.95047, 1.0, 1.08883];
 
 /// CIE ε: below it f(t) is linear.
-const EPSILON: f64 = 0.008856;
+pub const EPSILON: f64 = 0.008856;
 /// Slope of the linear segment of f(t).
-const KAPPA_SLOPE: f64 = 7.787;
+pub const KAPPA_SLOPE: f64 = 7.787;
+/// cbrt(ε) as scikit-image writes it: the knee of f⁻¹ (linear below it).
+pub const F_KNEE: f64 = 0.2068966;
+/// sRGB encoding: linear light at or below this is scaled by [`SRGB_SLOPE`], above it follows the power law.
+pub const SRGB_LINEAR_LIMIT: f64 = 0.0031308;
+/// sRGB encoding: slope of the linear segment near black.
+pub const SRGB_SLOPE: f64 = 12.92;
+/// sRGB encoding: exponent of the power law (encoded = 1.055 · linear^(1/2.4) − 0.055).
+pub const SRGB_GAMMA: f64 = 2.4;
+/// sRGB encoding: scale of the power-law segment.
+pub const SRGB_SCALE: f64 = 1.055;
+/// sRGB encoding: offset of the power-law segment.
+pub const SRGB_OFFSET: f64 = 0.055;
 
 /// XYZ → linear RGB: the exact inverse of [`XYZ_FROM_RGB`] (computed once).
 static RGB_FROM_XYZ: LazyLock<[[f64; 3]; 3]> = LazyLock::new(|| invert3(&XYZ_FROM_RGB));
@@ -59,10 +71,10 @@ pub fn srgb_to_linear(c: f64) -> f64 {
 
 /// sRGB transfer curve, encoding: linear light → encoded value (not clipped).
 pub fn linear_to_srgb(c: f64) -> f64 {
-    if c <= 0.0031308 {
-        12.92 * c
+    if c <= SRGB_LINEAR_LIMIT {
+        SRGB_SLOPE * c
     } else {
-        1.055 * c.powf(1.0 / 2.4) - 0.055
+        SRGB_SCALE * c.powf(1.0 / SRGB_GAMMA) - SRGB_OFFSET
     }
 }
 
@@ -94,9 +106,8 @@ pub fn lab_to_xyz(lab: [f64; 3]) -> [f64; 3] {
     let fy = (lab[0] + 16.0) / 116.0;
     let fx = fy + lab[1] / 500.0;
     let fz = (fy - lab[2] / 200.0).max(0.0);
-    // 0.2068966 = cbrt(ε), the knee of f⁻¹ as scikit-image writes it.
     let finv = |t: f64| {
-        if t > 0.2068966 {
+        if t > F_KNEE {
             t * t * t
         } else {
             (t - 16.0 / 116.0) / KAPPA_SLOPE
@@ -188,8 +199,11 @@ pub fn fit_planes_to_gamut(l: &[f32], ab: &mut [f32]) {
 /// in row-major order. L is in [0, 100], a and b roughly in [-110, 110].
 #[derive(Debug, Clone, PartialEq)]
 pub struct LabImage {
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
+    /// The L, a and b planes, one after another (`3 * width * height` values).
     pub data: Vec<f32>,
 }
 

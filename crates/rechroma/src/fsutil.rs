@@ -7,10 +7,30 @@ use std::path::{Path, PathBuf};
 /// Errors writing output files; each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: cannot encode image: {reason}")]
-    Encode { path: PathBuf, reason: String },
+    /// Creating, writing, syncing or renaming the file failed.
+    #[error("cannot write {path}")]
+    Io {
+        /// The file being written.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The image could not be encoded in the format the extension names.
+    #[error("cannot encode {path}")]
+    Encode {
+        /// The file being written.
+        path: PathBuf,
+        /// The encoder's error.
+        #[source]
+        source: image::ImageError,
+    },
+    /// The extension names no format rechroma writes.
+    #[error("{path}: unsupported output extension (use .png, .jpg, .webp, .tiff or .bmp)")]
+    Format {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 /// Writes `bytes` to a temporary file beside `path` (same folder, so the rename is atomic), flushes it
@@ -44,11 +64,7 @@ pub const JPEG_QUALITY: u8 = 95;
 /// loses alpha; PNG and TIFF keep 16 bits and alpha. JPEGs are written at [`JPEG_QUALITY`].
 pub fn save_image_atomic(img: &image::DynamicImage, path: &Path) -> Result<(), WriteError> {
     use image::{DynamicImage, ImageFormat};
-    let encode = |reason: String| WriteError::Encode {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let format = output_format(path).map_err(encode)?;
+    let format = output_format(path)?;
     let wide = !matches!(
         img,
         DynamicImage::ImageLuma8(_)
@@ -73,17 +89,26 @@ pub fn save_image_atomic(img: &image::DynamicImage, path: &Path) -> Result<(), W
         )),
         _ => img.write_to(&mut bytes, format),
     };
-    written.map_err(|e| encode(e.to_string()))?;
+    written.map_err(|source| WriteError::Encode {
+        path: path.to_path_buf(),
+        source,
+    })?;
     write_atomic(path, bytes.get_ref())
 }
 
 /// The image format an output path's extension names, if rechroma can write it.
-pub fn output_format(path: &Path) -> Result<image::ImageFormat, String> {
+pub fn output_format(path: &Path) -> Result<image::ImageFormat, WriteError> {
     use image::ImageFormat;
     match ImageFormat::from_path(path) {
         Ok(f @ (ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP | ImageFormat::Tiff | ImageFormat::Bmp)) => {
             Ok(f)
         }
-        _ => Err("unsupported output extension (use .png, .jpg, .webp, .tiff or .bmp)".into()),
+        _ => Err(WriteError::Format {
+            path: path.to_path_buf(),
+        }),
     }
 }
+
+/// The cause of one of rechroma's errors when it comes from another crate: kept as the error's
+/// `source()`, so the CLI prints the whole chain.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;

@@ -1,19 +1,47 @@
 //! rechroma: automatic colorization of grayscale photos.
 //!
-//! The library is organised by domain:
-//! - [`color`]: exact sRGB ↔ linear RGB ↔ XYZ ↔ CIE Lab (D65) and the normalisations the models use;
+//! The library is organised by domain, and its modules depend on each other one way only:
+//!
+//! ```text
+//! color, quantize, data, metrics, fsutil  →  model  →  import  →  run  →  predict  →  evaluate, plot
+//!                                                                          →  train | infer
+//! ```
+//! - [`color`]: exact sRGB ↔ linear RGB ↔ XYZ ↔ CIE Lab (D65), the gamut, and the models' normalisations;
 //! - [`quantize`]: the 313 in-gamut ab bins of Zhang et al. 2016, soft encoding, the class prior and
-//!   its rebalancing weights, and decoding a distribution back to ab (annealed mean);
-//! - [`data`]: photo folders, decoding, augmentation and burn batches of L (input) and ab (target);
-//! - [`metrics`]: PSNR, SSIM, colorfulness and the AuC of the cumulative ab-error curve.
+//!   its rebalancing weights, and decoding a distribution back to ab ([`quantize::decode`]);
+//! - [`data`]: photo folders, decoding (with limits), augmentation and burn batches of L and ab;
+//! - [`metrics`]: PSNR, SSIM, colorfulness and the AuC of the cumulative ab-error curve;
+//! - [`fsutil`]: atomic output files;
+//! - [`model`]: the networks (MLEU, ChromaGAN's generator and critic, their backbones) and
+//!   [`ModelConfig`], which of them a model is;
+//! - [`import`]: pretrained weights in PyTorch layouts into the networks;
+//! - [`run`]: the run folder — [`RunConfig`] (model, training, decoding), loading a trained [`run::Model`],
+//!   export;
+//! - [`predict`]: a network's output to ab at the working size (decoding, vividness);
+//! - [`evaluate`]: the fixed evaluation protocol against the gray baseline;
+//! - [`plot`]: the prior's and a run's pictures;
+//! - [`train`]: the training loop, losses and checkpoints; [`infer`]: the [`Colorizer`] of full-size
+//!   photos. Neither imports the other.
+
+#![warn(missing_docs)]
 
 pub mod color;
 pub mod data;
+pub mod evaluate;
 pub mod fsutil;
 pub mod import;
 pub mod infer;
 pub mod metrics;
 pub mod model;
 pub mod plot;
+pub mod predict;
 pub mod quantize;
+pub mod run;
 pub mod train;
+
+pub use evaluate::{Report, Scores, ValidationSet};
+pub use infer::{ColorizeOptions, Colorized, Colorizer, InferError};
+pub use model::{Architecture, ModelConfig};
+pub use quantize::{DecodeConfig, Decoding, Gamut, Prior};
+pub use run::{RunConfig, RunError, TrainConfig};
+pub use train::{TrainError, train};

@@ -15,7 +15,9 @@ use image::RgbImage;
 pub const SSIM_SIGMA: f64 = 1.5;
 /// Half-width of the SSIM window: 11 taps (scikit-image: int(3.5·σ + 0.5)).
 pub const SSIM_RADIUS: usize = 5;
+/// SSIM stabilizer K1: C1 = (K1·255)².
 pub const SSIM_K1: f64 = 0.01;
+/// SSIM stabilizer K2: C2 = (K2·255)².
 pub const SSIM_K2: f64 = 0.03;
 /// Largest threshold of the AuC curve, in ab units.
 pub const AUC_MAX_THRESHOLD: usize = 150;

@@ -1,4 +1,4 @@
-//! Pictures people look at: the prior and its weights on the ab plane.
+//! Pictures people look at: the prior and its weights on the ab plane, and a run's training curves.
 //!
 //! Drawn with plotters into a memory buffer (text in DejaVu Sans, embedded, so nothing depends on the
 //! fonts a machine has) and returned as an [`image::RgbImage`] for the caller to write.
@@ -12,11 +12,12 @@ use std::sync::Once;
 
 /// Errors while drawing.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot draw the picture: {0}")]
-pub struct PlotError(String);
+#[error("cannot draw the picture")]
+pub struct PlotError(#[source] crate::fsutil::Cause);
 
 fn err(e: impl std::fmt::Display) -> PlotError {
-    PlotError(e.to_string())
+    // plotters' drawing errors are generic over the backend; keep their message as the cause.
+    PlotError(e.to_string().into())
 }
 
 static FONT: Once = Once::new();
@@ -147,7 +148,7 @@ fn step_chart<'a, 'b>(
 /// baseline, and validation colorfulness of the model and the truth, against the step.
 pub fn training_curves(
     losses: &[(u64, f32)],
-    validations: &[(u64, crate::train::validate::Report)],
+    validations: &[(u64, crate::evaluate::Report)],
 ) -> Result<RgbImage, PlotError> {
     register_font();
     let (w, h) = (3 * PANEL, PANEL);
@@ -193,15 +194,15 @@ pub fn training_curves(
             (
                 "validation PSNR (dB): model blue, gray baseline black",
                 [
-                    |r: &crate::train::validate::Report| r.model.psnr,
-                    |r: &crate::train::validate::Report| r.gray.psnr,
+                    |r: &crate::evaluate::Report| r.model.psnr,
+                    |r: &crate::evaluate::Report| r.gray.psnr,
                 ],
             ),
             (
                 "colorfulness: model blue, truth black",
                 [
-                    |r: &crate::train::validate::Report| r.model.colorfulness,
-                    |r: &crate::train::validate::Report| r.truth_colorfulness,
+                    |r: &crate::evaluate::Report| r.model.colorfulness,
+                    |r: &crate::evaluate::Report| r.truth_colorfulness,
                 ],
             ),
         ];

@@ -8,8 +8,8 @@ use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use rechroma::model::backbone::BackboneConfig;
 use rechroma::model::chromagan::ChromaGanConfig;
 use rechroma::model::critic::{Critic, CriticConfig};
-use rechroma::train::gan::{GanLossConfig, kl_loss, penalty_at};
-use rechroma::train::run::{ModelConfig, TrainConfig};
+use rechroma::run::{GanLossConfig, TrainConfig};
+use rechroma::train::gan::{kl_loss, penalty_at};
 use rechroma::train::trainee::GanTrainee;
 
 fn tiny(size: usize) -> ChromaGanConfig {
@@ -202,22 +202,8 @@ fn a_generator_step_moves_only_the_generator_and_a_critic_step_only_the_critic()
         finetune_backbone: false,
         ..tiny(64)
     };
-    let config: TrainConfig = serde_json::from_slice(rechroma::infer::embedded::CONFIG).unwrap();
-    let config = TrainConfig {
-        model: ModelConfig::ChromaGan {
-            chromagan: generator.clone(),
-            critic: tiny_critic(),
-            gan: GanLossConfig::default(),
-            teacher_weights: None,
-        },
-        backbone_weights: None,
-        betas: [0.5, 0.999],
-        // The paper's optimiser, whatever recipe the shipped model was trained with.
-        weight_decay: 0.0,
-        ema_decay: None,
-        cosine: None,
-        ..config
-    };
+    // The paper's optimiser (Adam, β1 = 0.5).
+    let config = TrainConfig::chromagan();
     let teacher = common::tiny_backbone().init(&device);
     let mut t = GanTrainee::new(
         &config,

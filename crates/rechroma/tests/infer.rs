@@ -7,11 +7,14 @@ use burn::tensor::Device;
 use image::{DynamicImage, GenericImageView};
 use rechroma::color::{LabImage, srgb_to_lab};
 use rechroma::data::load_image;
-use rechroma::infer::compose::{recombine, upsample_bilinear, working_size};
+use rechroma::infer::compose::{recombine, working_size};
 use rechroma::infer::{ColorizeOptions, Colorizer, InferError, embedded};
 use rechroma::model::mleu::{Head, MleuConfig};
+use rechroma::model::{Architecture, ModelConfig};
+use rechroma::predict::{PredictError, upsample_bilinear};
 use rechroma::quantize::decode::entropy_plane;
-use rechroma::train::run::{ModelConfig, TrainConfig, save_weights};
+use rechroma::run::weights::save_safetensors;
+use rechroma::run::{RunConfig, RunError, TrainConfig};
 use std::path::{Path, PathBuf};
 
 #[test]
@@ -114,15 +117,10 @@ fn tiny_run(name: &str, head: Head) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let device = Device::flex();
-    let config: TrainConfig = serde_json::from_slice(embedded::CONFIG).unwrap();
-    let config = TrainConfig {
-        model: ModelConfig::Mleu(tiny(head)),
-        // The paper's decoding (this folder has no prior for a correction).
-        decode: rechroma::quantize::DecodeConfig::default(),
-        ..config
-    };
-    std::fs::write(dir.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
-    save_weights(&tiny(head).init(&device), &dir.join("model.safetensors")).unwrap();
+    // The paper's decoding (this folder has no prior for a correction).
+    let config = RunConfig::new(ModelConfig::Mleu(tiny(head)), TrainConfig::mleu());
+    config.save(&dir).unwrap();
+    save_safetensors(&tiny(head).init(&device), &dir.join("model.safetensors")).unwrap();
     dir
 }
 
@@ -177,7 +175,7 @@ fn a_regression_model_has_no_confidence_map_and_bad_sizes_are_refused() {
     };
     assert!(matches!(
         colorizer.colorize(&img, &with_map),
-        Err(InferError::NoDistribution)
+        Err(InferError::Predict(PredictError::NoDistribution))
     ));
     let tiny_size = ColorizeOptions {
         size: 8,
@@ -198,11 +196,12 @@ fn a_regression_model_has_no_confidence_map_and_bad_sizes_are_refused() {
 fn a_run_folder_without_weights_is_an_error_naming_the_file() {
     let dir = tiny_run("missing", Head::Classification);
     std::fs::remove_file(dir.join("model.safetensors")).unwrap();
-    let err = Colorizer::from_run(&dir, &Device::flex())
-        .err()
-        .expect("no weights")
-        .to_string();
-    assert!(err.contains("model.safetensors"), "{err}");
+    let err = Colorizer::from_run(&dir, &Device::flex()).err().expect("no weights");
+    assert!(err.to_string().contains("model.safetensors"), "{err}");
+    // The cause is kept as the error's source, not flattened into its message.
+    assert!(matches!(&err, InferError::Run(RunError::Read { .. })), "{err:?}");
+    let source = std::error::Error::source(&err).expect("the I/O error is the source");
+    assert!(source.to_string().contains("No such file"), "{source}");
 }
 
 fn predict(dir: &Path, l: &[f32]) -> Vec<f32> {
@@ -219,7 +218,7 @@ fn half_precision_export_predicts_what_the_f32_run_predicts() {
     let run = tiny_run("export", Head::Classification);
     std::fs::write(run.join("prior.json"), embedded::PRIOR).unwrap();
     let out = run.join("exported");
-    let bytes = embedded::export_run(&run, &out, |d| d.prior_correction = 0.25).unwrap();
+    let bytes = rechroma::run::export(&run, &out, |d| d.prior_correction = 0.25).unwrap();
     let full = std::fs::metadata(run.join("model.safetensors")).unwrap().len() as f64;
     assert!(
         (bytes as f64) < 0.7 * full,
@@ -230,7 +229,7 @@ fn half_precision_export_predicts_what_the_f32_run_predicts() {
     let (a, b) = (predict(&run, l.l()), predict(&out, l.l()));
     let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
     assert!(worst < 0.5, "f16 weights move ab by {worst}");
-    let exported: TrainConfig = serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    let exported = RunConfig::load(&out).unwrap();
     assert_eq!(
         exported.decode.prior_correction, 0.25,
         "the export sets the decoding's prior correction"
@@ -242,7 +241,11 @@ fn half_precision_export_predicts_what_the_f32_run_predicts() {
 fn the_embedded_model_colours_a_gray_photo() {
     let device = Device::flex();
     let colorizer = Colorizer::embedded(&device).unwrap();
-    assert_eq!(colorizer.head(), Some(Head::Joint), "the shipped model has both heads");
+    assert_eq!(
+        colorizer.architecture(),
+        Architecture::Mleu(Head::Joint),
+        "the shipped model has both heads"
+    );
     let img = load_image(&common::fixtures().join("photos/gray/chelsea_gray.png")).unwrap();
     assert!(img.color().channel_count() <= 2, "the sample is stored gray");
     let out = colorizer.colorize(&img, &ColorizeOptions::default()).unwrap();

@@ -70,7 +70,7 @@ fn auc_matches_numpy_and_is_one_for_a_perfect_prediction() {
 
 #[test]
 fn share_above_gray_and_median_gain_are_counted_per_photo() {
-    use rechroma::train::validate::{Scores, gains};
+    use rechroma::evaluate::{Scores, gains};
     let s = |psnr| Scores {
         psnr,
         ..Scores::default()

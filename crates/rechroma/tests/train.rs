@@ -3,12 +3,13 @@ mod common;
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
 use rechroma::data::{AugmentConfig, ColorBatcher, DatasetConfig, PhotoDataset};
 use rechroma::model::mleu::{Head, Mleu, MleuConfig};
 use rechroma::quantize::{Prior, PriorAccumulator, PriorConfig, Quantizer};
-use rechroma::train::{ClassLossContext, mleu_loss};
+use rechroma::run::{RunConfig, TrainConfig};
+use rechroma::train::loss::mleu_loss;
+use rechroma::train::trainee::MleuTrainee;
 
 fn tiny(head: Head) -> MleuConfig {
     common::tiny_mleu([8, 8, 8, 8, 8], head)
@@ -55,31 +56,16 @@ fn prior_for(batch: &rechroma::data::ColorBatch) -> Prior {
     acc.finish(PriorConfig::default()).unwrap()
 }
 
+/// `steps` training steps of `rechroma train` (the MLEU paper's Adam) on the cat crop: the first and last
+/// losses, and the model before and after.
 fn train(head: Head, steps: usize, lr: f64) -> (f32, f32, Mleu, Mleu) {
     let device = Device::flex().autodiff();
     let batch = cat_batch(&device);
-    let prior = prior_for(&batch);
-    let weights = prior.weights_f32();
-    let quantizer = Quantizer::default();
-    let ctx = ClassLossContext {
-        quantizer: &quantizer,
-        weights: &weights,
-    };
-    let start = tiny(head).init(&device);
-    let mut model = start.clone();
-    let mut optim = AdamConfig::new().init();
-    let (mut first, mut last) = (0.0, 0.0);
-    for step in 0..steps {
-        let loss = mleu_loss(&model, &batch, Some(&ctx), rechroma::train::DEFAULT_JOINT_CLASS_WEIGHT);
-        let value: f32 = loss.clone().into_scalar();
-        if step == 0 {
-            first = value;
-        }
-        last = value;
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(lr, model, grads);
-    }
-    (first, last, start, model)
+    let weights = prior_for(&batch).weights_f32();
+    let mut trainee = MleuTrainee::new(&TrainConfig::mleu(), &tiny(head), Some(weights), None, &device).unwrap();
+    let start = trainee.model.clone();
+    let losses: Vec<f32> = (0..steps).map(|_| trainee.step(&batch, lr)[0]).collect();
+    (losses[0], losses[steps - 1], start, trainee.model)
 }
 
 #[test]
@@ -164,15 +150,18 @@ fn a_tiny_classification_mleu_overfits_one_photo() {
 
 #[test]
 fn the_learning_rate_steps_down_where_the_schedule_says() {
-    // A config written before schedules existed reads as "no schedule".
-    let mut json: serde_json::Value = serde_json::from_slice(rechroma::infer::embedded::CONFIG).unwrap();
+    // A config written before schedules existed (the flat layout of format 0) reads as "no schedule".
+    let path = common::fixtures().join("runs/legacy-config.json");
+    let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let fields = json.as_object_mut().unwrap();
     fields.remove("lr_drops");
     fields.remove("cosine"); // a config written before schedules existed has neither
-    let config: rechroma::train::run::TrainConfig = serde_json::from_value(json).unwrap();
+    let config = RunConfig::from_json(&serde_json::to_vec(&json).unwrap(), &path)
+        .unwrap()
+        .train;
     assert!(config.lr_drops.is_empty());
     assert_eq!(config.lr_at(5000), config.lr);
-    let config = rechroma::train::run::TrainConfig {
+    let config = TrainConfig {
         lr: 4e-3,
         lr_drops: vec![(1000, 1e-3), (500, 2e-3)],
         ..config
@@ -186,7 +175,7 @@ fn the_learning_rate_steps_down_where_the_schedule_says() {
 
 #[test]
 fn the_cosine_schedule_warms_up_then_halves_at_mid_span_and_rests_on_its_floor() {
-    use rechroma::train::run::CosineSchedule;
+    use rechroma::run::CosineSchedule;
     let c = CosineSchedule {
         warmup: 10,
         total: 110,

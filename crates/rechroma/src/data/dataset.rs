@@ -43,6 +43,7 @@ impl Default for DatasetConfig {
 /// in CIE Lab units (L ∈ [0, 100]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColorItem {
+    /// Side of the square crop, in pixels.
     pub size: u32,
     /// `size²` values.
     pub l: Vec<f32>,
@@ -132,6 +133,7 @@ impl PhotoDataset {
         &self.skipped
     }
 
+    /// The configuration the dataset was opened with.
     pub fn config(&self) -> &DatasetConfig {
         &self.config
     }
@@ -185,7 +187,9 @@ impl Dataset<ColorItem> for PhotoDataset {
 /// A batch on a device: L `[B, 1, S, S]` and ab `[B, 2, S, S]`, in Lab units.
 #[derive(Debug, Clone)]
 pub struct ColorBatch {
+    /// Lightness L `[B, 1, S, S]`, in [0, 100].
     pub l: Tensor<4>,
+    /// Chrominance a, b `[B, 2, S, S]`.
     pub ab: Tensor<4>,
 }
 
@@ -232,10 +236,12 @@ impl<'a> Loader<'a> {
         }
     }
 
+    /// Photos per batch (at least 1, at most the number of photos).
     pub fn batch_size(&self) -> usize {
         self.batch_size
     }
 
+    /// Complete batches per epoch (the last incomplete batch is dropped).
     pub fn batches_per_epoch(&self) -> usize {
         self.dataset.len() / self.batch_size
     }

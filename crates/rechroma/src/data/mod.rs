@@ -38,18 +38,37 @@ pub const PHOTO_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "webp", "tif", "t
 /// Errors of the data pipeline; each names the file or folder involved.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: cannot decode image: {reason}")]
-    Decode { path: PathBuf, reason: String },
-    #[error("{path}: no readable photos found")]
-    Empty { path: PathBuf },
-    #[error("{path}: image is {width}×{height}, smaller than the {min}-pixel crop needs")]
-    TooSmall {
+    /// Reading the file or listing the folder failed.
+    #[error("cannot read {path}")]
+    Io {
+        /// The file or folder.
         path: PathBuf,
-        width: u32,
-        height: u32,
-        min: u32,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not an image rechroma decodes, for the reason given (ours, not a decoder's).
+    #[error("{path}: cannot decode image: {reason}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The image decoder refused the file.
+    #[error("{path}: cannot decode image")]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's error.
+        #[source]
+        source: image::ImageError,
+    },
+    /// A photo folder holds no photo that could be read.
+    #[error("{path}: no readable photos found")]
+    Empty {
+        /// The folder.
+        path: PathBuf,
     },
 }
 
@@ -128,26 +147,29 @@ pub fn load_image(path: &Path) -> Result<DynamicImage, DataError> {
         Some(_) => {}
     }
     // A decoder bug must cost one file, not the whole run.
+    let image = |source| DataError::Image {
+        path: path.to_path_buf(),
+        source,
+    };
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut decoder = reader.into_decoder().map_err(|e| e.to_string())?;
+        let mut decoder = reader.into_decoder().map_err(image)?;
         let (w, h) = decoder.dimensions();
         let cap = max_pixels();
         if u64::from(w) * u64::from(h) > cap {
-            return Err(format!(
+            return Err(fail(format!(
                 "the image declares {w}×{h} pixels ({:.0} MP), more than the limit of {:.0} MP (--max-pixels)",
                 f64::from(w) * f64::from(h) / 1e6,
                 cap as f64 / 1e6
-            ));
+            )));
         }
-        let orientation = decoder.orientation().map_err(|e| e.to_string())?;
-        let mut img = DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
+        let orientation = decoder.orientation().map_err(image)?;
+        let mut img = DynamicImage::from_decoder(decoder).map_err(image)?;
         img.apply_orientation(orientation);
-        Ok::<_, String>(img)
+        Ok(img)
     }));
     match decoded {
         Ok(Ok(img)) if img.width() == 0 || img.height() == 0 => Err(fail("the image is empty".into())),
-        Ok(Ok(img)) => Ok(img),
-        Ok(Err(reason)) => Err(fail(reason)),
+        Ok(result) => result,
         Err(_) => Err(fail("the decoder crashed on this file".into())),
     }
 }

@@ -4,36 +4,57 @@
 //! PyTorch names are mapped onto the modules' fields (leading underscores dropped; BatchNorm
 //! `weight`/`bias` → `gamma`/`beta`; Linear weights transposed) by burn-store's PyTorch adapter.
 
+use crate::fsutil::Cause;
+use crate::model::backbone::{Backbone, BackboneConfig};
 use crate::model::efficientnet::{EfficientNet, EfficientNetConfig};
 use crate::model::vgg::{Vgg16, Vgg16Config};
 use burn::module::Module;
-use burn::store::{ApplyError, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore};
+use burn::store::{ApplyError, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore};
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
 
 /// Errors loading weights; each names the file, and the tensor where one is at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("{path}: cannot read weights: {reason}")]
-    Read { path: PathBuf, reason: String },
+    /// The file is missing or is not a weights file the store can parse.
+    #[error("{path}: cannot read weights")]
+    Read {
+        /// The weights file.
+        path: PathBuf,
+        /// What the store reported.
+        #[source]
+        source: Cause,
+    },
+    /// A tensor the module needs is not in the file.
     #[error("{path}: tensor {tensor} is missing (expected by {module})")]
     Missing {
+        /// The weights file.
         path: PathBuf,
+        /// The tensor's name in the module.
         tensor: String,
+        /// The module that expects it.
         module: String,
     },
+    /// A tensor of the file has another shape than the module's.
     #[error("{path}: tensor {tensor} has shape {found:?}, expected {expected:?}")]
     Shape {
+        /// The weights file.
         path: PathBuf,
+        /// The tensor's name.
         tensor: String,
+        /// The module's shape.
         expected: Vec<usize>,
+        /// The file's shape.
         found: Vec<usize>,
     },
-    #[error("{path}: tensor {tensor}: {reason}")]
+    /// A tensor could not be applied for another reason (its data type, say).
+    #[error("{path}: a tensor cannot be loaded")]
     Tensor {
+        /// The weights file.
         path: PathBuf,
-        tensor: String,
-        reason: String,
+        /// What burn reported.
+        #[source]
+        source: ApplyError,
     },
 }
 
@@ -49,17 +70,19 @@ pub fn load_pytorch_safetensors<M: Module>(module: M, path: &Path, remaps: &[(&s
     for (from, to) in remaps {
         store = store.with_key_remapping(*from, *to);
     }
-    apply(module, &mut store, path)
+    load_store(module, &mut store, path)
 }
 
-/// Loads `store` into `module`, turning the first missing or misshapen tensor into an error naming it.
-fn apply<M: Module, S: burn::store::ModuleStore>(mut module: M, store: &mut S, path: &Path) -> Result<M, ImportError>
+/// Loads `store` into `module`, turning the first misshapen or missing tensor into an error naming it
+/// (`path` is the file the store reads, for the messages). Every loader of weights goes through here:
+/// pretrained backbones, run folders and checkpoints.
+pub fn load_store<M: Module, S: ModuleStore>(mut module: M, store: &mut S, path: &Path) -> Result<M, ImportError>
 where
     S::Error: std::fmt::Display,
 {
     let result = module.load_from(store).map_err(|e| ImportError::Read {
         path: path.into(),
-        reason: e.to_string(),
+        source: e.to_string().into(),
     })?;
     if let Some(e) = result.errors.first() {
         return Err(match e {
@@ -75,8 +98,7 @@ where
             },
             other => ImportError::Tensor {
                 path: path.into(),
-                tensor: String::new(),
-                reason: other.to_string(),
+                source: other.clone(),
             },
         });
     }
@@ -88,6 +110,14 @@ where
         });
     }
     Ok(module)
+}
+
+/// Pretrained weights of the backbone `config` describes, from a file in its PyTorch layout.
+pub fn load_backbone(config: &BackboneConfig, path: &Path, device: &Device) -> Result<Backbone, ImportError> {
+    Ok(match config {
+        BackboneConfig::Vgg16 { vgg16 } => Backbone::Vgg16(load_vgg16(vgg16, path, device)?),
+        BackboneConfig::EfficientNet(c) => Backbone::EfficientNet(load_efficientnet(c, path, device)?),
+    })
 }
 
 /// EfficientNet-Lite weights in the `efficientnet_pytorch` layout (`_conv_stem.weight`, `_bn0.*`,
@@ -125,14 +155,14 @@ pub fn load_vgg16(config: &Vgg16Config, path: &Path, device: &Device) -> Result<
             .allow_partial(true)
             .validate(false)
             .map_indices_contiguous(true);
-        apply(module, &mut store, path)
+        load_store(module, &mut store, path)
     } else {
         let mut store = SafetensorsStore::from_file(path)
             .with_from_adapter(PyTorchToBurnAdapter)
             .allow_partial(true)
             .validate(false)
             .map_indices_contiguous(true);
-        apply(module, &mut store, path)
+        load_store(module, &mut store, path)
     }
 }
 
@@ -142,7 +172,7 @@ fn require_file(path: &Path) -> Result<(), ImportError> {
     } else {
         Err(ImportError::Read {
             path: path.into(),
-            reason: "no such file".into(),
+            source: "no such file".into(),
         })
     }
 }

@@ -3,18 +3,19 @@
 use super::efficientnet::{EfficientNet, EfficientNetConfig};
 use super::gray_srgb;
 use super::vgg::{IMAGENET_MEAN, IMAGENET_STD, Vgg16, Vgg16Config};
-use crate::import::{ImportError, load_efficientnet, load_vgg16};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 
 /// Which backbone, and its shape. Serialised as the bare EfficientNet config or `{"vgg16": {...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum BackboneConfig {
     /// VGG16 in torchvision's layout (the MLEU paper's backbone; users bring `vgg16-397923af.pth`).
-    Vgg16 { vgg16: Vgg16Config },
+    Vgg16 {
+        /// The VGG16 shape.
+        vgg16: Vgg16Config,
+    },
     /// EfficientNet-Lite (Lite0 is what rechroma ships).
     EfficientNet(EfficientNetConfig),
 }
@@ -28,20 +29,12 @@ impl BackboneConfig {
         }
     }
 
-    /// Random weights (tests, or before [`Self::load`]).
+    /// Random weights (tests, or before [`crate::import::load_backbone`] replaces them).
     pub fn init(&self, device: &Device) -> Backbone {
         match self {
             BackboneConfig::Vgg16 { vgg16 } => Backbone::Vgg16(vgg16.init(device)),
             BackboneConfig::EfficientNet(c) => Backbone::EfficientNet(c.init(device)),
         }
-    }
-
-    /// Pretrained weights from a file (see [`crate::import`]).
-    pub fn load(&self, path: &Path, device: &Device) -> Result<Backbone, ImportError> {
-        Ok(match self {
-            BackboneConfig::Vgg16 { vgg16 } => Backbone::Vgg16(load_vgg16(vgg16, path, device)?),
-            BackboneConfig::EfficientNet(c) => Backbone::EfficientNet(load_efficientnet(c, path, device)?),
-        })
     }
 }
 
@@ -49,7 +42,9 @@ impl BackboneConfig {
 /// field, so weight files name tensors `backbone.…` / `vgg.…` without enum variant segments.)
 #[derive(Debug)]
 pub enum Backbone {
+    /// VGG16 (torchvision layout).
     Vgg16(Vgg16),
+    /// EfficientNet-Lite.
     EfficientNet(EfficientNet),
 }
 
@@ -61,6 +56,27 @@ impl Backbone {
             Backbone::EfficientNet(n) => (Some(if trainable { n } else { n.freeze() }), None),
             Backbone::Vgg16(v) => (None, Some(if trainable { v } else { v.freeze() })),
         }
+    }
+}
+
+/// A network that embeds a backbone, held as the pair of optional fields `backbone` (EfficientNet-Lite)
+/// and `vgg` (VGG16): MLEU and ChromaGAN's generator.
+pub trait EmbedsBackbone: Sized {
+    /// The two optional backbone fields.
+    fn backbone_fields(&mut self) -> (&mut Option<EfficientNet>, &mut Option<Vgg16>);
+
+    /// Installs pretrained backbone weights, frozen unless `trainable`.
+    fn set_backbone(&mut self, backbone: Backbone, trainable: bool) {
+        let (e, v) = self.backbone_fields();
+        (*e, *v) = backbone.into_fields(trainable);
+    }
+
+    /// Freezes whichever backbone is embedded.
+    fn freeze_backbone(mut self) -> Self {
+        let (e, v) = self.backbone_fields();
+        *e = e.take().map(|b| b.freeze());
+        *v = v.take().map(|v| v.freeze());
+        self
     }
 }
 

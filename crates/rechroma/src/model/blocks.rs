@@ -8,13 +8,16 @@ use burn::tensor::{Device, Tensor};
 /// Activation after a normalised convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Act {
+    /// max(x, 0).
     Relu,
     /// min(max(x, 0), 6): EfficientNet-Lite's activation.
     Relu6,
+    /// No activation.
     Identity,
 }
 
 impl Act {
+    /// Applies the activation elementwise.
     pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
             Act::Relu => burn::tensor::activation::relu(x),
@@ -28,8 +31,11 @@ impl Act {
 /// column of an even-sized stride-2 convolution go to the bottom/right, as in the TF-trained weights).
 #[derive(Module, Debug)]
 pub struct ConvBnAct {
+    /// The k×k convolution, without bias.
     pub conv: Conv2d,
+    /// The BatchNorm after the convolution.
     pub bn: BatchNorm,
+    /// The activation after the BatchNorm (not a parameter).
     #[module(skip)]
     pub act: Act,
 }

@@ -16,7 +16,7 @@
 //! too thin to carry the semantics VGG's 512 channels do. The trunk is fine-tuned by default, as in the
 //! paper. The global branch flattens a fixed grid, so the input side is fixed: [`ChromaGanConfig::size`].
 
-use super::backbone::{BackboneConfig, efficientnet_input, vgg_input};
+use super::backbone::{BackboneConfig, EmbedsBackbone, efficientnet_input, vgg_input};
 use super::efficientnet::EfficientNet;
 use super::vgg::Vgg16;
 use burn::module::Module;
@@ -76,6 +76,7 @@ impl ChromaGanConfig {
         }
     }
 
+    /// A generator with random weights (the trunk frozen unless `finetune_backbone`).
     pub fn init(&self, device: &Device) -> ChromaGan {
         let (w, f) = (self.width, self.fusion);
         let crb = |c_in, c_out, k, stride| ConvReluBn::new(c_in, c_out, k, stride, device);
@@ -130,7 +131,9 @@ impl ChromaGanConfig {
 /// conv (with bias) → ReLU → BatchNorm: the order of the authors' Keras layers.
 #[derive(Module, Debug)]
 pub struct ConvReluBn {
+    /// The convolution (with bias).
     pub conv: Conv2d,
+    /// The BatchNorm after the ReLU.
     pub bn: BatchNorm,
 }
 
@@ -160,11 +163,17 @@ pub struct ChromaGan {
     pub backbone: Option<EfficientNet>,
     /// VGG16 trunk (when it is the backbone).
     pub vgg: Option<Vgg16>,
+    /// Global branch: the 4 convolutions 3×3 (strides 2, 1, 2, 1).
     pub global_convs: Vec<ConvReluBn>,
+    /// Global branch: fully connected layers → `global_fc[0]` → `global_fc[1]` → `fusion`.
     pub global_fc: Vec<Linear>,
+    /// Class head: fully connected layers → `class_fc[0]` → `class_fc[1]` → `classes` logits.
     pub class_fc: Vec<Linear>,
+    /// Mid-level branch: convolutions 3×3 `width`, then `fusion`.
     pub mid: Vec<ConvReluBn>,
+    /// Colour decoder: 1×1 conv, then five 3×3 convs, the last giving the 2 ab channels.
     pub decoder: Vec<Conv2d>,
+    /// Input side in pixels (see [`ChromaGanConfig::size`]).
     #[module(skip)]
     pub size: usize,
 }
@@ -177,19 +186,13 @@ fn up2(x: Tensor<4>) -> Tensor<4> {
     )
 }
 
+impl EmbedsBackbone for ChromaGan {
+    fn backbone_fields(&mut self) -> (&mut Option<EfficientNet>, &mut Option<Vgg16>) {
+        (&mut self.backbone, &mut self.vgg)
+    }
+}
+
 impl ChromaGan {
-    /// Freezes the trunk.
-    pub fn freeze_backbone(mut self) -> Self {
-        self.backbone = self.backbone.map(|b| b.freeze());
-        self.vgg = self.vgg.map(|v| v.freeze());
-        self
-    }
-
-    /// Installs pretrained trunk weights.
-    pub fn set_backbone(&mut self, backbone: super::backbone::Backbone, trainable: bool) {
-        (self.backbone, self.vgg) = backbone.into_fields(trainable);
-    }
-
     /// # Shapes
     /// `[B, 1, S, S]` (Lab units) → `[B, C, S/8, S/8]`
     fn trunk(&self, l: Tensor<4>) -> Tensor<4> {

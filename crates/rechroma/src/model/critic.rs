@@ -53,6 +53,7 @@ fn same_padding(stride: usize) -> (usize, usize) {
 }
 
 impl CriticConfig {
+    /// A critic with random weights.
     pub fn init(&self, device: &Device) -> Critic {
         let mut c_in = 3;
         let mut convs = Vec::new();
@@ -76,7 +77,9 @@ impl CriticConfig {
 /// The PatchGAN critic (see the module docs).
 #[derive(Module, Debug)]
 pub struct Critic {
+    /// The 5 convolutions 4×4: `widths`, then the 1-channel patch score.
     pub convs: Vec<Conv2d>,
+    /// LeakyReLU negative slope.
     #[module(skip)]
     pub slope: f64,
 }

@@ -34,6 +34,7 @@ pub const LITE0_STAGES: [Stage; 7] = [
 pub struct EfficientNetConfig {
     /// Stem output channels (32 for Lite0).
     pub stem: usize,
+    /// The MBConv stages, in order (see [`Stage`]).
     pub stages: Vec<Stage>,
     /// Head channels before pooling (1280 for Lite0).
     pub head: usize,
@@ -67,6 +68,7 @@ impl EfficientNetConfig {
         out
     }
 
+    /// A network with random weights.
     pub fn init(&self, device: &Device) -> EfficientNet {
         let conv_stem = ConvBnAct::new(3, self.stem, 3, 2, 1, BN_EPS, Act::Relu6, device);
         let mut blocks = Vec::new();
@@ -99,9 +101,13 @@ impl EfficientNetConfig {
 /// when the shape is kept.
 #[derive(Module, Debug)]
 pub struct MbConv {
+    /// 1×1 expansion to `c_in · expand` channels (absent when the expansion is 1).
     pub expand_conv: Option<ConvBnAct>,
+    /// k×k depthwise convolution (carries the block's stride).
     pub depthwise_conv: ConvBnAct,
+    /// 1×1 linear projection to `c_out` channels.
     pub project_conv: ConvBnAct,
+    /// Whether the identity skip is added (stride 1 and `c_in == c_out`).
     #[module(skip)]
     pub skip: bool,
 }
@@ -133,9 +139,13 @@ impl MbConv {
 /// EfficientNet-Lite: stem, MBConv blocks, head, classifier.
 #[derive(Module, Debug)]
 pub struct EfficientNet {
+    /// 3×3 stride-2 stem convolution.
     pub conv_stem: ConvBnAct,
+    /// The MBConv blocks of all stages, in order.
     pub blocks: Vec<MbConv>,
+    /// 1×1 head convolution to `head` channels.
     pub conv_head: ConvBnAct,
+    /// The ImageNet classifier.
     pub fc: Linear,
 }
 
@@ -143,7 +153,7 @@ impl EfficientNet {
     /// The last feature map of each resolution: strides 2, 4, 8, 16 and 32.
     ///
     /// # Shapes
-    /// `[B, 3, H, W]` (normalised RGB, see [`super::backbone::Backbone::features`]) → five `[B, C_i, H/2^(i+1), W/2^(i+1)]`
+    /// `[B, 3, H, W]` (normalised RGB, see [`super::backbone::efficientnet_input`]) → five `[B, C_i, H/2^(i+1), W/2^(i+1)]`
     /// with C = [`EfficientNetConfig::feature_channels`] (Lite0: 16, 24, 40, 112, 320).
     pub fn features(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
         let mut x = self.conv_stem.forward(x);

@@ -13,7 +13,7 @@
 //! - [`Head::Joint`] has both heads on one U-Net: the regression conv at full resolution and the
 //!   classification conv at the class stride, trained on a weighted sum of the two losses.
 //!
-//! **Multi-level embedding.** A pretrained backbone ([`Backbone`]: EfficientNet-Lite0 or VGG16) sees the
+//! **Multi-level embedding.** A pretrained backbone ([`Backbone`](super::backbone::Backbone): EfficientNet-Lite0 or VGG16) sees the
 //! same gray photo;
 //! its feature map at stride 2^(i+1) has exactly the resolution of encoder block i's output. It is
 //! projected by a 1×1 conv-BN-ReLU to half the block's width and *concatenated* to the block's output, so
@@ -22,7 +22,7 @@
 //! projection keeps the deep backbone maps (112, 320 channels) from dominating the narrow encoder.
 //! The backbone is frozen by default (its BatchNorm then uses its ImageNet statistics).
 
-use super::backbone::{Backbone, BackboneConfig, efficientnet_features, vgg_features};
+use super::backbone::{BackboneConfig, EmbedsBackbone, efficientnet_features, vgg_features};
 use super::blocks::{Act, ConvBnAct};
 use super::efficientnet::{EfficientNet, EfficientNetConfig};
 use super::vgg::Vgg16;
@@ -84,6 +84,7 @@ fn default_class_stride() -> usize {
 pub struct MleuConfig {
     /// Output channels of the 5 encoder blocks (the decoder mirrors them).
     pub widths: [usize; 5],
+    /// Which output head(s) the network has.
     pub head: Head,
     /// The embedded backbone; `None` gives a plain U-Net (an ablation).
     pub backbone: Option<BackboneConfig>,
@@ -118,6 +119,7 @@ impl MleuConfig {
         }
     }
 
+    /// A network with random weights (the backbone, if any, frozen unless `finetune_backbone`).
     pub fn init(&self, device: &Device) -> Mleu {
         assert!(
             matches!(self.class_stride, 1 | 4),
@@ -184,24 +186,32 @@ impl MleuConfig {
     }
 }
 
+/// An encoder block: two 3×3 conv-BN-ReLU, the second with stride 2.
 #[derive(Module, Debug)]
 pub struct EncoderBlock {
+    /// The block's first conv, 3×3 stride 1.
     pub conv1: ConvBnAct,
     /// The block's last conv, stride 2 (replaces max-pooling).
     pub conv2: ConvBnAct,
 }
 
+/// A decoder block: upsample ×2, conv-BN-ReLU, concatenation with the skip, conv-BN-ReLU.
 #[derive(Module, Debug)]
 pub struct DecoderBlock {
+    /// 3×3 conv after the ×2 upsampling.
     pub up_conv: ConvBnAct,
+    /// 3×3 conv over the upsampled features concatenated with the skip.
     pub fuse_conv: ConvBnAct,
 }
 
+/// The MLEU network (see the module docs).
 #[derive(Module, Debug)]
 pub struct Mleu {
+    /// The 5 encoder blocks.
     pub encoder: Vec<EncoderBlock>,
     /// 1×1 projections of the backbone features, one per encoder block (empty without a backbone).
     pub embed: Vec<ConvBnAct>,
+    /// The decoder blocks: 5, or 3 for a classification-only head at class stride 4.
     pub decoder: Vec<DecoderBlock>,
     /// The last 1×1 conv: regression (2) or, for a classification-only head, the 313 logits.
     pub out: Conv2d,
@@ -211,6 +221,7 @@ pub struct Mleu {
     pub backbone: Option<EfficientNet>,
     /// The VGG16 backbone, if that is the embedded one.
     pub vgg: Option<Vgg16>,
+    /// Which output head(s) the network has.
     #[module(skip)]
     pub head: Head,
     /// Resolution divisor of the classification logits (1 or 4).
@@ -222,7 +233,9 @@ pub struct Mleu {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("MLEU needs input sides that are multiples of {SIZE_MULTIPLE}, got {height}×{width}")]
 pub struct SizeError {
+    /// Input height in pixels.
     pub height: usize,
+    /// Input width in pixels.
     pub width: usize,
 }
 
@@ -235,19 +248,13 @@ pub fn check_size(height: usize, width: usize) -> Result<(), SizeError> {
     }
 }
 
+impl EmbedsBackbone for Mleu {
+    fn backbone_fields(&mut self) -> (&mut Option<EfficientNet>, &mut Option<Vgg16>) {
+        (&mut self.backbone, &mut self.vgg)
+    }
+}
+
 impl Mleu {
-    /// Installs the embedded backbone (frozen unless `trainable`).
-    pub fn set_backbone(&mut self, backbone: Backbone, trainable: bool) {
-        (self.backbone, self.vgg) = backbone.into_fields(trainable);
-    }
-
-    /// Freezes whichever backbone is embedded.
-    pub fn freeze_backbone(mut self) -> Self {
-        self.backbone = self.backbone.map(|b| b.freeze());
-        self.vgg = self.vgg.map(|v| v.freeze());
-        self
-    }
-
     /// The main output: ab / 110 for regression and joint heads, the logits for classification.
     ///
     /// # Shapes

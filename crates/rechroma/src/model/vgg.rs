@@ -13,12 +13,15 @@ use serde::{Deserialize, Serialize};
 
 /// torchvision's input normalisation (RGB in [0, 1]).
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+/// Per-channel standard deviation of torchvision's input normalisation (RGB in [0, 1]).
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// The VGG16 trunk's shape: widths and convolutions of its 5 blocks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Vgg16Config {
+    /// Output channels of the 5 blocks. VGG16: 64, 128, 256, 512, 512.
     pub widths: [usize; 5],
+    /// Convolutions per block. VGG16: 2, 2, 3, 3, 3.
     pub convs: [usize; 5],
 }
 
@@ -36,6 +39,7 @@ impl Vgg16Config {
         self.widths.to_vec()
     }
 
+    /// A trunk with random weights.
     pub fn init(&self, device: &Device) -> Vgg16 {
         let mut features = Vec::new();
         let mut c_in = 3;
@@ -57,12 +61,15 @@ impl Vgg16Config {
     }
 }
 
+/// VGG16's convolutional trunk (see the module docs).
 #[derive(Module, Debug)]
 pub struct Vgg16 {
     /// The 13 convolutions in order (torchvision's `features.0, 2, 5, 7, 10, …`).
     pub features: Vec<Conv2d>,
+    /// The 2×2 stride-2 max-pooling after each block.
     pub pool: MaxPool2d,
     #[module(skip)]
+    /// Convolutions per block (see [`Vgg16Config::convs`]).
     pub convs: [usize; 5],
 }
 

@@ -15,7 +15,10 @@ pub const DEFAULT_TEMPERATURE: f32 = 0.38;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Decoding {
     /// Expectation of the distribution sharpened by 1/T (T = 1 is the mean, T → 0 the mode).
-    AnnealedMean { temperature: f32 },
+    AnnealedMean {
+        /// Temperature T (T ≤ 1e-6 decodes the mode). Paper default: [`DEFAULT_TEMPERATURE`] (0.38).
+        temperature: f32,
+    },
     /// Expectation of the distribution as given (same as `AnnealedMean { temperature: 1 }`).
     Mean,
     /// Centre of the most probable bin (the T → 0 limit); ties go to the lower index.
@@ -128,12 +131,6 @@ fn mode(log_p: &[f32]) -> [f32; 2] {
         }
     }
     bin_centres()[best]
-}
-
-/// Decodes probabilities (not logs), e.g. a softmax output. Zero probabilities are allowed.
-pub fn decode_probabilities(p: &[f32], decoding: Decoding) -> [f32; 2] {
-    let log_p: Vec<f32> = p.iter().map(|&v| v.max(0.0).ln()).collect();
-    decode_distribution(&log_p, decoding)
 }
 
 /// Decodes a bin-major `[Q, pixels]` buffer of logits (a `[313, H, W]` tensor's data) into planar

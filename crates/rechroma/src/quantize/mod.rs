@@ -98,7 +98,9 @@ pub struct Quantizer {
 /// A pixel's soft encoding: bins, nearest first, and their weights (summing to 1).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SoftCode {
+    /// Bin indices, nearest first (k of them).
     pub bins: Vec<u16>,
+    /// Gaussian weights of those bins, summing to 1.
     pub weights: Vec<f32>,
 }
 

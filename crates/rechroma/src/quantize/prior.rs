@@ -62,14 +62,42 @@ impl Default for PriorConfig {
 /// Errors reading, writing or building a prior.
 #[derive(Debug, thiserror::Error)]
 pub enum PriorError {
+    /// Every counted image was gray.
     #[error("no colour pixels were counted ({skipped} grayscale images skipped): the prior is undefined")]
-    Empty { skipped: u64 },
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Empty {
+        /// Grayscale images skipped.
+        skipped: u64,
+    },
+    /// The prior file cannot be read.
+    #[error("cannot read {path}")]
+    Io {
+        /// The prior file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not JSON of a prior's shape.
+    #[error("{path}: not a rechroma prior")]
+    Parse {
+        /// The prior file.
+        path: PathBuf,
+        /// The JSON parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The file parses but fails a check (its format tag, the length of a table, a value out of range).
     #[error("{path}: not a rechroma prior: {reason}")]
-    Format { path: PathBuf, reason: String },
+    Format {
+        /// The prior file.
+        path: PathBuf,
+        /// The check that failed.
+        reason: String,
+    },
+    /// Writing the prior failed.
     #[error(transparent)]
     Write(crate::fsutil::WriteError),
+    /// A smoothing or rebalancing parameter is out of range.
     #[error("invalid prior parameter: {0}")]
     Config(String),
 }
@@ -85,6 +113,7 @@ pub struct PriorAccumulator {
 }
 
 impl PriorAccumulator {
+    /// An empty accumulator; images with |ab| ≤ `gray_threshold` at every pixel are skipped as grayscale.
     pub fn new(gray_threshold: f32) -> Self {
         let quantizer = Quantizer::new(super::SoftEncodeConfig { k: 1, sigma: 1.0 });
         Self {
@@ -118,6 +147,7 @@ impl PriorAccumulator {
         self.skipped_gray += other.skipped_gray;
     }
 
+    /// Pixels counted per bin (313 values, in bin order).
     pub fn counts(&self) -> &[u64] {
         &self.counts
     }
@@ -131,15 +161,25 @@ impl PriorAccumulator {
 /// A measured prior with its smoothed version and rebalancing weights (see the module docs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prior {
+    /// Format tag, `rechroma-prior/1`.
     pub format: String,
+    /// The parameters the prior and weights were computed with.
     pub config: PriorConfig,
+    /// Images counted.
     pub images: u64,
+    /// Grayscale images skipped.
     pub skipped_gray: u64,
+    /// Pixels counted (the sum of `counts`).
     pub pixels: u64,
+    /// The 313 bin centres (a, b).
     pub bins: Vec<[f32; 2]>,
+    /// Pixels per bin.
     pub counts: Vec<u64>,
+    /// Empirical distribution P over the bins (`counts / pixels`).
     pub empirical: Vec<f64>,
+    /// Smoothed distribution P̃ (sums to 1).
     pub smoothed: Vec<f64>,
+    /// Rebalancing weights w, normalised so Σ P̃·w = 1.
     pub weights: Vec<f64>,
 }
 
@@ -253,7 +293,10 @@ impl Prior {
             path: path.to_path_buf(),
             reason,
         };
-        let prior: Prior = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        let prior: Prior = serde_json::from_slice(bytes).map_err(|source| PriorError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })?;
         if prior.format != FORMAT {
             return Err(bad(format!("format is {:?}, expected {FORMAT:?}", prior.format)));
         }

@@ -10,33 +10,9 @@
 //! in `log.csv`, and an adversarial push on the generator that is weak next to the MSE term.
 
 use crate::model::critic::Critic;
+use crate::run::GanLossConfig;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Distribution, Tensor};
-use serde::{Deserialize, Serialize};
-
-/// Loss weights and optimiser of ChromaGAN training, with the paper's values as defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct GanLossConfig {
-    /// Weight of MSE(ab) in the generator loss. Paper: 1.
-    pub mse: f64,
-    /// Weight of KL(y_teacher ‖ y). Paper: 0.003.
-    pub kl: f64,
-    /// Weight of the adversarial term (the generator maximises the critic's score). Paper: 0.1.
-    pub adversarial: f64,
-    /// Weight of the gradient penalty in the critic loss. Paper: 10.
-    pub gradient_penalty: f64,
-}
-
-impl Default for GanLossConfig {
-    fn default() -> Self {
-        Self {
-            mse: 1.0,
-            kl: 0.003,
-            adversarial: 0.1,
-            gradient_penalty: 10.0,
-        }
-    }
-}
 
 /// KL(p ‖ softmax(logits)) = Σ p (ln p − ln softmax), averaged over the batch (Keras' `kld`; p is
 /// clipped below at 1e-7 inside the log, as Keras does).

@@ -7,7 +7,11 @@
 //!   L = (1 / HW) Σ_pixels w(q*) · (−Σ_q z_q log p̂_q).
 
 use crate::color::norm;
+use crate::data::ColorBatch;
+use crate::model::mleu::Mleu;
 use crate::quantize::{Q, Quantizer};
+use burn::tensor::module::avg_pool2d;
+use burn::tensor::ops::AvgPoolOptions;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 /// Mean squared error on ab / 110.
@@ -72,4 +76,42 @@ pub fn classification_loss(logits: Tensor<4>, targets: &ClassTargets) -> Tensor<
     let log_p = burn::tensor::activation::log_softmax(logits, 1).gather(1, targets.bins.clone()); // [B, k, H, W]
     let ce = (targets.soft.clone() * log_p).sum_dim(1).neg(); // [B, 1, H, W]
     (ce * targets.weight.clone()).mean()
+}
+
+/// What the MLEU classification loss needs besides the batch.
+pub struct ClassLossContext<'a> {
+    /// The 313 bins (soft encoding of the targets).
+    pub quantizer: &'a Quantizer,
+    /// The prior's rebalancing weights (313).
+    pub weights: &'a [f32],
+}
+
+/// The MLEU training loss of a batch for the model's head: regression, MSE; classification, rebalanced
+/// cross-entropy (which needs `class`) against targets at the logits' resolution (ab average-pooled
+/// by the class stride first); joint, MSE + `class_weight` · cross-entropy.
+///
+/// # Shapes
+/// batch L `[B, 1, S, S]`, ab `[B, 2, S, S]` → scalar `[1]`
+pub fn mleu_loss(model: &Mleu, batch: &ColorBatch, class: Option<&ClassLossContext>, class_weight: f32) -> Tensor<1> {
+    let out = model.forward_heads(batch.l.clone());
+    let regression = out.ab.map(|ab| regression_loss(ab, batch.ab.clone()));
+    let classification = out.logits.map(|logits| {
+        let ctx = class.expect("the classification loss needs the quantizer and the prior's weights");
+        let s = model.class_stride;
+        let ab = match s {
+            1 => batch.ab.clone(),
+            _ => avg_pool2d(batch.ab.clone(), AvgPoolOptions::new([s, s]).with_stride([s, s])),
+        };
+        let [b, _, h, w] = ab.dims();
+        let device = ab.device();
+        let ab: Vec<f32> = ab.into_data().try_to_vec().expect("f32 ab");
+        let targets = ClassTargets::new(&ab, [b, h, w], ctx.quantizer, ctx.weights, &device);
+        classification_loss(logits, &targets)
+    });
+    match (regression, classification) {
+        (Some(r), Some(c)) => r + c * class_weight,
+        (Some(r), None) => r,
+        (None, Some(c)) => c,
+        (None, None) => unreachable!("every head has an output"),
+    }
 }

@@ -1,60 +1,267 @@
-//! Training: the losses, the step loop with its checkpoints ([`run`]), what it trains ([`trainee`]),
-//! the moving average of the weights ([`ema`]) and validation ([`validate`]).
+//! Training: the step loop with its checkpoints ([`train`]), what it trains ([`trainee`]), the losses
+//! ([`loss`], [`gan`]), data-parallel gradients ([`parallel`]) and the moving average of the weights
+//! ([`ema`]). A run writes a run folder ([`crate::run`]); validation scores it with the same protocol
+//! and the same prediction code as `rechroma eval` ([`crate::evaluate`], [`crate::predict`]).
+//!
+//! Because batch `s` is a pure function of (seed, s) ([`crate::data::Loader`]), and a checkpoint saves
+//! every piece of state, a resumed run sees exactly the data the uninterrupted run would have.
 
 pub mod ema;
 pub mod gan;
 pub mod loss;
 pub mod parallel;
-pub mod run;
 pub mod trainee;
-pub mod validate;
 
-use crate::data::ColorBatch;
-use crate::model::mleu::Mleu;
-use crate::quantize::Quantizer;
-use burn::tensor::Tensor;
-use burn::tensor::module::avg_pool2d;
-use burn::tensor::ops::AvgPoolOptions;
-use loss::{ClassTargets, classification_loss, regression_loss};
+use crate::data::{DataError, Loader, PhotoDataset};
+use crate::evaluate::{Report, ValidationSet, contact_sheet};
+use crate::fsutil::{Cause, WriteError, save_image_atomic, write_atomic};
+use crate::import::ImportError;
+use crate::model::Architecture;
+use crate::plot::PlotError;
+use crate::quantize::{DecodeConfig, Prior, PriorError};
+use crate::run::{self, InvalidConfig, RunConfig, RunError};
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use trainee::Trainee;
 
-/// What the MLEU classification loss needs besides the batch.
-pub struct ClassLossContext<'a> {
-    pub quantizer: &'a Quantizer,
-    /// The prior's rebalancing weights (313).
-    pub weights: &'a [f32],
+/// Errors of a training run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The training or validation photos cannot be read.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The prior cannot be read or written.
+    #[error(transparent)]
+    Prior(#[from] PriorError),
+    /// Pretrained weights cannot be loaded.
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    /// The run folder cannot be read or written.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// An output file cannot be written.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// The training curves cannot be drawn.
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+    /// The configuration cannot work.
+    #[error("invalid configuration")]
+    Config(#[from] InvalidConfig),
+    /// A checkpoint's progress file cannot be read.
+    #[error("cannot read {path}")]
+    ReadState {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A checkpoint's progress file is not what a run writes.
+    #[error("{path}: not a training checkpoint's state")]
+    ParseState {
+        /// The file.
+        path: PathBuf,
+        /// The JSON parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// An optimiser's state cannot be saved or restored.
+    #[error("{path}: cannot save or restore the optimiser state")]
+    Optimizer {
+        /// The file.
+        path: PathBuf,
+        /// burn's error.
+        #[source]
+        source: Cause,
+    },
+    /// A head that classifies was configured without a prior.
+    #[error("the classification head needs a prior file (rechroma prior)")]
+    NoPrior,
+    /// `--resume` on a folder without a checkpoint.
+    #[error("nothing to resume at {}: it holds no training checkpoint", .0.display())]
+    NothingToResume(PathBuf),
 }
 
-/// Default weight of the classification term in the joint head's loss: the rebalanced cross-entropy
-/// (≈ 2–5 nats) is ~100× the regression MSE on ab/110 (≈ 0.01–0.03), so 0.01 gives the two terms
-/// similar sizes.
-pub const DEFAULT_JOINT_CLASS_WEIGHT: f32 = 0.01;
+/// Progress of a run, saved in every checkpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunState {
+    /// Steps done.
+    pub step: u64,
+    /// (step, loss) of every step done.
+    pub losses: Vec<(u64, f32)>,
+    /// (step, scores) of every validation.
+    #[serde(default)]
+    pub validations: Vec<(u64, Report)>,
+    /// (step, every loss term) of every step, for models with several (ChromaGAN).
+    #[serde(default)]
+    pub parts: Vec<(u64, Vec<f32>)>,
+}
 
-/// The MLEU training loss of a batch for the model's head: regression, MSE; classification, rebalanced
-/// cross-entropy (which needs `class`) against targets at the logits' resolution (ab average-pooled
-/// by the class stride first); joint, MSE + `class_weight` · cross-entropy.
-///
-/// # Shapes
-/// batch L `[B, 1, S, S]`, ab `[B, 2, S, S]` → scalar `[1]`
-pub fn mleu_loss(model: &Mleu, batch: &ColorBatch, class: Option<&ClassLossContext>, class_weight: f32) -> Tensor<1> {
-    let out = model.forward_heads(batch.l.clone());
-    let regression = out.ab.map(|ab| regression_loss(ab, batch.ab.clone()));
-    let classification = out.logits.map(|logits| {
-        let ctx = class.expect("the classification loss needs the quantizer and the prior's weights");
-        let s = model.class_stride;
-        let ab = match s {
-            1 => batch.ab.clone(),
-            _ => avg_pool2d(batch.ab.clone(), AvgPoolOptions::new([s, s]).with_stride([s, s])),
-        };
-        let [b, _, h, w] = ab.dims();
-        let device = ab.device();
-        let ab: Vec<f32> = ab.into_data().try_to_vec().expect("f32 ab");
-        let targets = ClassTargets::new(&ab, [b, h, w], ctx.quantizer, ctx.weights, &device);
-        classification_loss(logits, &targets)
-    });
-    match (regression, classification) {
-        (Some(r), Some(c)) => r + c * class_weight,
-        (Some(r), None) => r,
-        (None, Some(c)) => c,
-        (None, None) => unreachable!("every head has an output"),
+impl RunState {
+    /// Reads a checkpoint's `state.json`.
+    fn load(ckpt: &Path) -> Result<Self, TrainError> {
+        let path = ckpt.join(run::STATE_FILE);
+        let bytes = std::fs::read(&path).map_err(|source| TrainError::ReadState {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|source| TrainError::ParseState { path, source })
     }
+}
+
+/// What the caller sees as training goes.
+pub enum Event {
+    /// After every step.
+    Step {
+        /// Steps done.
+        step: u64,
+        /// The step's loss.
+        loss: f32,
+        /// Crops per second of the step.
+        images_per_second: f64,
+    },
+    /// After every validation.
+    Validation {
+        /// Steps done.
+        step: u64,
+        /// The scores.
+        report: Report,
+    },
+}
+
+/// Runs (or resumes) training in `run_dir`. `on_event` is called after every step and validation.
+pub fn train(
+    config: &RunConfig,
+    run_dir: &Path,
+    resume: bool,
+    device: &Device,
+    mut on_event: impl FnMut(&Event),
+) -> Result<RunState, TrainError> {
+    config.validate()?;
+    let t = &config.train;
+    run::create_dir(run_dir)?;
+    let architecture = config.model.architecture();
+    let prior = match &t.prior {
+        Some(p) if architecture != Architecture::ChromaGan => Some(Prior::load(p)?),
+        None if architecture.classifies() => return Err(TrainError::NoPrior),
+        _ => None,
+    };
+    let ckpt = run::checkpoint_dir(run_dir);
+    let mut state = match (&ckpt, resume) {
+        (Some(dir), true) => RunState::load(dir)?,
+        (None, true) => return Err(TrainError::NothingToResume(run_dir.to_path_buf())),
+        (_, false) => {
+            device.seed(t.dataset.seed); // reproducible initial weights
+            RunState::default()
+        }
+    };
+    let mut trainee = Trainee::new(config, prior.as_ref(), ckpt.as_deref().filter(|_| resume), device)?;
+    trainee.set_steps_done(state.step);
+    config.save(run_dir)?;
+    if let Some(p) = &prior {
+        p.save(&run_dir.join(run::PRIOR_FILE))?;
+    }
+    let dataset = PhotoDataset::open(&t.data, t.dataset, |_, _| {})?;
+    let loader = Loader::new(&dataset, t.batch_size);
+    let val_set = match &t.val {
+        Some(dir) => Some(ValidationSet::open(dir, t.dataset.augment.size)?),
+        None => None,
+    };
+    while state.step < t.steps {
+        let t0 = std::time::Instant::now();
+        let batch = loader.batch(state.step, device)?;
+        // The GAN's step draws interpolation weights: seed them by step, so a resumed run draws the same.
+        device.seed(t.dataset.seed ^ state.step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let values = trainee.step(&batch, t.lr_at(state.step));
+        state.step += 1;
+        state.losses.push((state.step, values[0]));
+        if values.len() > 1 {
+            state.parts.push((state.step, values.clone()));
+        }
+        let ips = loader.batch_size() as f64 / t0.elapsed().as_secs_f64();
+        on_event(&Event::Step {
+            step: state.step,
+            loss: values[0],
+            images_per_second: ips,
+        });
+        let last = state.step == t.steps;
+        if let Some(set) = &val_set
+            && (state.step % t.validate_every.max(1) == 0 || last)
+        {
+            let report = validate_and_draw(&trainee, set, &config.decode, &mut state, run_dir, device)?;
+            on_event(&Event::Validation {
+                step: state.step,
+                report,
+            });
+        }
+        if state.step % t.checkpoint_every.max(1) == 0 || last {
+            checkpoint(&trainee, &state, run_dir)?;
+        }
+    }
+    Ok(state)
+}
+
+/// Validates, records the scores in `state`, and writes `val.csv`, `sheet.png` and `curves.png`.
+fn validate_and_draw(
+    trainee: &Trainee,
+    set: &ValidationSet,
+    decode: &DecodeConfig,
+    state: &mut RunState,
+    run_dir: &Path,
+    device: &Device,
+) -> Result<Report, TrainError> {
+    let (report, predictions) = trainee.validate(set, decode, &device.clone().without_autodiff());
+    state.validations.push((state.step, report));
+    let mut csv = String::from(
+        "step,psnr,ssim,colorfulness,auc,gray_psnr,gray_ssim,gray_colorfulness,gray_auc,truth_colorfulness,\
+         beats_gray,median_gain_db\n",
+    );
+    for (s, r) in &state.validations {
+        let (m, g) = (r.model, r.gray);
+        csv.push_str(&format!(
+            "{s},{:.4},{:.4},{:.3},{:.4},{:.4},{:.4},{:.3},{:.4},{:.3},{:.4},{:.4}\n",
+            m.psnr,
+            m.ssim,
+            m.colorfulness,
+            m.auc,
+            g.psnr,
+            g.ssim,
+            g.colorfulness,
+            g.auc,
+            r.truth_colorfulness,
+            r.beats_gray,
+            r.median_gain_db
+        ));
+    }
+    write_atomic(&run_dir.join(run::VAL_FILE), csv.as_bytes())?;
+    let sheet = contact_sheet(set, &predictions, 8);
+    save_image_atomic(&image::DynamicImage::ImageRgb8(sheet), &run_dir.join(run::SHEET_FILE))?;
+    let curves = crate::plot::training_curves(&state.losses, &state.validations)?;
+    save_image_atomic(&image::DynamicImage::ImageRgb8(curves), &run_dir.join(run::CURVES_FILE))?;
+    Ok(report)
+}
+
+/// Writes a checkpoint (networks, optimisers, `state.json`) and refreshes `model.safetensors` and
+/// `log.csv` at the top of the run folder.
+fn checkpoint(trainee: &Trainee, state: &RunState, run_dir: &Path) -> Result<(), TrainError> {
+    run::commit_checkpoint(run_dir, |tmp| {
+        trainee.save(tmp)?;
+        let json = serde_json::to_vec(state).expect("state serialises");
+        Ok::<_, TrainError>(write_atomic(&tmp.join(run::STATE_FILE), &json)?)
+    })?;
+    trainee.save_weights(&run_dir.join(run::WEIGHTS_FILE))?;
+    let mut csv = format!("step,{}\n", trainee.loss_names().join(","));
+    if state.parts.is_empty() {
+        for (s, l) in &state.losses {
+            csv.push_str(&format!("{s},{l}\n"));
+        }
+    } else {
+        for (s, v) in &state.parts {
+            let v: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+            csv.push_str(&format!("{s},{}\n", v.join(",")));
+        }
+    }
+    Ok(write_atomic(&run_dir.join(run::LOG_FILE), csv.as_bytes())?)
 }

@@ -2,24 +2,26 @@
 //! critic, two optimisers). The loop in [`super::run`] is shared; these types hold the networks, take
 //! one step on a batch, validate, and save or restore their part of a checkpoint.
 
+use super::TrainError;
 use super::ema::Ema;
-use super::gan::{GanLossConfig, critic_loss, kl_loss};
-use super::run::{ModelConfig, TrainConfig, TrainError, ckpt_err};
-use super::validate::{Report, ValidationSet, validate_with};
-use super::{ClassLossContext, mleu_loss};
-use crate::color::fit_planes_to_gamut;
+use super::gan::{critic_loss, kl_loss};
+use super::loss::{ClassLossContext, mleu_loss};
 use crate::color::norm;
 use crate::data::ColorBatch;
-use crate::infer::{PredictOptions, Prediction, chromagan_predict, mleu_predict};
-use crate::model::backbone::efficientnet_input;
+use crate::evaluate::{Report, ValidationSet, evaluate_predictor};
+use crate::import::load_backbone;
+use crate::model::ModelConfig;
+use crate::model::backbone::{EmbedsBackbone, efficientnet_input};
 use crate::model::chromagan::{ChromaGan, ChromaGanConfig};
 use crate::model::critic::{Critic, CriticConfig};
 use crate::model::efficientnet::{EfficientNet, EfficientNetConfig};
 use crate::model::mleu::{Mleu, MleuConfig};
+use crate::predict::{PredictError, PredictOptions, chromagan_predict, mleu_predict};
 use crate::quantize::{DecodeConfig, Gamut, Prior, Quantizer};
+use crate::run::weights::{load_burnpack, save_burnpack, save_safetensors};
+use crate::run::{GanLossConfig, RunConfig, TrainConfig};
 use burn::module::Module;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::store::{BurnpackStore, ModuleSnapshot, ModuleStore, SafetensorsStore};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 use image::RgbImage;
@@ -40,66 +42,36 @@ fn adam(config: &TrainConfig) -> ModuleOptimizer {
         .init()
 }
 
-/// Saves a module as burnpack (keeps the parameter ids optimiser state is keyed by).
-fn save_bpk<M: Module>(module: &M, path: &Path) -> Result<(), TrainError> {
-    let mut store = BurnpackStore::from_file(path).overwrite(true);
-    module.save_into(&mut store).map_err(|e| ckpt_err(path, e))
-}
-
-/// Loads weights into `module` from any store, refusing missing tensors and mismatched shapes.
-pub fn load_into<M: Module, S: ModuleStore>(mut module: M, store: &mut S, path: &Path) -> Result<M, TrainError>
-where
-    S::Error: std::fmt::Display,
-{
-    let result = module.load_from(store).map_err(|e| ckpt_err(path, e))?;
-    if let Some((tensor, _)) = result.missing.first() {
-        return Err(ckpt_err(path, format!("tensor {tensor} is missing")));
+fn optim_err(path: &Path, e: impl std::fmt::Debug) -> TrainError {
+    TrainError::Optimizer {
+        path: path.to_path_buf(),
+        // burn's optimiser record errors implement only Debug.
+        source: format!("{e:?}").into(),
     }
-    if let Some(e) = result.errors.first() {
-        return Err(ckpt_err(path, e));
-    }
-    Ok(module)
-}
-
-fn load_bpk<M: Module>(module: M, path: &Path) -> Result<M, TrainError> {
-    load_into(module, &mut BurnpackStore::from_file(path), path)
 }
 
 fn load_optim(config: &TrainConfig, path: &Path) -> Result<ModuleOptimizer, TrainError> {
-    adam(config).load(path).map_err(|e| ckpt_err(path, format!("{e:?}")))
+    adam(config).load(path).map_err(|e| optim_err(path, e))
 }
 
-/// Saves a module's weights as safetensors, atomically.
-pub fn save_safetensors<M: Module>(module: &M, path: &Path) -> Result<(), TrainError> {
-    let mut store = SafetensorsStore::from_bytes(None);
-    module.save_into(&mut store).map_err(|e| ckpt_err(path, e))?;
-    let bytes = store.get_bytes().map_err(|e| ckpt_err(path, e))?;
-    Ok(crate::fsutil::write_atomic(path, &bytes)?)
+fn save_optim(optim: &ModuleOptimizer, path: &Path) -> Result<(), TrainError> {
+    optim.save(path).map_err(|e| optim_err(path, e))
 }
 
-/// Validates a predictor of ab from L on `set` (crops of the set's size), fitting the prediction into
-/// the gamut at each pixel's L when `gamut` says so.
+/// Scores a predictor on `set`'s crops (see [`evaluate_predictor`]).
 fn validate_fn(
     set: &ValidationSet,
     gamut: Gamut,
-    predict: impl Fn(&[f32], (usize, usize)) -> Result<Prediction, crate::infer::InferError>,
+    predict: impl Fn(&[f32], (usize, usize)) -> Result<Vec<f32>, PredictError>,
 ) -> (Report, Vec<RgbImage>) {
-    let size = (set.size as usize, set.size as usize);
-    validate_with(set, |_, lab| {
-        predict(lab.l(), size).map(|p| {
-            let mut ab = p.ab;
-            if gamut == Gamut::Fit {
-                fit_planes_to_gamut(lab.l(), &mut ab);
-            }
-            ab
-        })
-    })
-    .map(|v| (v.report, v.predictions))
-    .expect("validation crops have the size the model was trained at")
+    evaluate_predictor(set, gamut, predict)
+        .map(|v| (v.report, v.predictions))
+        .expect("validation crops have the size the model was trained at")
 }
 
 /// An MLEU being trained.
 pub struct MleuTrainee {
+    /// The network being optimised.
     pub model: Mleu,
     /// The moving average of the weights (when the config asks for one): what validation scores and
     /// what is exported.
@@ -116,16 +88,19 @@ pub struct MleuTrainee {
 }
 
 impl MleuTrainee {
+    /// A fresh trainee (pretrained backbone loaded when the config names its weights), or the one a
+    /// checkpoint folder `ckpt` holds. `class_weights` (313 rebalancing weights, from the prior) are
+    /// needed by the classification and joint heads.
     pub fn new(
         config: &TrainConfig,
         mc: &MleuConfig,
-        prior: Option<&Prior>,
+        class_weights: Option<Vec<f32>>,
         ckpt: Option<&Path>,
         device: &Device,
     ) -> Result<Self, TrainError> {
         let (model, optim, ema) = match ckpt {
             Some(dir) => {
-                let model = load_bpk(mc.init(device), &dir.join("model.bpk"))?;
+                let model = load_burnpack(mc.init(device), &dir.join("model.bpk"))?;
                 let model = if mc.finetune_backbone {
                     model
                 } else {
@@ -133,7 +108,7 @@ impl MleuTrainee {
                 };
                 let ema = match config.ema_decay {
                     Some(d) if dir.join("ema.bpk").is_file() => Some(Ema {
-                        model: load_bpk(mc.init(device), &dir.join("ema.bpk"))?.valid(),
+                        model: load_burnpack(mc.init(device), &dir.join("ema.bpk"))?.valid(),
                         decay: d,
                     }),
                     Some(d) => Some(Ema::new(&model, d)),
@@ -144,7 +119,7 @@ impl MleuTrainee {
             None => {
                 let mut model = mc.init(device);
                 if let (Some(w), Some(bcfg)) = (&config.backbone_weights, &mc.backbone) {
-                    model.set_backbone(bcfg.load(w, device)?, mc.finetune_backbone);
+                    model.set_backbone(load_backbone(bcfg, w, device)?, mc.finetune_backbone);
                 }
                 let ema = config.ema_decay.map(|d| Ema::new(&model, d));
                 (model, adam(config), ema)
@@ -156,7 +131,7 @@ impl MleuTrainee {
             steps: 0,
             optim,
             quantizer: Quantizer::default(),
-            weights: prior.map(|p| p.weights_f32()),
+            weights: class_weights,
             class_weight: config.joint_class_weight,
             replicas: config.replicas.max(1),
         })
@@ -189,29 +164,31 @@ impl MleuTrainee {
         self.ema.as_ref().map_or(&self.model, |e| &e.model)
     }
 
+    /// Scores the evaluated weights on `set`.
     pub fn validate(&self, set: &ValidationSet, decode: &DecodeConfig, device: &Device) -> (Report, Vec<RgbImage>) {
         let model = self.evaluated().valid();
         let options = PredictOptions::new(decode);
         validate_fn(set, decode.gamut, |l, size| {
-            mleu_predict(&model, l, size, &options, device)
+            mleu_predict(&model, l, size, &options, device).map(|p| p.ab)
         })
     }
 
+    /// Writes the network, its moving average and the optimiser state into the checkpoint folder `dir`.
     pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
-        save_bpk(&self.model, &dir.join("model.bpk"))?;
+        save_burnpack(&self.model, &dir.join("model.bpk"))?;
         if let Some(ema) = &self.ema {
-            save_bpk(&ema.model, &dir.join("ema.bpk"))?;
+            save_burnpack(&ema.model, &dir.join("ema.bpk"))?;
         }
-        self.optim
-            .save(dir.join("optim.bpk"))
-            .map_err(|e| ckpt_err(dir, format!("{e:?}")))
+        save_optim(&self.optim, &dir.join("optim.bpk"))
     }
 }
 
 /// A ChromaGAN being trained: generator, critic, their optimisers, and the frozen classifier whose
 /// prediction on the gray photo is the class distribution the generator's y is pulled towards.
 pub struct GanTrainee {
+    /// The generator (what colorizes).
     pub generator: ChromaGan,
+    /// The PatchGAN critic.
     pub critic: Critic,
     g_optim: ModuleOptimizer,
     d_optim: ModuleOptimizer,
@@ -220,6 +197,8 @@ pub struct GanTrainee {
 }
 
 impl GanTrainee {
+    /// A fresh trainee (pretrained trunk loaded when the config names its weights), or the one a
+    /// checkpoint folder `ckpt` holds.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: &TrainConfig,
@@ -232,11 +211,11 @@ impl GanTrainee {
     ) -> Result<Self, TrainError> {
         let (generator, critic, g_optim, d_optim) = match ckpt {
             Some(dir) => {
-                let g = load_bpk(gc.init(device), &dir.join("model.bpk"))?;
+                let g = load_burnpack(gc.init(device), &dir.join("model.bpk"))?;
                 let g = if gc.finetune_backbone { g } else { g.freeze_backbone() };
                 (
                     g,
-                    load_bpk(cc.init(device), &dir.join("critic.bpk"))?,
+                    load_burnpack(cc.init(device), &dir.join("critic.bpk"))?,
                     load_optim(config, &dir.join("optim.bpk"))?,
                     load_optim(config, &dir.join("critic_optim.bpk"))?,
                 )
@@ -244,7 +223,7 @@ impl GanTrainee {
             None => {
                 let mut g = gc.init(device);
                 if let Some(w) = &config.backbone_weights {
-                    g.set_backbone(gc.backbone.load(w, device)?, gc.finetune_backbone);
+                    g.set_backbone(load_backbone(&gc.backbone, w, device)?, gc.finetune_backbone);
                 }
                 (g, cc.init(device), adam(config), adam(config))
             }
@@ -304,48 +283,46 @@ impl GanTrainee {
         values
     }
 
+    /// Scores the generator on `set`.
     pub fn validate(&self, set: &ValidationSet, decode: &DecodeConfig, device: &Device) -> (Report, Vec<RgbImage>) {
         let generator = self.generator.valid();
         validate_fn(set, decode.gamut, |l, size| {
-            chromagan_predict(&generator, l, size, decode.vividness, device)
+            chromagan_predict(&generator, l, size, decode.vividness, device).map(|p| p.ab)
         })
     }
 
+    /// Writes both networks and both optimiser states into the checkpoint folder `dir`.
     pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
-        save_bpk(&self.generator, &dir.join("model.bpk"))?;
-        save_bpk(&self.critic, &dir.join("critic.bpk"))?;
-        for (optim, name) in [(&self.g_optim, "optim.bpk"), (&self.d_optim, "critic_optim.bpk")] {
-            optim
-                .save(dir.join(name))
-                .map_err(|e| ckpt_err(dir, format!("{e:?}")))?;
-        }
-        Ok(())
+        save_burnpack(&self.generator, &dir.join("model.bpk"))?;
+        save_burnpack(&self.critic, &dir.join("critic.bpk"))?;
+        save_optim(&self.g_optim, &dir.join("optim.bpk"))?;
+        save_optim(&self.d_optim, &dir.join("critic_optim.bpk"))
     }
 }
 
 /// Either kind of trainee.
 pub enum Trainee {
+    /// An MLEU.
     Mleu(MleuTrainee),
+    /// A ChromaGAN.
     Gan(GanTrainee),
 }
 
 impl Trainee {
     /// Builds the trainee of `config`, fresh or from the checkpoint folder `ckpt`.
     pub fn new(
-        config: &TrainConfig,
+        config: &RunConfig,
         prior: Option<&Prior>,
         ckpt: Option<&Path>,
         device: &Device,
     ) -> Result<Self, TrainError> {
+        let t = &config.train;
         Ok(match &config.model {
-            ModelConfig::Mleu(mc) => Trainee::Mleu(MleuTrainee::new(config, mc, prior, ckpt, device)?),
-            ModelConfig::ChromaGan {
-                chromagan,
-                critic,
-                gan,
-                teacher_weights,
-            } => {
-                let teacher = match teacher_weights {
+            ModelConfig::Mleu(mc) => {
+                Trainee::Mleu(MleuTrainee::new(t, mc, prior.map(|p| p.weights_f32()), ckpt, device)?)
+            }
+            ModelConfig::ChromaGan { generator, critic } => {
+                let teacher = match &t.teacher_weights {
                     Some(path) => crate::import::load_efficientnet(&EfficientNetConfig::lite0(), path, device)?,
                     None => {
                         tracing::warn!(
@@ -354,7 +331,7 @@ impl Trainee {
                         EfficientNetConfig::lite0().init(device)
                     }
                 };
-                Trainee::Gan(GanTrainee::new(config, chromagan, critic, *gan, teacher, ckpt, device)?)
+                Trainee::Gan(GanTrainee::new(t, generator, critic, t.gan, teacher, ckpt, device)?)
             }
         })
     }
@@ -382,6 +359,7 @@ impl Trainee {
         }
     }
 
+    /// Scores the weights that would be exported on `set`.
     pub fn validate(&self, set: &ValidationSet, decode: &DecodeConfig, device: &Device) -> (Report, Vec<RgbImage>) {
         match self {
             Trainee::Mleu(t) => t.validate(set, decode, device),
@@ -400,8 +378,8 @@ impl Trainee {
     /// Writes the weights inference needs (MLEU, or ChromaGAN's generator) as safetensors.
     pub fn save_weights(&self, path: &Path) -> Result<(), TrainError> {
         match self {
-            Trainee::Mleu(t) => save_safetensors(t.evaluated(), path),
-            Trainee::Gan(t) => save_safetensors(&t.generator, path),
+            Trainee::Mleu(t) => Ok(save_safetensors(t.evaluated(), path)?),
+            Trainee::Gan(t) => Ok(save_safetensors(&t.generator, path)?),
         }
     }
 }

@@ -1,13 +1,15 @@
-//! Validation: the fixed evaluation protocol on a photo folder, for the model and the gray baseline.
+//! Evaluation: the fixed protocol on a photo folder, for the model and the gray baseline. Used by
+//! validation during training and by `rechroma eval`, so both report the same numbers.
 //!
 //! Each photo is resized so its shorter side is the working size and centre-cropped to a square
 //! ([`crate::data::center_crop`]). The model predicts ab from L; the prediction is recombined with the
 //! photo's own L and scored against the truth with PSNR, SSIM, colorfulness and AuC
 //! ([`crate::metrics`]). The gray baseline is the same L with ab = 0.
 
-use crate::color::LabImage;
+use crate::color::{LabImage, fit_planes_to_gamut};
 use crate::data::{DataError, center_crop, load_rgb, scan};
 use crate::metrics;
+use crate::quantize::Gamut;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -15,8 +17,11 @@ use std::path::Path;
 /// Validation photos, cropped once, with what does not depend on the model (the gray baseline and the
 /// truth's colorfulness) computed once too.
 pub struct ValidationSet {
+    /// Each photo's path relative to the folder.
     pub names: Vec<String>,
+    /// The square crops, in colour (the truth).
     pub truth: Vec<RgbImage>,
+    /// The crops in Lab (the model sees their L).
     pub lab: Vec<LabImage>,
     /// The gray baseline: each photo's L with ab = 0.
     pub gray: Vec<RgbImage>,
@@ -24,7 +29,9 @@ pub struct ValidationSet {
     pub gray_scores: Scores,
     /// The gray baseline's scores, photo by photo.
     pub gray_photo_scores: Vec<Scores>,
+    /// Mean colorfulness of the truth.
     pub truth_colorfulness: f64,
+    /// Side of the crops.
     pub size: u32,
 }
 
@@ -70,17 +77,24 @@ impl ValidationSet {
 /// Mean scores over a validation set.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Scores {
+    /// PSNR on 8-bit RGB, dB (per photo, then the mean).
     pub psnr: f64,
+    /// SSIM.
     pub ssim: f64,
+    /// Hasler & Süsstrunk's colorfulness.
     pub colorfulness: f64,
+    /// Area under the cumulative ab-error curve (0–1).
     pub auc: f64,
 }
 
 /// Model and gray-baseline scores, and the ground truth's colorfulness.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// The model's mean scores.
     pub model: Scores,
+    /// The gray baseline's mean scores.
     pub gray: Scores,
+    /// Mean colorfulness of the truth.
     pub truth_colorfulness: f64,
     /// Share of the photos (0–1) on which the model's PSNR is above the gray baseline's.
     #[serde(default)]
@@ -202,4 +216,21 @@ pub fn contact_sheet(set: &ValidationSet, predictions: &[RgbImage], rows: usize)
         }
     }
     sheet
+}
+
+/// Scores a predictor of ab from L (`predict(l, (w, h))`, planar ab in Lab units) on `set`'s crops,
+/// fitting each prediction into the gamut at its pixels' L when `gamut` says so (as colorizing does).
+pub fn evaluate_predictor<E>(
+    set: &ValidationSet,
+    gamut: Gamut,
+    predict: impl Fn(&[f32], (usize, usize)) -> Result<Vec<f32>, E>,
+) -> Result<Validated, E> {
+    let size = (set.size as usize, set.size as usize);
+    validate_with(set, |_, lab| {
+        let mut ab = predict(lab.l(), size)?;
+        if gamut == Gamut::Fit {
+            fit_planes_to_gamut(lab.l(), &mut ab);
+        }
+        Ok(ab)
+    })
 }

@@ -1,0 +1,102 @@
+//! Weight files: safetensors in and out of burn modules, and the half-precision storage of exported
+//! models ([`narrow_to_f16`], [`widen_to_f32`]).
+
+use super::RunError;
+use crate::import::load_store;
+use burn::module::Module;
+use burn::store::{BurnpackStore, ModuleSnapshot, SafetensorsStore};
+use half::f16;
+use safetensors::{Dtype, SafeTensorError, SafeTensors, tensor::TensorView};
+use std::path::Path;
+
+/// Largest magnitude f16 represents; tensors with larger values stay f32.
+const F16_MAX: f32 = 65504.0;
+
+/// Rewrites a safetensors file with every tensor of `from` converted by `convert` (others kept), the
+/// file's metadata kept.
+fn rewrite(
+    bytes: &[u8],
+    from: Dtype,
+    convert: impl Fn(&[u8]) -> Option<(Dtype, Vec<u8>)>,
+) -> Result<Vec<u8>, SafeTensorError> {
+    let (_, meta) = SafeTensors::read_metadata(bytes)?;
+    let tensors = SafeTensors::deserialize(bytes)?;
+    let converted: Vec<(String, Dtype, Vec<usize>, std::borrow::Cow<[u8]>)> = tensors
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let shape = view.shape().to_vec();
+            match (view.dtype() == from).then(|| convert(view.data())).flatten() {
+                Some((dtype, data)) => (name, dtype, shape, data.into()),
+                None => (name, view.dtype(), shape, view.data().into()),
+            }
+        })
+        .collect();
+    let views = converted
+        .iter()
+        .map(|(name, dtype, shape, data)| Ok((name.as_str(), TensorView::new(*dtype, shape.clone(), data)?)))
+        .collect::<Result<Vec<_>, SafeTensorError>>()?;
+    safetensors::serialize(views, meta.metadata().clone())
+}
+
+/// Stores every f32 tensor as f16, except tensors holding values f16 cannot represent (|v| > 65504).
+pub fn narrow_to_f16(bytes: &[u8]) -> Result<Vec<u8>, SafeTensorError> {
+    rewrite(bytes, Dtype::F32, |data| {
+        let values: Vec<f32> = data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        values.iter().all(|v| v.abs() <= F16_MAX).then(|| {
+            let out = values.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect();
+            (Dtype::F16, out)
+        })
+    })
+}
+
+/// Converts every f16 tensor back to f32 (a file without f16 tensors comes back unchanged).
+pub fn widen_to_f32(bytes: &[u8]) -> Result<Vec<u8>, SafeTensorError> {
+    rewrite(bytes, Dtype::F16, |data| {
+        let out = data
+            .chunks_exact(2)
+            .flat_map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32().to_le_bytes())
+            .collect();
+        Some((Dtype::F32, out))
+    })
+}
+
+/// Loads safetensors bytes (f32, or f16 as [`narrow_to_f16`] writes them) into `module`; `path` names
+/// them in errors. Every tensor of the module must be there with its shape.
+pub fn load_safetensors<M: Module>(module: M, bytes: &[u8], path: &Path) -> Result<M, RunError> {
+    let wide = widen_to_f32(bytes).map_err(|source| RunError::Safetensors {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut store = SafetensorsStore::from_bytes(Some(wide));
+    Ok(load_store(module, &mut store, path)?)
+}
+
+/// Saves a module's weights as safetensors, atomically.
+pub fn save_safetensors<M: Module>(module: &M, path: &Path) -> Result<(), RunError> {
+    let mut store = SafetensorsStore::from_bytes(None);
+    let save = |e: String| RunError::Save {
+        path: path.to_path_buf(),
+        source: e.into(),
+    };
+    module.save_into(&mut store).map_err(|e| save(e.to_string()))?;
+    let bytes = store.get_bytes().map_err(|e| save(e.to_string()))?;
+    Ok(crate::fsutil::write_atomic(path, &bytes)?)
+}
+
+/// Saves a module as burnpack, which keeps the parameter ids an optimiser's state is keyed by.
+pub fn save_burnpack<M: Module>(module: &M, path: &Path) -> Result<(), RunError> {
+    let mut store = BurnpackStore::from_file(path).overwrite(true);
+    module.save_into(&mut store).map_err(|e| RunError::Save {
+        path: path.to_path_buf(),
+        source: e.to_string().into(),
+    })
+}
+
+/// Loads a burnpack file written by [`save_burnpack`] into `module`.
+pub fn load_burnpack<M: Module>(module: M, path: &Path) -> Result<M, RunError> {
+    Ok(load_store(module, &mut BurnpackStore::from_file(path), path)?)
+}
