@@ -165,7 +165,7 @@ const GAMUT_STEPS: u32 = 14;
 /// b below about −9 at that L.
 ///
 /// Gray (a = b = 0) is inside the gamut at every L in [0, 100], so a solution always exists; the scale
-/// is found by bisection ([`GAMUT_STEPS`] steps) and is the largest in-gamut one up to that precision.
+/// is found by bisection (14 steps, to 2⁻¹⁴ of the chroma) and is the largest in-gamut one up to that precision.
 pub fn fit_to_gamut(lab: [f32; 3]) -> [f32; 2] {
     let [l, a, b] = lab.map(f64::from);
     if in_srgb_gamut([l, a, b]) {

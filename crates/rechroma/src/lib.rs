@@ -20,7 +20,7 @@
 //! - [`predict`]: a network's output to ab at the working size (decoding, vividness);
 //! - [`evaluate`]: the fixed evaluation protocol against the gray baseline;
 //! - [`plot`]: the prior's and a run's pictures;
-//! - [`train`]: the training loop, losses and checkpoints; [`infer`]: the [`Colorizer`] of full-size
+//! - [`train`](mod@train): the training loop, losses and checkpoints; [`infer`]: the [`Colorizer`] of full-size
 //!   photos. Neither imports the other.
 
 #![warn(missing_docs)]

@@ -1,7 +1,7 @@
 //! From a network's output to ab at the working size: run the network on an L plane, decode a
 //! classification head's distribution (annealed mean, prior correction), upsample a coarse distribution,
 //! apply the vividness. Shared by colorizing ([`crate::infer`]) and validation during training
-//! ([`crate::train`]), so both score exactly what a user gets.
+//! ([`crate::train`](mod@crate::train)), so both score exactly what a user gets.
 
 use crate::color::norm;
 use crate::model::chromagan::ChromaGan;
@@ -209,7 +209,7 @@ impl<'a> Sampler<'a> {
     }
 }
 
-/// Bilinear resize of one `sw × sh` plane to `dw × dh` (see [`taps`] for the convention).
+/// Bilinear resize of one `sw × sh` plane to `dw × dh` (pixel centres aligned: PyTorch's `align_corners=False`, scikit-image's `order=1`).
 pub fn upsample_bilinear(plane: &[f32], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<f32> {
     let sampler = Sampler::new(plane, (sw, sh), (dw, dh));
     let mut out = vec![0f32; dw * dh];

@@ -1,5 +1,5 @@
 //! The run folder: one place that knows its layout, reads and writes its configuration, loads the
-//! model it holds and exports it. Training ([`crate::train`]) writes run folders; colorizing
+//! model it holds and exports it. Training ([`crate::train`](mod@crate::train)) writes run folders; colorizing
 //! ([`crate::infer`]) reads them; neither needs the other.
 //!
 //! # Layout

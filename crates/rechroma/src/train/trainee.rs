@@ -137,7 +137,7 @@ impl MleuTrainee {
         })
     }
 
-    /// One optimiser step; returns [loss].
+    /// One optimiser step; returns `[loss]`.
     pub fn step(&mut self, batch: &ColorBatch, lr: f64) -> Vec<f32> {
         let ctx = self.weights.as_ref().map(|w| ClassLossContext {
             quantizer: &self.quantizer,
