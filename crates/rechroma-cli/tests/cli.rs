@@ -142,6 +142,26 @@ fn train_run(out: &std::path::Path, steps: u32, resume: bool) -> Vec<(u64, f32)>
         .collect()
 }
 
+/// Every float tensor of a run folder's saved model (parameters and running statistics), in order.
+fn saved_tensors(run: &std::path::Path) -> Vec<Vec<f32>> {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::tensor::{Device, Tensor};
+    struct Collect(Vec<Vec<f32>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0
+                .push(param.val().into_data().convert::<f32>().try_into_vec().unwrap());
+        }
+    }
+    let model = rechroma::run::Model::load(run, &Device::flex()).unwrap();
+    let mut c = Collect(Vec::new());
+    match model.network {
+        rechroma::model::Network::Mleu(m) => m.visit(&mut c),
+        rechroma::model::Network::ChromaGan(g) => g.visit(&mut c),
+    }
+    c.0
+}
+
 #[test]
 fn a_stopped_training_run_resumes_where_it_stopped() {
     let dir = scratch("train");
@@ -165,6 +185,16 @@ fn a_stopped_training_run_resumes_where_it_stopped() {
             b.1
         );
     }
+    // Every saved tensor, BatchNorm running statistics included, is what the uninterrupted run saved.
+    let (a, b) = (
+        saved_tensors(&dir.join("straight")),
+        saved_tensors(&dir.join("resumed")),
+    );
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        let worst = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+        assert!(worst <= 1e-5, "saved tensor {i} of {} differs by {worst}", a.len());
+    }
     for f in [
         "config.json",
         "model.safetensors",
@@ -184,6 +214,35 @@ fn a_stopped_training_run_resumes_where_it_stopped() {
     // The sheet: 2 validation photos (64² crops) × (gray | model | truth), 4-pixel gutters.
     let sheet = image::open(dir.join("resumed/sheet.png")).unwrap();
     assert_eq!((sheet.width(), sheet.height()), (3 * 64 + 16, 2 * 64 + 12));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_resumed_run_saves_every_tensor_the_uninterrupted_run_saves() {
+    // Without validation nothing else brings BatchNorm's running statistics up to date before a
+    // checkpoint: the resume point must still hold the latest ones.
+    let dir = scratch("exact-resume");
+    let go = |run: &str, steps: &str, resume: bool| {
+        let mut cmd = tiny_train(&dir.join(run));
+        cmd.args(["--steps", steps]);
+        if resume {
+            cmd.arg("--resume");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    go("straight", "6", false);
+    go("resumed", "4", false);
+    go("resumed", "6", true);
+    let (a, b) = (
+        saved_tensors(&dir.join("straight")),
+        saved_tensors(&dir.join("resumed")),
+    );
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        let worst = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+        assert!(worst <= 1e-5, "saved tensor {i} of {} differs by {worst}", a.len());
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

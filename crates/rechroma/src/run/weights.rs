@@ -75,8 +75,18 @@ pub fn load_safetensors<M: Module>(module: M, bytes: &[u8], path: &Path) -> Resu
     Ok(load_store(module, &mut store, path)?)
 }
 
+/// Brings every BatchNorm running statistic of `module` up to date. burn's `RunningState` keeps the
+/// latest update of each thread aside and folds it in lazily (at the next update or forward), while
+/// saving reads the folded value: without this, a checkpoint holds the statistics of one step earlier
+/// and a resumed run drifts from the uninterrupted one. `valid()` folds them in place (the state is
+/// shared by the module and its copies); folding early changes no later value.
+fn sync_running_states<M: Module>(module: &M) {
+    let _ = module.valid();
+}
+
 /// Saves a module's weights as safetensors, atomically.
 pub fn save_safetensors<M: Module>(module: &M, path: &Path) -> Result<(), RunError> {
+    sync_running_states(module);
     let mut store = SafetensorsStore::from_bytes(None);
     let save = |e: String| RunError::Save {
         path: path.to_path_buf(),
@@ -89,6 +99,7 @@ pub fn save_safetensors<M: Module>(module: &M, path: &Path) -> Result<(), RunErr
 
 /// Saves a module as burnpack, which keeps the parameter ids an optimiser's state is keyed by.
 pub fn save_burnpack<M: Module>(module: &M, path: &Path) -> Result<(), RunError> {
+    sync_running_states(module);
     let mut store = BurnpackStore::from_file(path).overwrite(true);
     module.save_into(&mut store).map_err(|e| RunError::Save {
         path: path.to_path_buf(),
