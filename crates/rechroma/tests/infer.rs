@@ -25,8 +25,30 @@ fn working_size_keeps_about_n_squared_pixels_and_the_aspect_in_multiples_of_32()
     assert_eq!(working_size(4000, 3000, 256), (288, 224));
     assert_eq!(working_size(3000, 4000, 256), (224, 288));
     assert_eq!(working_size(48, 32, 64), (64, 64)); // 78.4 → 64 (2.45 rounds to 2), 52.3 → 64
-    // A 100:1 strip: never below one 32-pixel cell.
-    assert_eq!(working_size(10000, 100, 256), (2560, 32));
+    // A 100:1 strip: squeezed to 16:1, so about n² pixels whatever the shape (it was 2560 × 32).
+    assert_eq!(working_size(10000, 100, 256), (1024, 64));
+    assert_eq!(working_size(1, 100_000, 256), (64, 1024));
+    assert_eq!(working_size(20_000, 1, 2048), (8192, 512));
+    for (w, h) in [(1, 1), (1, 100_000), (100_000, 1), (7, 3), (65_000, 65_000)] {
+        let (ww, wh) = working_size(w, h, 256);
+        assert!(ww * wh <= 320 * 320, "{w}×{h} → {ww}×{wh}");
+    }
+}
+
+#[test]
+fn a_thin_strip_is_colorized_at_full_size_through_a_bounded_working_image() {
+    let device = Device::flex();
+    let colorizer = Colorizer::from_run(&tiny_run("strip", Head::Classification), &device).unwrap();
+    let strip = DynamicImage::ImageLuma8(image::GrayImage::from_fn(20_000, 1, |x, _| image::Luma([(x % 256) as u8])));
+    let options = ColorizeOptions {
+        size: 64,
+        confidence: true,
+        ..ColorizeOptions::default()
+    };
+    assert_eq!(colorizer.working_size(20_000, 1, 64), (256, 32));
+    let out = colorizer.colorize(&strip, &options).unwrap();
+    assert_eq!(out.image.dimensions(), (20_000, 1));
+    assert_eq!(out.confidence.unwrap().dimensions(), (20_000, 1));
 }
 
 #[test]

@@ -13,12 +13,19 @@ use crate::quantize::Gamut;
 use image::{DynamicImage, ImageBuffer, Pixel, Primitive, Rgb};
 use rayon::prelude::*;
 
+/// The widest aspect ratio (long side : short side) the network sees: a thinner photo is squeezed to it
+/// at the working size (its colours are stretched back over the full-resolution L), so the working
+/// image never exceeds about 1.3·n² pixels, whatever the photo's shape (a 1 × 20000 strip once made a
+/// 36192 × 32 working image and 1.9 GB of activations).
+pub const MAX_WORKING_ASPECT: f64 = 16.0;
+
 /// The working size for a `width × height` photo and a nominal size `n`: about n² pixels, the photo's
-/// aspect ratio kept, both sides multiples of 32 (at least 32). A square photo at n = 256 gets 256×256;
-/// a 4:3 one 288×224.
+/// aspect ratio kept up to [`MAX_WORKING_ASPECT`], both sides multiples of 32 (at least 32). A square
+/// photo at n = 256 gets 256×256; a 4:3 one 288×224; a 100:1 strip 1024×64.
 pub fn working_size(width: u32, height: u32, n: u32) -> (u32, u32) {
     let m = SIZE_MULTIPLE as f64;
-    let r = (width.max(1) as f64 / height.max(1) as f64).sqrt();
+    let limit = MAX_WORKING_ASPECT.sqrt();
+    let r = (width.max(1) as f64 / height.max(1) as f64).sqrt().clamp(1.0 / limit, limit);
     let side = |s: f64| ((s / m).round().max(1.0) * m) as u32;
     (side(n as f64 * r), side(n as f64 / r))
 }
