@@ -87,6 +87,7 @@ pub fn run(args: Args) -> Result<()> {
         let json = serde_json::json!({
             "data": args.data,
             "photos": set.names.len(),
+            "skipped_gray": set.skipped_gray,
             "size": args.size,
             "working_size": working,
             "model": colorizer.source,
@@ -119,6 +120,13 @@ pub fn run(args: Args) -> Result<()> {
         describe(architecture, &decode),
         s = args.size,
     );
+    if !set.skipped_gray.is_empty() {
+        println!(
+            "skipped {} grayscale photo(s) (no colour to score): {}",
+            set.skipped_gray.len(),
+            set.skipped_gray.join(", ")
+        );
+    }
     println!(
         "{:<8} {:>9} {:>7} {:>13} {:>7}",
         "", "PSNR dB", "SSIM", "colorfulness", "AuC"

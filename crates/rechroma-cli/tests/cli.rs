@@ -355,17 +355,26 @@ fn eval_scores_the_model_and_the_gray_baseline_and_draws_the_sheet() {
     ]);
     assert!(ok, "{stderr}");
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(json["photos"], 4);
+    // The grayscale chelsea has no colour to score: left out and named (it scored 100 dB for gray before).
+    assert_eq!(json["photos"], 3);
+    assert_eq!(json["skipped_gray"], serde_json::json!(["gray/chelsea_gray.png"]));
+    assert_eq!(json["photo_scores"].as_array().unwrap().len(), 3);
+    assert!(json["gray_scores"]["psnr"].as_f64().unwrap() < 60.0, "{json}");
     assert_eq!(json["model"], "embedded");
-    // The gray baseline's colorfulness is that of a gray chelsea plus three grayed colour photos: ≈ 0.
+    // The gray baseline's colorfulness is that of three grayed colour photos: ≈ 0.
     assert!(json["gray_scores"]["colorfulness"].as_f64().unwrap() < 1.0, "{json}");
     for key in ["psnr", "ssim", "colorfulness", "auc"] {
         assert!(json["model_scores"][key].as_f64().is_some(), "{key}: {json}");
     }
     let img = image::open(&sheet).unwrap();
-    assert_eq!((img.width(), img.height()), (3 * 64 + 16, 4 * 64 + 5 * 4));
+    assert_eq!((img.width(), img.height()), (3 * 64 + 16, 3 * 64 + 4 * 4));
     let (ok, stdout, _) = rechroma(args!["eval", "--data", photos, "--size", "64"]);
     assert!(ok && stdout.contains("gray") && stdout.contains("truth"), "{stdout}");
+    assert!(stdout.contains("skipped 1 grayscale photo"), "{stdout}");
+    // A folder of grayscale photos only: nothing to score, said in one line.
+    let (ok, _, stderr) = rechroma(args!["eval", "--data", photos.join("gray"), "--size", "64"]);
+    assert!(!ok && stderr.contains("all 1 photos are grayscale"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -33,22 +33,50 @@ pub struct ValidationSet {
     pub truth_colorfulness: f64,
     /// Side of the crops.
     pub size: u32,
+    /// Photos left out because they have no colour to score (see [`GRAY_CHROMA`]).
+    pub skipped_gray: Vec<String>,
+}
+
+/// A photo whose crop has a mean chroma √(a² + b²) below this (Lab units) is grayscale: there is no colour
+/// to score, and the gray baseline would match it exactly (PSNR capped at 100 dB), so it is left out.
+/// JPEG noise on a gray photo stays well below 1; the least colourful real photos of the dev set are
+/// above 3.
+pub const GRAY_CHROMA: f32 = 1.0;
+
+/// Mean chroma of a Lab image, Lab units.
+fn mean_chroma(lab: &LabImage) -> f32 {
+    let n = lab.pixels();
+    let (a, b) = lab.ab().split_at(n);
+    a.iter().zip(b).map(|(a, b)| a.hypot(*b)).sum::<f32>() / n.max(1) as f32
 }
 
 impl ValidationSet {
-    /// Reads the photos of `dir` (unreadable ones are reported with `tracing::warn` and skipped).
+    /// Reads the photos of `dir` (unreadable ones are reported with `tracing::warn` and skipped, and
+    /// grayscale ones listed in [`Self::skipped_gray`]).
     pub fn open(dir: &Path, size: u32) -> Result<Self, DataError> {
-        let (mut names, mut truth, mut lab) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut names, mut truth, mut lab, mut skipped_gray) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for path in scan(dir)? {
+            let name = path.strip_prefix(dir).unwrap_or(&path).display().to_string();
             match load_rgb(&path) {
                 Ok(img) => {
                     let crop = center_crop(&img, size);
-                    lab.push(LabImage::from_rgb8(&crop));
+                    let crop_lab = LabImage::from_rgb8(&crop);
+                    if mean_chroma(&crop_lab) < GRAY_CHROMA {
+                        skipped_gray.push(name);
+                        continue;
+                    }
+                    lab.push(crop_lab);
                     truth.push(crop);
-                    names.push(path.strip_prefix(dir).unwrap_or(&path).display().to_string());
+                    names.push(name);
                 }
                 Err(e) => tracing::warn!("skipping {e}"),
             }
+        }
+        if names.is_empty() && !skipped_gray.is_empty() {
+            return Err(DataError::AllGray {
+                path: dir.to_path_buf(),
+                count: skipped_gray.len(),
+            });
         }
         if names.is_empty() {
             return Err(DataError::Empty {
@@ -68,6 +96,7 @@ impl ValidationSet {
             gray,
             gray_scores: mean(&gray_scores),
             gray_photo_scores: gray_scores,
+            skipped_gray,
             truth_colorfulness,
             size,
         })

@@ -39,7 +39,9 @@ fn working_size_keeps_about_n_squared_pixels_and_the_aspect_in_multiples_of_32()
 fn a_thin_strip_is_colorized_at_full_size_through_a_bounded_working_image() {
     let device = Device::flex();
     let colorizer = Colorizer::from_run(&tiny_run("strip", Head::Classification), &device).unwrap();
-    let strip = DynamicImage::ImageLuma8(image::GrayImage::from_fn(20_000, 1, |x, _| image::Luma([(x % 256) as u8])));
+    let strip = DynamicImage::ImageLuma8(image::GrayImage::from_fn(20_000, 1, |x, _| {
+        image::Luma([(x % 256) as u8])
+    }));
     let options = ColorizeOptions {
         size: 64,
         confidence: true,

@@ -65,6 +65,14 @@ pub enum DataError {
         source: image::ImageError,
     },
     /// A photo folder holds no photo that could be read.
+    /// Every photo of a folder to score is grayscale.
+    #[error("{path}: all {count} photos are grayscale: there is no colour to score against")]
+    AllGray {
+        /// The folder.
+        path: PathBuf,
+        /// How many photos it holds.
+        count: usize,
+    },
     #[error("{path}: no readable photos found")]
     Empty {
         /// The folder.

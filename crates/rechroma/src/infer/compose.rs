@@ -25,7 +25,9 @@ pub const MAX_WORKING_ASPECT: f64 = 16.0;
 pub fn working_size(width: u32, height: u32, n: u32) -> (u32, u32) {
     let m = SIZE_MULTIPLE as f64;
     let limit = MAX_WORKING_ASPECT.sqrt();
-    let r = (width.max(1) as f64 / height.max(1) as f64).sqrt().clamp(1.0 / limit, limit);
+    let r = (width.max(1) as f64 / height.max(1) as f64)
+        .sqrt()
+        .clamp(1.0 / limit, limit);
     let side = |s: f64| ((s / m).round().max(1.0) * m) as u32;
     (side(n as f64 * r), side(n as f64 / r))
 }
