@@ -47,10 +47,13 @@ struct Job {
     output: PathBuf,
 }
 
-/// Lists (input, output) pairs: folders are searched recursively and mirrored under --out-dir.
-fn plan(args: &Args) -> Result<(Vec<Job>, Vec<String>)> {
+/// Lists (input, output) pairs: folders are searched recursively and mirrored under --out-dir, leaving
+/// out what is already under the output folder (a folder colorized into a subfolder of itself must not
+/// colorize its own results on the next run). Notes on skipped files go to `notes`.
+fn plan(args: &Args, notes: &mut Vec<String>) -> Result<(Vec<Job>, Vec<String>)> {
     let mut jobs = Vec::new();
     let mut errors = Vec::new();
+    let out_dir = args.out_dir.as_ref().and_then(|d| d.canonicalize().ok());
     let rename = |p: PathBuf| match &args.format {
         Some(ext) => p.with_extension(ext),
         None => p,
@@ -63,7 +66,23 @@ fn plan(args: &Args) -> Result<(Vec<Job>, Vec<String>)> {
                     input.display()
                 );
             };
-            for photo in rechroma::data::scan(input)? {
+            let scan = rechroma::data::scan_all(input)?;
+            if let Some(summary) = scan.skipped_summary() {
+                notes.push(format!("{}: skipped {summary}", input.display()));
+            }
+            let (mine, photos): (Vec<PathBuf>, Vec<PathBuf>) = scan
+                .photos
+                .into_iter()
+                .partition(|p| out_dir.as_ref().is_some_and(|o| resolved(p).starts_with(o)));
+            if !mine.is_empty() {
+                notes.push(format!(
+                    "{}: left out {} photo(s) inside the output folder {}",
+                    input.display(),
+                    mine.len(),
+                    dir.display()
+                ));
+            }
+            for photo in photos {
                 let rel = photo.strip_prefix(input).unwrap_or(&photo).to_path_buf();
                 jobs.push(Job {
                     output: rename(dir.join(rel)),
@@ -149,7 +168,11 @@ fn run_one(
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let (jobs, mut errors) = plan(&args)?;
+    let mut notes = Vec::new();
+    let (jobs, mut errors) = plan(&args, &mut notes)?;
+    for n in &notes {
+        eprintln!("note: {n}");
+    }
     if jobs.is_empty() && errors.is_empty() {
         bail!("no photos found in the inputs (JPEG, PNG, WebP, TIFF, BMP)");
     }
@@ -162,15 +185,29 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     let inputs: HashSet<PathBuf> = jobs.iter().map(|j| resolved(&j.input)).collect();
-    let mut seen = HashSet::new();
-    let (jobs, clashes): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| seen.insert(resolved(&j.output)));
-    errors.extend(clashes.iter().map(|j| {
-        format!(
-            "{}: another input already writes {}",
-            j.input.display(),
-            j.output.display()
-        )
-    }));
+    // Every file each job writes (its confidence map included), claimed before any work: a job whose
+    // file another job already claims is refused, never silently replaced.
+    let mut claimed = HashSet::new();
+    let mut kept = Vec::new();
+    for job in jobs {
+        let mut files = vec![job.output.clone()];
+        if options.confidence {
+            files.push(confidence_path(&job.output));
+        }
+        let files: Vec<PathBuf> = files.iter().map(|f| resolved(f)).collect();
+        match files.iter().find(|f| claimed.contains(*f)) {
+            Some(taken) => errors.push(format!(
+                "{}: another input already writes {}",
+                job.input.display(),
+                taken.display()
+            )),
+            None => {
+                claimed.extend(files);
+                kept.push(job);
+            }
+        }
+    }
+    let jobs = kept;
     let threads = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(4))

@@ -346,6 +346,51 @@ fn colorize_never_overwrites_an_input_nor_an_existing_output_without_force() {
 }
 
 #[test]
+fn a_folder_batch_plans_every_output_first_and_never_recolorizes_its_own_results() {
+    let dir = scratch("plan");
+    let photos = dir.join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    let gray = fixtures().join("photos/gray/chelsea_gray.png");
+    // `a.png`'s confidence map would be `a.confidence.png`, which is also another photo's output.
+    std::fs::copy(&gray, photos.join("a.png")).unwrap();
+    std::fs::copy(&gray, photos.join("a.confidence.png")).unwrap();
+    std::fs::write(photos.join("notes.txt"), b"not a photo").unwrap();
+    std::fs::write(photos.join("anim.gif"), b"GIF89a").unwrap();
+    let out = photos.join("col"); // the output folder inside the input folder
+    let (ok, _, stderr) = rechroma(args![
+        "colorize",
+        photos,
+        "--out-dir",
+        out,
+        "--confidence",
+        "--size",
+        "64"
+    ]);
+    assert!(!ok, "one job must be refused: {stderr}");
+    assert!(stderr.contains("another input already writes"), "{stderr}");
+    assert!(stderr.contains("skipped 2 file(s) that are not photos"), "{stderr}");
+    assert!(stderr.contains("1 .gif") && stderr.contains("1 .txt"), "{stderr}");
+    // Sorted, `a.confidence.png` comes first and claims its output; `a.png` would write its confidence
+    // map over it, so `a.png` is the job refused, and the colorized photo stays a colorized photo.
+    assert!(stderr.contains("a.png: another input"), "{stderr}");
+    assert!(!out.join("a.png").exists());
+    let written = image::open(out.join("a.confidence.png")).unwrap();
+    let map = image::open(out.join("a.confidence.confidence.png")).unwrap();
+    assert_eq!((written.width(), written.height()), (128, 96));
+    let lab = rechroma::color::LabImage::from_rgb8(&written.to_rgb8());
+    let lab_map = rechroma::color::LabImage::from_rgb8(&map.to_rgb8());
+    assert_ne!(lab.l(), lab_map.l(), "the photo is not the heat map");
+    // Run again: the results under photos/col are not inputs (no photos/col/col/…).
+    let (_, _, stderr) = rechroma(args!["colorize", photos, "--out-dir", out, "--size", "64", "--force"]);
+    assert!(
+        stderr.contains("left out") && stderr.contains("inside the output folder"),
+        "{stderr}"
+    );
+    assert!(!out.join("col").exists(), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn eval_scores_the_model_and_the_gray_baseline_and_draws_the_sheet() {
     let dir = scratch("eval");
     let sheet = dir.join("sheet.png");

@@ -64,7 +64,6 @@ pub enum DataError {
         #[source]
         source: image::ImageError,
     },
-    /// A photo folder holds no photo that could be read.
     /// Every photo of a folder to score is grayscale.
     #[error("{path}: all {count} photos are grayscale: there is no colour to score against")]
     AllGray {
@@ -73,6 +72,7 @@ pub enum DataError {
         /// How many photos it holds.
         count: usize,
     },
+    /// A photo folder holds no photo that could be read.
     #[error("{path}: no readable photos found")]
     Empty {
         /// The folder.
@@ -83,11 +83,48 @@ pub enum DataError {
 /// Lists the photos under `dir` (recursively, following no symlinked folders), sorted by path so the
 /// order is the same on every machine.
 pub fn scan(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+    Ok(scan_all(dir)?.photos)
+}
+
+/// What a folder holds: the photos rechroma reads, and the other files it leaves alone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scan {
+    /// Regular files with one of the [`PHOTO_EXTENSIONS`], sorted.
+    pub photos: Vec<PathBuf>,
+    /// Every other file (GIF, SVG, HEIC, text, …, or a pipe or device named like a photo), sorted.
+    pub skipped: Vec<PathBuf>,
+}
+
+impl Scan {
+    /// "3 files that are not photos rechroma reads (2 .gif, 1 .svg)", or `None` when nothing was skipped.
+    pub fn skipped_summary(&self) -> Option<String> {
+        if self.skipped.is_empty() {
+            return None;
+        }
+        let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+        for p in &self.skipped {
+            let ext = p.extension().map_or("no extension".into(), |e| {
+                format!(".{}", e.to_string_lossy().to_lowercase())
+            });
+            *kinds.entry(ext).or_default() += 1;
+        }
+        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        Some(format!(
+            "{} file(s) that are not photos rechroma reads ({})",
+            self.skipped.len(),
+            kinds.join(", ")
+        ))
+    }
+}
+
+/// Lists the photos under `dir` and the files skipped (recursively, following no symlinked folders),
+/// sorted by path so the order is the same on every machine.
+pub fn scan_all(dir: &Path) -> Result<Scan, DataError> {
     let io = |path: &Path, source| DataError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let mut out = Vec::new();
+    let mut out = Scan::default();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).map_err(|e| io(&d, e))? {
@@ -98,11 +135,14 @@ pub fn scan(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
                 stack.push(path);
             } else if is_photo(&path) && std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
                 // Only regular files (or links to them): a FIFO or device named *.jpg would hang or never end.
-                out.push(path);
+                out.photos.push(path);
+            } else {
+                out.skipped.push(path);
             }
         }
     }
-    out.sort();
+    out.photos.sort();
+    out.skipped.sort();
     Ok(out)
 }
 
