@@ -60,6 +60,24 @@ enum Command {
     Export(export::Args),
 }
 
+/// On SIGTERM or SIGINT, removes the temporary files being written (nothing half-written is left in
+/// output or run folders) and exits with 128 + the signal's number, as shells expect. A watcher thread
+/// (signal-hook) does the work, outside the signal handler.
+#[cfg(unix)]
+fn stop_cleanly_on_signals() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) else {
+        return; // without the watcher, a stopped run may leave temporary files, which the next run removes
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            rechroma::fsutil::remove_in_flight();
+            eprintln!();
+            std::process::exit(128 + signal);
+        }
+    });
+}
+
 fn main() -> std::process::ExitCode {
     // Die quietly when the reader of our output goes away (`rechroma eval … | head`), as command-line
     // tools do, instead of panicking on a failed print: Rust ignores SIGPIPE by default.
@@ -68,6 +86,8 @@ fn main() -> std::process::ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    #[cfg(unix)]
+    stop_cleanly_on_signals();
     let cli = Cli::parse();
     let level = match cli.verbose {
         0 => "warn",

@@ -246,6 +246,21 @@ fn a_resumed_run_saves_every_tensor_the_uninterrupted_run_saves() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Every `.tmp` file or folder under `dir`.
+fn temp_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.to_string_lossy().ends_with(".tmp") {
+            out.push(path.clone());
+        }
+        if path.is_dir() {
+            out.extend(temp_files(&path));
+        }
+    }
+    out
+}
+
 fn rechroma(args: &[&std::ffi::OsStr]) -> (bool, String, String) {
     let run = Command::new(env!("CARGO_BIN_EXE_rechroma"))
         .args(args)
@@ -615,5 +630,45 @@ fn prior_and_eval_never_replace_an_existing_file_without_force() {
     let (ok, _, stderr) = rechroma(args!["prior", "--data", photos, "--out", prior, "--force"]);
     assert!(ok, "{stderr}");
     assert_ne!(std::fs::read(&prior).unwrap(), b"precious");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_stopped_process_leaves_no_temporary_files_and_stale_ones_are_removed() {
+    let dir = scratch("signals");
+    let run = dir.join("run");
+    // A training run that checkpoints every other step (so a write is often in flight), stopped by SIGTERM.
+    let mut child = tiny_train(&run)
+        .args(["--steps", "100000"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !run.join("checkpoint/state.json").is_file() && std::time::Instant::now() < deadline {
+        assert!(child.try_wait().unwrap().is_none(), "the run stopped by itself");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status:?}");
+    assert_eq!(temp_files(&run), Vec::<PathBuf>::new());
+    assert!(
+        run.join("checkpoint/state.json").is_file(),
+        "the last checkpoint is whole"
+    );
+    // A temporary file left by a killed process (SIGKILL cannot be caught) goes with the next write.
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let stale = out.join(".photo.png.4194303.tmp"); // above Linux's largest pid: never running
+    std::fs::write(&stale, b"half a photo").unwrap();
+    let input = fixtures().join("photos/gray/chelsea_gray.png");
+    let (ok, _, stderr) = rechroma(args!["colorize", input, "-o", out.join("photo.png"), "--size", "64"]);
+    assert!(ok, "{stderr}");
+    assert!(!stale.exists(), "the stale temporary file is removed");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -3,6 +3,76 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Temporary files and folders this process is writing: removed by [`remove_in_flight`] when the
+/// process is told to stop (the CLI calls it on SIGTERM and SIGINT).
+static IN_FLIGHT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Records a temporary file or folder as being written (see [`remove_in_flight`]).
+pub fn track(path: &Path) {
+    IN_FLIGHT
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(path.to_path_buf());
+}
+
+/// Forgets a temporary file or folder once renamed into place or removed.
+pub fn untrack(path: &Path) {
+    IN_FLIGHT
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|p| p != path);
+}
+
+/// Removes every temporary file and folder this process is writing. For a signal handler thread:
+/// nothing half-written is left behind when the process stops.
+pub fn remove_in_flight() {
+    let paths = std::mem::take(&mut *IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner()));
+    for p in paths {
+        let _ = std::fs::remove_file(&p).or_else(|_| std::fs::remove_dir_all(&p));
+    }
+}
+
+/// Whether the process `pid` is running (Linux: it has a `/proc` entry; elsewhere assumed running, so
+/// nothing is removed).
+fn alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        true
+    }
+}
+
+/// Removes the temporary files `.NAME.PID.tmp` that an earlier rechroma process killed while writing
+/// `path` left beside it (SIGKILL cannot be caught). Files of running processes are kept.
+pub fn remove_stale_temps(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let pid = file
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !alive(pid)
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
 
 /// Errors writing output files; each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +104,8 @@ pub enum WriteError {
 }
 
 /// Writes `bytes` to a temporary file beside `path` (same folder, so the rename is atomic), flushes it
-/// to disk, then renames it over `path`. The temporary file is removed if anything fails.
+/// to disk, then renames it over `path`. The temporary file is removed if anything fails (or the
+/// process is stopped: [`remove_in_flight`]), and stale ones of killed processes are removed first.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     let io = |source| WriteError::Io {
         path: path.to_path_buf(),
@@ -43,7 +114,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     let name = path
         .file_name()
         .ok_or_else(|| io(std::io::Error::other("not a file path")))?;
+    remove_stale_temps(path);
     let tmp = path.with_file_name(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    track(&tmp);
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -53,6 +126,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
+    untrack(&tmp);
     result.map_err(io)
 }
 

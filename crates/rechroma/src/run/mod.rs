@@ -297,6 +297,7 @@ pub fn commit_checkpoint<E: From<RunError>>(
 ) -> Result<(), E> {
     let tmp = run_dir.join("checkpoint.tmp");
     let _ = std::fs::remove_dir_all(&tmp);
+    crate::fsutil::track(&tmp);
     create_dir(&tmp)?;
     write(&tmp)?;
     let dest = run_dir.join(CHECKPOINT_DIR);
@@ -312,6 +313,7 @@ pub fn commit_checkpoint<E: From<RunError>>(
         rename(&dest, &old)?;
     }
     rename(&tmp, &dest)?;
+    crate::fsutil::untrack(&tmp);
     let _ = std::fs::remove_dir_all(&old);
     Ok(())
 }
