@@ -37,8 +37,34 @@ pub struct Args {
     #[arg(short, long)]
     jobs: Option<usize>,
     /// Overwrite existing output files (inputs are never overwritten).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "skip_existing")]
     force: bool,
+    /// Leave photos whose output already exists as they are (finishes an interrupted batch; exit 0
+    /// when everything is there).
+    #[arg(long)]
+    skip_existing: bool,
+}
+
+/// Checks, before any work, that each output folder can be created and written: a read-only or
+/// missing destination fails in a second, not after minutes of colorizing.
+fn check_writable(jobs: &[Job]) -> Result<()> {
+    let dirs: std::collections::BTreeSet<PathBuf> = jobs
+        .iter()
+        .map(|j| {
+            j.output
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .to_path_buf()
+        })
+        .collect();
+    for dir in dirs {
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the output folder {}", dir.display()))?;
+        let probe = dir.join(format!(".rechroma-write-test.{}.tmp", std::process::id()));
+        std::fs::write(&probe, b"").with_context(|| format!("cannot write in the output folder {}", dir.display()))?;
+        let _ = std::fs::remove_file(&probe);
+    }
+    Ok(())
 }
 
 /// One photo to colorize.
@@ -207,7 +233,14 @@ pub fn run(args: Args) -> Result<()> {
             }
         }
     }
-    let jobs = kept;
+    let mut jobs = kept;
+    let mut skipped = 0;
+    if args.skip_existing {
+        let before = jobs.len();
+        jobs.retain(|j| !j.output.exists());
+        skipped = before - jobs.len();
+    }
+    check_writable(&jobs)?;
     let threads = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(4))
@@ -243,9 +276,14 @@ pub fn run(args: Args) -> Result<()> {
     let done = jobs.len() - failed.len();
     let total = jobs.len() + errors.len();
     eprintln!(
-        "colorized {done} of {total} photos in {:.1} s with the {} model{}",
+        "colorized {done} of {total} photos in {:.1} s with the {} model{}{}",
         start.elapsed().as_secs_f64(),
         colorizer.source,
+        if skipped > 0 {
+            format!("; {skipped} already done (--skip-existing)")
+        } else {
+            String::new()
+        },
         if failures > 0 {
             format!("; {failures} failed")
         } else {

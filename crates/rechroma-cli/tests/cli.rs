@@ -672,3 +672,73 @@ fn a_stopped_process_leaves_no_temporary_files_and_stale_ones_are_removed() {
     assert!(!stale.exists(), "the stale temporary file is removed");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[cfg(unix)]
+#[test]
+fn an_interrupted_batch_is_finished_with_skip_existing_and_a_read_only_destination_fails_first() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("skip");
+    let photos = dir.join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    for name in ["a.png", "b.png", "c.png"] {
+        std::fs::copy(fixtures().join("photos/gray/chelsea_gray.png"), photos.join(name)).unwrap();
+    }
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("b.png"), b"done before the interruption").unwrap();
+    let (ok, _, stderr) = rechroma(args![
+        "colorize",
+        photos,
+        "--out-dir",
+        out,
+        "--size",
+        "64",
+        "--skip-existing"
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("colorized 2 of 2") && stderr.contains("1 already done"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(out.join("b.png")).unwrap(),
+        b"done before the interruption"
+    );
+    assert!(out.join("a.png").is_file() && out.join("c.png").is_file());
+    // Everything there: nothing to do, exit 0.
+    let (ok, _, stderr) = rechroma(args![
+        "colorize",
+        photos,
+        "--out-dir",
+        out,
+        "--size",
+        "64",
+        "--skip-existing"
+    ]);
+    assert!(ok && stderr.contains("3 already done"), "{stderr}");
+    // A destination that cannot be written fails before any photo is colorized, in one line.
+    let locked = dir.join("locked");
+    std::fs::create_dir_all(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let writable = std::fs::write(locked.join("probe"), b"").is_ok(); // root ignores permissions
+    if !writable {
+        let (ok, _, stderr) = rechroma(args!["colorize", photos, "--out-dir", locked, "--size", "64"]);
+        assert!(!ok && stderr.contains("cannot write in the output folder"), "{stderr}");
+        assert!(!stderr.contains("colorized"), "no work was done: {stderr}");
+    }
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // As root the permissions do not stop a write; a destination under a plain file does, for anyone.
+    let blocked = dir.join("a-file");
+    std::fs::write(&blocked, b"").unwrap();
+    let (ok, _, stderr) = rechroma(args![
+        "colorize",
+        photos,
+        "--out-dir",
+        blocked.join("sub"),
+        "--size",
+        "64"
+    ]);
+    assert!(!ok && stderr.contains("cannot create the output folder"), "{stderr}");
+    assert!(!stderr.contains("colorized"), "no work was done: {stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
