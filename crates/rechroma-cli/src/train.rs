@@ -9,9 +9,9 @@ use rechroma::model::critic::CriticConfig;
 use rechroma::model::efficientnet::EfficientNetConfig;
 use rechroma::model::mleu::{Head, MleuConfig};
 use rechroma::model::vgg::Vgg16Config;
-use rechroma::run::{CosineSchedule, DEFAULT_JOINT_CLASS_WEIGHT, RunConfig, TrainConfig};
+use rechroma::run::{CosineSchedule, DEFAULT_JOINT_CLASS_WEIGHT, Init, RunConfig, TrainConfig};
 use rechroma::train::{Event, train};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Arch {
@@ -61,9 +61,14 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = BackboneArg::EfficientnetLite0)]
     backbone: BackboneArg,
     /// Backbone weights: EfficientNet-Lite0 safetensors (from scripts/fetch-photos.sh), or torchvision's
-    /// vgg16-397923af.pth for --backbone vgg16.
-    #[arg(long, default_value = "data/weights/efficientnet-lite0.safetensors")]
-    backbone_weights: PathBuf,
+    /// vgg16-397923af.pth for --backbone vgg16 [default: data/weights/efficientnet-lite0.safetensors when
+    /// it exists, else the EfficientNet-Lite0 backbone of the embedded model: no file needed].
+    #[arg(long)]
+    backbone_weights: Option<PathBuf>,
+    /// Start from a trained model instead of random weights, to fine-tune it: `default` (the embedded
+    /// model) or a run folder. The network is that model's (the architecture flags are ignored).
+    #[arg(long)]
+    init: Option<String>,
     /// Train a plain U-Net without the embedded backbone (ablation).
     #[arg(long)]
     no_backbone: bool,
@@ -205,7 +210,17 @@ fn config_from(args: &Args) -> Result<RunConfig> {
     });
     let pair =
         |v: &[usize], flag: &str| <[usize; 2]>::try_from(v).map_err(|_| anyhow::anyhow!("{flag} needs 2 numbers"));
+    let default_run = RunConfig::from_json(rechroma::run::embedded::CONFIG, Path::new("<embedded model>"))?;
+    let init = match args.init.as_deref() {
+        None => None,
+        Some("default") => Some((Init::Default, default_run.model.clone())),
+        Some(dir) => {
+            let run = RunConfig::load(Path::new(dir)).with_context(|| format!("--init {dir}"))?;
+            Some((Init::Run(PathBuf::from(dir)), run.model))
+        }
+    };
     let model = match args.arch {
+        _ if init.is_some() => init.as_ref().expect("checked").1.clone(),
         Arch::MleuReg | Arch::MleuCls | Arch::MleuJoint => ModelConfig::Mleu(MleuConfig {
             widths,
             head: match args.arch {
@@ -237,8 +252,27 @@ fn config_from(args: &Args) -> Result<RunConfig> {
     dataset.augment.size = crop;
     dataset.augment.min_scale = args.min_scale;
     dataset.seed = args.seed;
+    // No weights file named: the usual file when it is there (the shipped model was trained from it),
+    // else the embedded model's backbone, so training on one's own photos needs nothing fetched.
+    let usual = PathBuf::from("data/weights/efficientnet-lite0.safetensors");
+    let (init, backbone_weights) = match (init, &args.backbone_weights) {
+        _ if args.no_backbone || args.random_init => (Init::Scratch, None),
+        (Some((init, _)), _) => (init, None),
+        (None, Some(file)) => (Init::Scratch, Some(file.clone())),
+        (None, None) if usual.is_file() || matches!(args.backbone, BackboneArg::Vgg16) || gan => {
+            (Init::Scratch, Some(usual))
+        }
+        (None, None) => {
+            eprintln!(
+                "note: no backbone weights file ({} is missing): the EfficientNet-Lite0 backbone comes from the embedded model",
+                usual.display()
+            );
+            (Init::DefaultBackbone, None)
+        }
+    };
     let train = TrainConfig {
-        backbone_weights: (!args.no_backbone && !args.random_init).then(|| args.backbone_weights.clone()),
+        init,
+        backbone_weights,
         data: args.data.clone(),
         prior: args.prior.clone(),
         val: args.val.clone(),
@@ -262,6 +296,8 @@ fn config_from(args: &Args) -> Result<RunConfig> {
         ..paper
     };
     let mut config = RunConfig::new(model, train);
+    // A user's run decodes like the shipped model unless told otherwise.
+    config.decode = default_run.decode;
     args.decode.apply(&mut config.decode);
     config.validate().context("the training settings")?;
     Ok(config)

@@ -742,3 +742,90 @@ fn an_interrupted_batch_is_finished_with_skip_existing_and_a_read_only_destinati
     assert!(!stderr.contains("colorized"), "no work was done: {stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn training_needs_no_weights_file_and_can_fine_tune_the_shipped_model() {
+    use burn::tensor::Device;
+    let dir = scratch("init");
+    let photos = fixtures().join("photos");
+    let device = Device::flex();
+    let default = rechroma::run::embedded_model(&device).unwrap();
+    let rechroma::model::Network::Mleu(default_net) = default.network else {
+        panic!("the embedded model is an MLEU")
+    };
+    let stem = |m: &rechroma::model::mleu::Mleu| -> Vec<f32> {
+        let w = m.backbone.as_ref().unwrap().conv_stem.conv.weight.val();
+        w.into_data().convert::<f32>().try_into_vec().unwrap()
+    };
+    // No weights file in the working folder (the tests run in the crate's folder, which has no data/):
+    // the backbone is the embedded model's, and it says so.
+    let scratch_run = dir.join("scratch");
+    let (ok, _, stderr) = rechroma(args![
+        "train",
+        "--arch",
+        "mleu-reg",
+        "--widths",
+        "8,8,8,8,8",
+        "--crop",
+        "64",
+        "--batch-size",
+        "2",
+        "--steps",
+        "1",
+        "--data",
+        photos,
+        "--out",
+        scratch_run
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("comes from the embedded model"), "{stderr}");
+    let run = rechroma::run::Model::load(&scratch_run, &device).unwrap();
+    assert_eq!(run.config.train.init, rechroma::run::Init::DefaultBackbone);
+    assert_eq!(
+        run.config.decode, default.config.decode,
+        "a user's run decodes like the shipped model"
+    );
+    let rechroma::model::Network::Mleu(net) = run.network else {
+        panic!()
+    };
+    assert_eq!(
+        stem(&net),
+        stem(&default_net),
+        "the frozen backbone is the embedded model's"
+    );
+    // --init default: the shipped network and every weight of it, then trained further (here by a step
+    // too small to move anything), with its own prior.
+    let tuned = dir.join("tuned");
+    let (ok, _, stderr) = rechroma(args![
+        "train",
+        "--init",
+        "default",
+        "--crop",
+        "64",
+        "--batch-size",
+        "2",
+        "--steps",
+        "1",
+        "--lr",
+        "1e-12",
+        "--data",
+        photos,
+        "--out",
+        tuned
+    ]);
+    assert!(ok, "{stderr}");
+    let run = rechroma::run::Model::load(&tuned, &device).unwrap();
+    assert_eq!(run.config.model, default.config.model);
+    assert_eq!(run.config.train.init, rechroma::run::Init::Default);
+    assert!(
+        tuned.join("prior.json").is_file(),
+        "the embedded prior travels with the run"
+    );
+    let rechroma::model::Network::Mleu(net) = run.network else {
+        panic!()
+    };
+    let (a, b) = (net.out.weight.val(), default_net.out.weight.val());
+    let diff: f32 = (a - b).abs().max().into_scalar();
+    assert!(diff < 1e-6, "the output conv starts from the shipped weights: {diff}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

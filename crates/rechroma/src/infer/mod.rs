@@ -11,7 +11,7 @@
 //!    photo is re-colorized from its own L.
 
 pub mod compose;
-pub mod embedded;
+pub use crate::run::embedded;
 
 use crate::color::LabImage;
 use crate::model::mleu::Head;
@@ -109,14 +109,11 @@ impl Colorizer {
 
     /// The default model compiled into the binary (see [`embedded`]).
     pub fn embedded(device: &Device) -> Result<Self, InferError> {
-        let model = Model::from_bytes(
-            embedded::CONFIG,
-            embedded::WEIGHTS,
-            Some(embedded::PRIOR),
-            Path::new("<embedded model>"),
+        Ok(Self::new(
+            crate::run::embedded_model(device)?,
             device,
-        )?;
-        Ok(Self::new(model, device, "embedded".into()))
+            "embedded".into(),
+        ))
     }
 
     /// A colorizer of a loaded model; `source` says where it came from.

@@ -48,7 +48,10 @@ impl RunConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TrainConfig {
-    /// Pretrained backbone weights (safetensors, PyTorch layout); `None` trains from scratch.
+    /// Where the weights start (random, the embedded model's, another run's).
+    pub init: Init,
+    /// Pretrained backbone weights (safetensors, PyTorch layout) for [`Init::Scratch`]; `None` leaves
+    /// the backbone random.
     pub backbone_weights: Option<PathBuf>,
     /// Training photo folder.
     pub data: PathBuf,
@@ -103,6 +106,7 @@ impl TrainConfig {
     /// The MLEU paper's recipe: Adam at 0.004 (β 0.9, 0.999), 256² crops, no decay, no averaging.
     pub fn mleu() -> Self {
         Self {
+            init: Init::Scratch,
             backbone_weights: None,
             data: PathBuf::from("data/train"),
             prior: None,
@@ -151,6 +155,22 @@ impl TrainConfig {
             .map_or(self.lr, |(_, lr)| *lr);
         stepped * self.cosine.map_or(1.0, |c| c.factor(done))
     }
+}
+
+/// Where a run's weights start.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    /// Random weights; the backbone from [`TrainConfig::backbone_weights`] when given (the papers').
+    #[default]
+    Scratch,
+    /// Random weights but the backbone: the embedded default model's (EfficientNet-Lite0, ImageNet), so
+    /// no weights file is needed.
+    DefaultBackbone,
+    /// Every weight of the embedded default model: fine-tunes it (the network must be the same).
+    Default,
+    /// Every weight of another run folder's `model.safetensors` (the network must be the same).
+    Run(PathBuf),
 }
 
 /// A cosine learning-rate decay (Loshchilov & Hutter's SGDR without restarts) after a linear warm-up.

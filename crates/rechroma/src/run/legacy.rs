@@ -90,6 +90,7 @@ impl From<LegacyConfig> for RunConfig {
             ),
         };
         let train = TrainConfig {
+            init: super::config::Init::Scratch,
             backbone_weights: c.backbone_weights,
             data: c.data,
             prior: c.prior,

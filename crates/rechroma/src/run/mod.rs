@@ -17,11 +17,13 @@
 //! at any moment leaves a whole checkpoint ([`checkpoint_dir`] finds it).
 
 pub mod config;
+pub mod embedded;
 mod legacy;
 pub mod weights;
 
 pub use config::{
-    CosineSchedule, DEFAULT_JOINT_CLASS_WEIGHT, FORMAT_VERSION, GanLossConfig, InvalidConfig, RunConfig, TrainConfig,
+    CosineSchedule, DEFAULT_JOINT_CLASS_WEIGHT, FORMAT_VERSION, GanLossConfig, Init, InvalidConfig, RunConfig,
+    TrainConfig,
 };
 
 use crate::fsutil::{Cause, WriteError, write_atomic};
@@ -240,6 +242,17 @@ pub fn load_network(model: &ModelConfig, weights: &[u8], path: &Path, device: &D
         Network::Mleu(m) => Network::Mleu(weights::load_safetensors(m, weights, path)?.no_grad()),
         Network::ChromaGan(g) => Network::ChromaGan(weights::load_safetensors(g, weights, path)?.no_grad()),
     })
+}
+
+/// The embedded default model, loaded.
+pub fn embedded_model(device: &Device) -> Result<Model, RunError> {
+    Model::from_bytes(
+        embedded::CONFIG,
+        embedded::WEIGHTS,
+        Some(embedded::PRIOR),
+        Path::new("<embedded model>"),
+        device,
+    )
 }
 
 /// Writes a run's `config.json` (in this version's format), `prior.json` (if any) and its weights

@@ -19,7 +19,7 @@ use crate::import::ImportError;
 use crate::model::Architecture;
 use crate::plot::PlotError;
 use crate::quantize::{DecodeConfig, Prior, PriorError};
-use crate::run::{self, InvalidConfig, RunConfig, RunError};
+use crate::run::{self, Init, InvalidConfig, RunConfig, RunError};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -76,6 +76,9 @@ pub enum TrainError {
         #[source]
         source: Cause,
     },
+    /// `init: default_backbone` on a network whose backbone is not EfficientNet-Lite0.
+    #[error("the embedded model's backbone is EfficientNet-Lite0: it cannot start another backbone")]
+    BackboneMismatch,
     /// A head that classifies was configured without a prior.
     #[error("the classification head needs a prior file (rechroma prior)")]
     NoPrior,
@@ -145,6 +148,8 @@ pub fn train(
     let architecture = config.model.architecture();
     let prior = match &t.prior {
         Some(p) if architecture != Architecture::ChromaGan => Some(Prior::load(p)?),
+        // Fine-tuning the embedded model keeps its class rebalancing unless a prior is given.
+        None if t.init == Init::Default => Some(Prior::from_json(run::embedded::PRIOR, Path::new("<embedded model>"))?),
         None if architecture.classifies() => return Err(TrainError::NoPrior),
         _ => None,
     };

@@ -11,6 +11,7 @@ use crate::data::ColorBatch;
 use crate::evaluate::{Report, ValidationSet, evaluate_predictor};
 use crate::import::load_backbone;
 use crate::model::ModelConfig;
+use crate::model::backbone::{Backbone, BackboneConfig};
 use crate::model::backbone::{EmbedsBackbone, efficientnet_input};
 use crate::model::chromagan::{ChromaGan, ChromaGanConfig};
 use crate::model::critic::{Critic, CriticConfig};
@@ -18,8 +19,8 @@ use crate::model::efficientnet::{EfficientNet, EfficientNetConfig};
 use crate::model::mleu::{Mleu, MleuConfig};
 use crate::predict::{PredictError, PredictOptions, chromagan_predict, mleu_predict};
 use crate::quantize::{DecodeConfig, Gamut, Prior, Quantizer};
-use crate::run::weights::{load_burnpack, save_burnpack, save_safetensors};
-use crate::run::{GanLossConfig, RunConfig, TrainConfig};
+use crate::run::weights::{load_burnpack, load_safetensors, save_burnpack, save_safetensors};
+use crate::run::{GanLossConfig, Init, RunConfig, RunError, TrainConfig, embedded};
 use burn::module::Module;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::softmax;
@@ -67,6 +68,47 @@ fn validate_fn(
     evaluate_predictor(set, gamut, predict)
         .map(|v| (v.report, v.predictions))
         .expect("validation crops have the size the model was trained at")
+}
+
+/// A fresh MLEU for `config.init`: random, with a pretrained backbone, or another model's weights.
+fn initial_mleu(config: &TrainConfig, mc: &MleuConfig, device: &Device) -> Result<Mleu, TrainError> {
+    let trained =
+        |bytes: &[u8], path: &Path| -> Result<Mleu, TrainError> { Ok(load_safetensors(mc.init(device), bytes, path)?) };
+    let mut model = match &config.init {
+        Init::Scratch | Init::DefaultBackbone => mc.init(device),
+        Init::Default => trained(embedded::WEIGHTS, Path::new("<embedded model>"))?,
+        Init::Run(dir) => {
+            let path = dir.join(crate::run::WEIGHTS_FILE);
+            let bytes = std::fs::read(&path).map_err(|source| RunError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            trained(&bytes, &path)?
+        }
+    };
+    match (&config.init, &mc.backbone) {
+        (Init::Scratch, Some(bcfg)) => {
+            if let Some(w) = &config.backbone_weights {
+                model.set_backbone(load_backbone(bcfg, w, device)?, mc.finetune_backbone);
+            }
+        }
+        (Init::DefaultBackbone, backbone) => {
+            let lite0 = BackboneConfig::EfficientNet(EfficientNetConfig::lite0());
+            let default = RunConfig::from_json(embedded::CONFIG, Path::new("<embedded model>"))?;
+            let ModelConfig::Mleu(default) = default.model else {
+                unreachable!("the embedded model is an MLEU")
+            };
+            if backbone.as_ref() != Some(&lite0) || default.backbone.as_ref() != Some(&lite0) {
+                return Err(TrainError::BackboneMismatch);
+            }
+            let default = load_safetensors(default.init(device), embedded::WEIGHTS, Path::new("<embedded model>"))?;
+            let net = default.backbone.expect("the embedded model embeds EfficientNet-Lite0");
+            model.set_backbone(Backbone::EfficientNet(net), mc.finetune_backbone);
+        }
+        (Init::Default | Init::Run(_), _) if !mc.finetune_backbone => model = model.freeze_backbone(),
+        _ => {}
+    }
+    Ok(model)
 }
 
 /// An MLEU being trained.
@@ -117,10 +159,7 @@ impl MleuTrainee {
                 (model, load_optim(config, &dir.join("optim.bpk"))?, ema)
             }
             None => {
-                let mut model = mc.init(device);
-                if let (Some(w), Some(bcfg)) = (&config.backbone_weights, &mc.backbone) {
-                    model.set_backbone(load_backbone(bcfg, w, device)?, mc.finetune_backbone);
-                }
+                let model = initial_mleu(config, mc, device)?;
                 let ema = config.ema_decay.map(|d| Ema::new(&model, d));
                 (model, adam(config), ema)
             }
