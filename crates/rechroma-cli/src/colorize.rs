@@ -26,7 +26,9 @@ pub struct Args {
     #[command(flatten)]
     model: crate::model_args::ModelArgs,
     /// Working size: the network sees about SIZE² pixels (aspect kept); colours are then upsampled to
-    /// the photo's own resolution. Larger gives finer colour detail and costs time.
+    /// the photo's own resolution, so fine detail always comes from the photo's own lightness. The
+    /// model learnt colours on crops of about its training size: much larger sizes show it objects at
+    /// scales it never saw (larger, blotchier colour areas) and cost time and memory quadratically.
     #[arg(long, default_value_t = rechroma::infer::DEFAULT_SIZE)]
     size: u32,
     /// Also write NAME.confidence.png: the entropy of the predicted colour distribution

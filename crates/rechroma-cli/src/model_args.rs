@@ -17,8 +17,11 @@ pub enum GamutArg {
 /// The decoding flags (no model choice): what `export` can store as a model's defaults.
 #[derive(clap::Args)]
 pub struct DecodeArgs {
-    /// Annealed-mean temperature (classification models): lower is more vivid, higher more
-    /// conservative [default: the model's own, 0.38 as in Zhang et al.].
+    /// Annealed-mean temperature of a classification head (a joint or regression model ignores it):
+    /// below 1 sharpens each pixel's colour distribution towards its most likely colour, 1 takes its
+    /// mean. It changes a pixel only where the model hesitates between colours (several modes); where
+    /// it is sure, which is most pixels of a trained model, every T gives the same colour [default: the
+    /// model's own, 0.38 as in Zhang et al.].
     #[arg(long, value_parser = crate::parse::positive)]
     pub temperature: Option<f32>,
     /// Undo this fraction (0–1) of the class rebalancing when decoding a classification model: 0 is the

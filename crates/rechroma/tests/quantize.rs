@@ -273,6 +273,40 @@ fn annealed_mean_matches_numpy() {
 }
 
 #[test]
+fn chroma_falls_as_the_temperature_rises_on_a_bimodal_distribution_but_not_on_a_peaked_one() {
+    use rechroma::quantize::Quantizer;
+    let q = Quantizer::default();
+    let chroma = |ab: [f32; 2]| ab[0].hypot(ab[1]);
+    let temps = [0.05, 0.2, 0.38, 0.6, 1.0, 2.0];
+    // Two opposite hues, 55 % red-ish (a = +60) and 45 % green-ish (a = −60): the mode is a saturated
+    // red, the mean a pale one (0.55·60 − 0.45·60 = 6). Chroma must fall all the way as T rises.
+    let mut p = vec![1e-12f32; Q];
+    p[q.nearest(60.0, 0.0)] = 0.55;
+    p[q.nearest(-60.0, 0.0)] = 0.45;
+    let logp: Vec<f32> = p.iter().map(|v| v.ln()).collect();
+    let c: Vec<f32> = temps
+        .iter()
+        .map(|&t| chroma(decode_distribution(&logp, Decoding::AnnealedMean { temperature: t })))
+        .collect();
+    assert!(c.windows(2).all(|w| w[1] < w[0]), "chroma by T {temps:?}: {c:?}");
+    assert!(c[0] > 55.0 && c[4] < 10.0, "{c:?}");
+    // One peaked mode (a sure pixel: 90 % on one bin, the rest on its 4 neighbours at the same hue):
+    // every T gives nearly the same colour, which is why T barely moves an over-confident model.
+    let mut p = vec![1e-12f32; Q];
+    p[q.nearest(40.0, 20.0)] = 0.9;
+    for (a, b) in [(50.0, 20.0), (30.0, 20.0), (40.0, 30.0), (40.0, 10.0)] {
+        p[q.nearest(a, b)] = 0.025;
+    }
+    let logp: Vec<f32> = p.iter().map(|v| v.ln()).collect();
+    let c: Vec<f32> = temps
+        .iter()
+        .map(|&t| chroma(decode_distribution(&logp, Decoding::AnnealedMean { temperature: t })))
+        .collect();
+    let spread = c.iter().cloned().fold(f32::MIN, f32::max) - c.iter().cloned().fold(f32::MAX, f32::min);
+    assert!(spread < 1.0, "a peaked distribution decodes to one chroma at any T: {c:?}");
+}
+
+#[test]
 fn annealed_mean_limits_are_the_mean_and_the_mode() {
     // A bimodal distribution: 60% on bin 30, 40% on bin 250.
     let mut p = vec![1e-9f32; Q];
