@@ -41,6 +41,9 @@ pub struct Args {
     /// Overwrite existing output files (inputs are never overwritten).
     #[arg(long, conflicts_with = "skip_existing")]
     force: bool,
+    /// JPEG quality of the outputs, 1–100 (PNG, TIFF and WebP are lossless).
+    #[arg(long, default_value_t = rechroma::fsutil::JPEG_QUALITY, value_parser = clap::value_parser!(u8).range(1..=100))]
+    quality: u8,
     /// Leave photos whose output already exists as they are (finishes an interrupted batch; exit 0
     /// when everything is there).
     #[arg(long)]
@@ -157,13 +160,23 @@ fn confidence_path(output: &Path) -> PathBuf {
     output.with_file_name(format!("{stem}.confidence.png"))
 }
 
+/// Whether a photo has colour of its own (mean chroma of a thumbnail above the gray threshold).
+fn has_colour(img: &image::DynamicImage) -> bool {
+    img.color().has_color()
+        && rechroma::color::LabImage::from_rgb8(&img.thumbnail(64, 64).to_rgb8()).mean_chroma()
+            >= rechroma::evaluate::GRAY_CHROMA
+}
+
 /// Colorizes one photo; returns a one-line error naming the file.
+#[allow(clippy::too_many_arguments)]
 fn run_one(
     job: &Job,
     colorizer: &Colorizer,
     options: &ColorizeOptions,
     inputs: &HashSet<PathBuf>,
     force: bool,
+    quality: u8,
+    notes: &mut Vec<String>,
 ) -> Result<(), String> {
     let name = |p: &Path| p.display().to_string();
     rechroma::fsutil::output_format(&job.output).map_err(|e| chain(&e))?;
@@ -182,12 +195,22 @@ fn run_one(
             return Err(format!("{}: already exists (--force overwrites it)", name(out)));
         }
     }
-    let img = rechroma::data::load_image(&job.input).map_err(|e| chain(&e))?;
+    let (img, metadata) = rechroma::data::load_image_with_metadata(&job.input).map_err(|e| chain(&e))?;
+    if has_colour(&img) {
+        notes.push(format!(
+            "{}: a colour photo: its colours are replaced by the model's, from its lightness",
+            name(&job.input)
+        ));
+    }
     let result = colorizer
         .colorize(&img, options)
         .map_err(|e| format!("{}: {}", name(&job.input), chain(&e)))?;
     drop(img);
-    rechroma::fsutil::save_image_atomic(&result.image, &job.output).map_err(|e| chain(&e))?;
+    let save = rechroma::fsutil::SaveOptions {
+        metadata: Some(&metadata),
+        jpeg_quality: quality,
+    };
+    rechroma::fsutil::save_image_atomic_with(&result.image, &job.output, &save).map_err(|e| chain(&e))?;
     if let Some(map) = result.confidence {
         rechroma::fsutil::save_image_atomic(&image::DynamicImage::ImageRgb8(map), &outputs[1])
             .map_err(|e| chain(&e))?;
@@ -264,7 +287,11 @@ pub fn run(args: Args) -> Result<()> {
         jobs.par_iter()
             .filter_map(|job| {
                 bar.set_message(job.input.display().to_string());
-                let r = run_one(job, &colorizer, &options, &inputs, args.force).err();
+                let mut notes = Vec::new();
+                let r = run_one(job, &colorizer, &options, &inputs, args.force, args.quality, &mut notes).err();
+                for n in notes {
+                    bar.suspend(|| eprintln!("note: {n}"));
+                }
                 if let Some(e) = &r {
                     bar.suspend(|| eprintln!("error: {e}"));
                 }

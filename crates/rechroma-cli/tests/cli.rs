@@ -829,3 +829,71 @@ fn training_needs_no_weights_file_and_can_fine_tune_the_shipped_model() {
     assert!(diff < 1e-6, "the output conv starts from the shipped weights: {diff}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn outputs_keep_the_photos_metadata_and_quality_is_a_flag() {
+    use image::{ImageDecoder, ImageEncoder, ImageReader};
+    let dir = scratch("metadata");
+    let decoder = |path: &std::path::Path| {
+        ImageReader::open(path)
+            .unwrap()
+            .with_guessed_format()
+            .unwrap()
+            .into_decoder()
+            .unwrap()
+    };
+    // EXIF orientation 6: applied to the pixels, so the output's tag says "normal"; the block is kept.
+    let rotated = fixtures().join("types/exif_orientation6_48x32.jpg");
+    let exif_in = decoder(&rotated)
+        .exif_metadata()
+        .unwrap()
+        .expect("the fixture has EXIF");
+    for ext in ["jpg", "png", "webp"] {
+        let out = dir.join(format!("rotated.{ext}"));
+        let (ok, _, stderr) = rechroma(args!["colorize", rotated, "-o", out, "--size", "64"]);
+        assert!(ok, "{stderr}");
+        let mut d = decoder(&out);
+        assert_eq!(d.dimensions(), (32, 48), "{ext}");
+        let exif = d
+            .exif_metadata()
+            .unwrap()
+            .unwrap_or_else(|| panic!("{ext} keeps the EXIF block"));
+        assert_eq!(exif.len(), exif_in.len(), "{ext}");
+        assert_eq!(
+            image::metadata::Orientation::from_exif_chunk(&exif),
+            Some(image::metadata::Orientation::NoTransforms),
+            "{ext}"
+        );
+    }
+    // An ICC profile travels from input to output.
+    let profiled = dir.join("profiled.png");
+    let gray = image::open(fixtures().join("photos/gray/chelsea_gray.png"))
+        .unwrap()
+        .to_luma8();
+    let mut bytes = Vec::new();
+    let mut encoder = image::codecs::png::PngEncoder::new(&mut bytes);
+    let icc = b"an ICC profile's bytes, carried as they are".to_vec();
+    encoder.set_icc_profile(icc.clone()).unwrap();
+    encoder
+        .write_image(gray.as_raw(), gray.width(), gray.height(), image::ExtendedColorType::L8)
+        .unwrap();
+    std::fs::write(&profiled, bytes).unwrap();
+    for ext in ["png", "jpg"] {
+        let out = dir.join(format!("profiled-out.{ext}"));
+        let (ok, _, stderr) = rechroma(args!["colorize", profiled, "-o", out, "--size", "64"]);
+        assert!(ok, "{stderr}");
+        assert_eq!(decoder(&out).icc_profile().unwrap(), Some(icc.clone()), "{ext}");
+    }
+    // --quality sets the JPEG quality; a colour photo gets a one-line notice that its colours are replaced.
+    let colour = fixtures().join("photos/coffee_128x128.jpg");
+    let size = |q: &str| {
+        let out = dir.join(format!("q{q}.jpg"));
+        let (ok, _, stderr) = rechroma(args!["colorize", colour, "-o", out, "--size", "64", "--quality", q]);
+        assert!(ok && stderr.contains("a colour photo"), "{stderr}");
+        std::fs::metadata(&out).unwrap().len()
+    };
+    assert!(size("30") < size("95"));
+    let (ok, _, stderr) = rechroma(args!["colorize", colour, "-o", dir.join("x.jpg"), "--quality", "0"]);
+    assert!(!ok && stderr.contains("1..=100"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -226,6 +226,13 @@ impl LabImage {
         &self.data[self.pixels()..]
     }
 
+    /// Mean chroma √(a² + b²) over the pixels, Lab units (0 for a gray image).
+    pub fn mean_chroma(&self) -> f32 {
+        let n = self.pixels();
+        let (a, b) = self.ab().split_at(n);
+        a.iter().zip(b).map(|(a, b)| a.hypot(*b)).sum::<f32>() / n.max(1) as f32
+    }
+
     /// Converts an interleaved 8-bit sRGB image (rayon-parallel).
     pub fn from_rgb8(img: &image::RgbImage) -> Self {
         let n = img.width() as usize * img.height() as usize;

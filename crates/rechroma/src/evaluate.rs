@@ -43,13 +43,6 @@ pub struct ValidationSet {
 /// above 3.
 pub const GRAY_CHROMA: f32 = 1.0;
 
-/// Mean chroma of a Lab image, Lab units.
-fn mean_chroma(lab: &LabImage) -> f32 {
-    let n = lab.pixels();
-    let (a, b) = lab.ab().split_at(n);
-    a.iter().zip(b).map(|(a, b)| a.hypot(*b)).sum::<f32>() / n.max(1) as f32
-}
-
 impl ValidationSet {
     /// Reads the photos of `dir` (unreadable ones are reported with `tracing::warn` and skipped, and
     /// grayscale ones listed in [`Self::skipped_gray`]).
@@ -61,7 +54,7 @@ impl ValidationSet {
                 Ok(img) => {
                     let crop = center_crop(&img, size);
                     let crop_lab = LabImage::from_rgb8(&crop);
-                    if mean_chroma(&crop_lab) < GRAY_CHROMA {
+                    if crop_lab.mean_chroma() < GRAY_CHROMA {
                         skipped_gray.push(name);
                         continue;
                     }

@@ -133,11 +133,44 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
 /// JPEG quality of written files (the `image` crate's default, 75, shows blocking in smooth skies).
 pub const JPEG_QUALITY: u8 = 95;
 
+/// What a photo carries besides its pixels, written back into the output where the format allows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Metadata {
+    /// The ICC colour profile (PNG, JPEG, WebP, TIFF keep it).
+    pub icc: Option<Vec<u8>>,
+    /// The EXIF block, orientation tag reset (PNG, JPEG, WebP keep it).
+    pub exif: Option<Vec<u8>>,
+}
+
+/// How [`save_image_atomic_with`] encodes.
+#[derive(Debug, Clone, Copy)]
+pub struct SaveOptions<'a> {
+    /// Metadata to embed.
+    pub metadata: Option<&'a Metadata>,
+    /// JPEG quality, 1–100 (WebP is written lossless).
+    pub jpeg_quality: u8,
+}
+
+impl Default for SaveOptions<'_> {
+    fn default() -> Self {
+        Self {
+            metadata: None,
+            jpeg_quality: JPEG_QUALITY,
+        }
+    }
+}
+
 /// Encodes `img` in the format its extension names (png, jpg, webp, tiff, bmp) and writes it atomically.
 /// What the format cannot store is converted first: JPEG, WebP and BMP get 8 bits per channel, JPEG
 /// loses alpha; PNG and TIFF keep 16 bits and alpha. JPEGs are written at [`JPEG_QUALITY`].
 pub fn save_image_atomic(img: &image::DynamicImage, path: &Path) -> Result<(), WriteError> {
-    use image::{DynamicImage, ImageFormat};
+    save_image_atomic_with(img, path, &SaveOptions::default())
+}
+
+/// [`save_image_atomic`] with metadata and a JPEG quality.
+pub fn save_image_atomic_with(img: &image::DynamicImage, path: &Path, options: &SaveOptions) -> Result<(), WriteError> {
+    use image::codecs::{bmp::BmpEncoder, jpeg::JpegEncoder, png::PngEncoder, tiff::TiffEncoder, webp::WebPEncoder};
+    use image::{DynamicImage, ImageEncoder, ImageFormat};
     let format = output_format(path)?;
     let wide = !matches!(
         img,
@@ -156,12 +189,29 @@ pub fn save_image_atomic(img: &image::DynamicImage, path: &Path) -> Result<(), W
     };
     let img = converted.as_ref().unwrap_or(img);
     let mut bytes = std::io::Cursor::new(Vec::new());
+    // Each encoder takes what metadata it can store; the rest is dropped (an unsupported block is not an
+    // error: the pixels are what was asked for).
+    fn with_metadata<E: ImageEncoder>(mut encoder: E, metadata: Option<&Metadata>) -> E {
+        if let Some(m) = metadata {
+            if let Some(icc) = &m.icc {
+                let _ = encoder.set_icc_profile(icc.clone());
+            }
+            if let Some(exif) = &m.exif {
+                let _ = encoder.set_exif_metadata(exif.clone());
+            }
+        }
+        encoder
+    }
+    let m = options.metadata;
     let written = match format {
-        ImageFormat::Jpeg => img.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
-            &mut bytes,
-            JPEG_QUALITY,
+        ImageFormat::Jpeg => img.write_with_encoder(with_metadata(
+            JpegEncoder::new_with_quality(&mut bytes, options.jpeg_quality.clamp(1, 100)),
+            m,
         )),
-        _ => img.write_to(&mut bytes, format),
+        ImageFormat::Png => img.write_with_encoder(with_metadata(PngEncoder::new(&mut bytes), m)),
+        ImageFormat::WebP => img.write_with_encoder(with_metadata(WebPEncoder::new_lossless(&mut bytes), m)),
+        ImageFormat::Tiff => img.write_with_encoder(with_metadata(TiffEncoder::new(&mut bytes), m)),
+        _ => img.write_with_encoder(BmpEncoder::new(&mut bytes)),
     };
     written.map_err(|source| WriteError::Encode {
         path: path.to_path_buf(),

@@ -303,7 +303,10 @@ fn chroma_falls_as_the_temperature_rises_on_a_bimodal_distribution_but_not_on_a_
         .map(|&t| chroma(decode_distribution(&logp, Decoding::AnnealedMean { temperature: t })))
         .collect();
     let spread = c.iter().cloned().fold(f32::MIN, f32::max) - c.iter().cloned().fold(f32::MAX, f32::min);
-    assert!(spread < 1.0, "a peaked distribution decodes to one chroma at any T: {c:?}");
+    assert!(
+        spread < 1.0,
+        "a peaked distribution decodes to one chroma at any T: {c:?}"
+    );
 }
 
 #[test]

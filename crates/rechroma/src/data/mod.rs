@@ -12,6 +12,7 @@ pub mod dataset;
 pub use augment::{AugmentConfig, center_crop, random_crop};
 pub use dataset::{ColorBatch, ColorBatcher, ColorItem, DatasetConfig, Loader, PhotoDataset};
 
+use crate::fsutil::Metadata;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 use std::path::{Path, PathBuf};
 
@@ -158,6 +159,12 @@ pub fn is_photo(path: &Path) -> bool {
 /// than [`max_pixels`] pixels is refused before the image is allocated (a 70-byte PNG can declare
 /// 60000 × 60000).
 pub fn load_image(path: &Path) -> Result<DynamicImage, DataError> {
+    Ok(load_image_with_metadata(path)?.0)
+}
+
+/// [`load_image`], and the photo's ICC profile and EXIF block (its orientation tag reset to "normal",
+/// since the orientation is applied to the pixels), for the output to carry.
+pub fn load_image_with_metadata(path: &Path) -> Result<(DynamicImage, Metadata), DataError> {
     let fail = |reason: String| DataError::Decode {
         path: path.to_path_buf(),
         reason,
@@ -211,12 +218,18 @@ pub fn load_image(path: &Path) -> Result<DynamicImage, DataError> {
             )));
         }
         let orientation = decoder.orientation().map_err(image)?;
+        // Metadata is a courtesy: a malformed block costs the block, not the photo.
+        let icc = decoder.icc_profile().ok().flatten();
+        let mut exif = decoder.exif_metadata().ok().flatten();
+        if let Some(chunk) = &mut exif {
+            let _ = image::metadata::Orientation::remove_from_exif_chunk(chunk);
+        }
         let mut img = DynamicImage::from_decoder(decoder).map_err(image)?;
         img.apply_orientation(orientation);
-        Ok(img)
+        Ok((img, Metadata { icc, exif }))
     }));
     match decoded {
-        Ok(Ok(img)) if img.width() == 0 || img.height() == 0 => Err(fail("the image is empty".into())),
+        Ok(Ok((img, _))) if img.width() == 0 || img.height() == 0 => Err(fail("the image is empty".into())),
         Ok(result) => result,
         Err(_) => Err(fail("the decoder crashed on this file".into())),
     }
