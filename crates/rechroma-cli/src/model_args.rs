@@ -18,10 +18,11 @@ pub enum GamutArg {
 #[derive(clap::Args)]
 pub struct DecodeArgs {
     /// Annealed-mean temperature of a classification head (a joint or regression model ignores it):
-    /// below 1 sharpens each pixel's colour distribution towards its most likely colour, 1 takes its
-    /// mean. It changes a pixel only where the model hesitates between colours (several modes); where
-    /// it is sure, which is most pixels of a trained model, every T gives the same colour [default: the
-    /// model's own, 0.38 as in Zhang et al.].
+    /// below 1 pulls each pixel towards its most likely colour, 1 takes the mean of its distribution.
+    /// Which way that moves the colours depends on the most likely colour: with the paper's decoding it
+    /// is usually a vivid one (lower T: more colourful), with --prior-correction 1 often gray (lower T:
+    /// paler). Pixels the model is sure of keep their colour at any T [default: the model's own, 0.38
+    /// as in Zhang et al.].
     #[arg(long, value_parser = crate::parse::positive)]
     pub temperature: Option<f32>,
     /// Undo this fraction (0–1) of the class rebalancing when decoding a classification model: 0 is the
