@@ -10,18 +10,21 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// Folder of colour photos to score (searched recursively); also accepted as --data.
+    #[arg(value_name = "DIR", required_unless_present = "data", conflicts_with = "data")]
+    folder: Option<PathBuf>,
     /// Folder of colour photos to score (searched recursively).
-    #[arg(long)]
-    data: PathBuf,
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
     #[command(flatten)]
     model: crate::model_args::ModelArgs,
     /// Side of the centre crop every photo is scored on, after resizing its shorter side to it
     /// (a multiple of 32).
     #[arg(long, default_value_t = 256)]
-    size: u32,
-    /// Working size of the model (as `colorize --size`) [default: SIZE, the crop itself].
-    #[arg(long)]
-    working_size: Option<u32>,
+    crop: u32,
+    /// Working size of the model, as `colorize --size` [default: the crop itself].
+    #[arg(long, alias = "working-size")]
+    size: Option<u32>,
     /// Print the table as JSON instead.
     #[arg(long)]
     json: bool,
@@ -56,15 +59,21 @@ fn describe(architecture: Architecture, d: &DecodeConfig) -> String {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    rechroma::model::mleu::check_size(args.size as usize, args.size as usize)?;
+    let data = args
+        .data
+        .clone()
+        .or(args.folder.clone())
+        .expect("clap requires a folder");
+    rechroma::model::mleu::check_size(args.crop as usize, args.crop as usize)
+        .context("--crop must be a positive multiple of 32")?;
     if let Some(sheet) = &args.sheet {
         crate::outputs::check_new(&[sheet], args.force)?;
     }
     let colorizer = args.model.colorizer()?;
-    let set = ValidationSet::open(&args.data, args.size)
-        .with_context(|| format!("cannot read the photos of {}", args.data.display()))?;
+    let set = ValidationSet::open(&data, args.crop)
+        .with_context(|| format!("cannot read the photos of {}", data.display()))?;
     // Each crop goes through the same pipeline as `rechroma colorize`.
-    let options = args.model.options(args.working_size.unwrap_or(args.size), false);
+    let options = args.model.options(args.size.unwrap_or(args.crop), false);
     let validated = validate_with(&set, |truth, _| {
         let out = colorizer.colorize(&image::DynamicImage::ImageRgb8(truth.clone()), &options)?;
         Ok::<_, rechroma::infer::InferError>(LabImage::from_rgb8(&out.image.to_rgb8()).ab().to_vec())
@@ -76,7 +85,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let decode = colorizer.resolve(&options);
     // What the model really ran at: ChromaGAN's input side is fixed whatever was asked.
-    let (working, _) = colorizer.working_size(args.size, args.size, options.size);
+    let (working, _) = colorizer.working_size(args.crop, args.crop, options.size);
     let architecture = colorizer.architecture();
     let classifies = architecture == Architecture::Mleu(Head::Classification);
     let head = match architecture {
@@ -85,10 +94,10 @@ pub fn run(args: Args) -> Result<()> {
     };
     if args.json {
         let json = serde_json::json!({
-            "data": args.data,
+            "data": data,
             "photos": set.names.len(),
             "skipped_gray": set.skipped_gray,
-            "size": args.size,
+            "crop": args.crop,
             "working_size": working,
             "model": colorizer.source,
             "architecture": architecture.name(),
@@ -114,11 +123,11 @@ pub fn run(args: Args) -> Result<()> {
     println!(
         "{} photos of {}, shorter side → {s}, centre crop {s}², working size {}; model: {} ({})",
         set.names.len(),
-        args.data.display(),
+        data.display(),
         working,
         colorizer.source,
         describe(architecture, &decode),
-        s = args.size,
+        s = args.crop,
     );
     if !set.skipped_gray.is_empty() {
         println!(

@@ -83,6 +83,10 @@ impl ModelArgs {
     pub fn colorizer(&self) -> Result<Colorizer> {
         let device = self.device.device()?;
         Ok(match &self.model {
+            // A run's weights file named instead of its folder: the folder is meant.
+            Some(file) if file.is_file() && file.parent().is_some() => {
+                Colorizer::from_run(file.parent().expect("checked"), &device)?
+            }
             Some(dir) => Colorizer::from_run(dir, &device)?,
             None => Colorizer::embedded(&device)?,
         })

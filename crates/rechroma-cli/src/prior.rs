@@ -13,8 +13,8 @@ pub struct Args {
     /// Folder of training photos (searched recursively: JPEG, PNG, WebP, TIFF, BMP).
     #[arg(long)]
     data: PathBuf,
-    /// Where to write the prior (JSON).
-    #[arg(long, default_value = "prior.json")]
+    /// Where to write the prior (JSON); missing folders are created.
+    #[arg(short, long = "output", alias = "out", default_value = "prior.json")]
     out: PathBuf,
     /// Where to write the picture of the prior and weights [default: OUT with the extension .png].
     #[arg(long)]
@@ -54,6 +54,11 @@ enum SmoothingArg {
 pub fn run(args: Args) -> Result<()> {
     let picture = args.picture.clone().unwrap_or_else(|| args.out.with_extension("png"));
     crate::outputs::check_new(&[&args.out, &picture], args.force)?;
+    for p in [&args.out, &picture] {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+    }
     let config = PriorConfig {
         smoothing: match args.smoothing {
             SmoothingArg::Ab2d => Smoothing::Ab2d,

@@ -37,7 +37,7 @@ enum BackboneArg {
 #[derive(clap::Args)]
 pub struct Args {
     /// Run folder: config, checkpoints, weights and logs go here.
-    #[arg(long)]
+    #[arg(long = "out-dir", alias = "out", value_name = "RUN")]
     out: PathBuf,
     /// Continue the run in OUT from its last checkpoint, with the configuration saved there (only the
     /// flags given explicitly, --steps and --lr-drop, change it).

@@ -411,7 +411,7 @@ fn eval_scores_the_model_and_the_gray_baseline_and_draws_the_sheet() {
     let sheet = dir.join("sheet.png");
     let photos = fixtures().join("photos");
     let (ok, stdout, stderr) = rechroma(args![
-        "eval", "--data", photos, "--size", "64", "--json", "--sheet", sheet
+        "eval", "--data", photos, "--crop", "64", "--json", "--sheet", sheet
     ]);
     assert!(ok, "{stderr}");
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -428,11 +428,11 @@ fn eval_scores_the_model_and_the_gray_baseline_and_draws_the_sheet() {
     }
     let img = image::open(&sheet).unwrap();
     assert_eq!((img.width(), img.height()), (3 * 64 + 16, 3 * 64 + 4 * 4));
-    let (ok, stdout, _) = rechroma(args!["eval", "--data", photos, "--size", "64"]);
+    let (ok, stdout, _) = rechroma(args!["eval", photos, "--crop", "64"]);
     assert!(ok && stdout.contains("gray") && stdout.contains("truth"), "{stdout}");
     assert!(stdout.contains("skipped 1 grayscale photo"), "{stdout}");
     // A folder of grayscale photos only: nothing to score, said in one line.
-    let (ok, _, stderr) = rechroma(args!["eval", "--data", photos.join("gray"), "--size", "64"]);
+    let (ok, _, stderr) = rechroma(args!["eval", "--data", photos.join("gray"), "--crop", "64"]);
     assert!(!ok && stderr.contains("all 1 photos are grayscale"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -511,7 +511,14 @@ fn a_chromagan_run_trains_resumes_and_colorizes() {
     let img = image::open(&out).unwrap();
     assert_eq!((img.width(), img.height()), (128, 96));
     let (ok, stdout, stderr) = rechroma(args![
-        "eval", "--data", photos, "--model", run, "--size", "96", "--json"
+        "eval",
+        "--data",
+        photos,
+        "--model",
+        run.join("model.safetensors"),
+        "--crop",
+        "96",
+        "--json"
     ]);
     assert!(ok, "{stderr}");
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -519,7 +526,7 @@ fn a_chromagan_run_trains_resumes_and_colorizes() {
     assert_eq!(json["architecture"], "ChromaGAN");
     // The 96² crops are scored, but the generator ran at its own fixed side, and no decoding applies.
     assert_eq!(
-        (json["size"].as_u64(), json["working_size"].as_u64()),
+        (json["crop"].as_u64(), json["working_size"].as_u64()),
         (Some(96), Some(64))
     );
     assert_eq!(json["decoding"], serde_json::Value::Null);
@@ -617,19 +624,33 @@ fn prior_and_eval_never_replace_an_existing_file_without_force() {
         std::fs::write(path, b"precious").unwrap();
     }
     // Before: both were silently replaced.
-    let (ok, _, stderr) = rechroma(args!["eval", "--data", photos, "--size", "64", "--sheet", sheet]);
+    let (ok, _, stderr) = rechroma(args!["eval", "--data", photos, "--crop", "64", "--sheet", sheet]);
     assert!(
         !ok && stderr.contains("already exists") && stderr.contains("--force"),
         "{stderr}"
     );
-    let (ok, _, stderr) = rechroma(args!["prior", "--data", photos, "--out", prior]);
+    let (ok, _, stderr) = rechroma(args!["prior", "--data", photos, "-o", prior]);
     assert!(!ok && stderr.contains("already exists"), "{stderr}");
     for path in [&sheet, &prior] {
         assert_eq!(std::fs::read(path).unwrap(), b"precious", "{}", path.display());
     }
+    // `--out` is kept as the old spelling of `-o/--output`.
     let (ok, _, stderr) = rechroma(args!["prior", "--data", photos, "--out", prior, "--force"]);
     assert!(ok, "{stderr}");
     assert_ne!(std::fs::read(&prior).unwrap(), b"precious");
+    // Missing folders of an output file are created (it used to fail).
+    let nested = dir.join("new/folder/prior.json");
+    let (ok, _, stderr) = rechroma(args!["prior", "--data", photos, "-o", nested]);
+    assert!(ok && nested.is_file(), "{stderr}");
+    // export: --model names the run, --out-dir the destination; a model already there needs --force.
+    let exported = dir.join("exported");
+    let embedded = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rechroma/models/default");
+    let (ok, _, stderr) = rechroma(args!["export", "--model", embedded, "--out-dir", exported]);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = rechroma(args!["export", "--model", embedded, "--out-dir", exported]);
+    assert!(!ok && stderr.contains("already exists"), "{stderr}");
+    let (ok, _, stderr) = rechroma(args!["export", embedded, "--out", exported, "--force"]);
+    assert!(ok, "the old spelling still works with --force: {stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
