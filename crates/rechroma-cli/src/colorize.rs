@@ -121,7 +121,12 @@ fn plan(args: &Args, notes: &mut Vec<String>) -> Result<(Vec<Job>, Vec<String>)>
                 });
             }
         } else if !input.exists() {
-            errors.push(format!("{}: no such file or folder", input.display()));
+            // A link whose target is missing or loops is not "no such file": say which.
+            let reason = match std::fs::symlink_metadata(input) {
+                Ok(m) if m.file_type().is_symlink() => "a symbolic link that leads nowhere (missing target or a loop)",
+                _ => "no such file or folder",
+            };
+            errors.push(format!("{}: {reason}", input.display()));
         } else {
             let output = match (&args.output, &args.out_dir) {
                 (Some(o), _) => o.clone(),

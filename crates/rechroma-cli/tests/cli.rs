@@ -918,3 +918,21 @@ fn outputs_keep_the_photos_metadata_and_quality_is_a_flag() {
     assert!(!ok && stderr.contains("1..=100"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[cfg(unix)]
+#[test]
+fn messages_name_a_link_loop_and_carry_no_colour_codes_off_a_terminal() {
+    let dir = scratch("messages");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b) = (dir.join("a.jpg"), dir.join("b.jpg"));
+    std::os::unix::fs::symlink(&b, &a).unwrap();
+    std::os::unix::fs::symlink(&a, &b).unwrap();
+    // -v turns on the log lines, which are where colour codes came from.
+    let (ok, _, stderr) = rechroma(args!["-v", "colorize", a, "-o", dir.join("out.png")]);
+    assert!(!ok && stderr.contains("a symbolic link that leads nowhere"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no ANSI escape codes when stderr is not a terminal: {stderr:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -79,6 +79,30 @@ fn broken_files_give_an_error_naming_the_file() {
 }
 
 #[test]
+fn a_truncated_file_of_any_format_says_it_is_truncated() {
+    let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(64, 48, |x, y| {
+        image::Rgb([(x * 4) as u8, (y * 5) as u8, ((x + y) * 2) as u8])
+    }));
+    let dir = std::env::temp_dir().join(format!("rechroma-truncated-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for ext in ["png", "webp", "bmp", "tiff"] {
+        let path = dir.join(format!("cut.{ext}"));
+        img.save(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() * 2 / 3]).unwrap();
+        let err = data::load_image(&path).expect_err(ext);
+        let msg = err.to_string();
+        // Was "failed to fill whole buffer" for WebP, TIFF and BMP.
+        assert!(
+            msg.contains("truncated") && msg.contains(&format!("cut.{ext}")),
+            "{ext}: {msg}"
+        );
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn a_folder_with_broken_files_skips_them_once_and_keeps_the_rest() {
     let dir = std::env::temp_dir().join(format!("rechroma-data-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("sub")).unwrap();

@@ -202,9 +202,27 @@ pub fn load_image_with_metadata(path: &Path) -> Result<(DynamicImage, Metadata),
         Some(_) => {}
     }
     // A decoder bug must cost one file, not the whole run.
-    let image = |source| DataError::Image {
-        path: path.to_path_buf(),
-        source,
+    // What decoders say of common damage, in words a user can act on; anything else keeps the
+    // decoder's own error as the cause.
+    let image = |source: image::ImageError| {
+        let text = source.to_string();
+        let eof = matches!(&source, image::ImageError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof);
+        let reason = if eof || text.contains("fill whole buffer") || text.to_lowercase().contains("unexpected end") {
+            Some("the file is truncated (it ends before the image does)")
+        } else if text.contains("components cannot be zero") {
+            Some("unsupported JPEG coding (lossless or hierarchical JPEG)")
+        } else if text.contains("Unknown(") {
+            Some("unsupported sample format (e.g. floating-point or 32-bit gray TIFF)")
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => fail(reason.to_string()),
+            None => DataError::Image {
+                path: path.to_path_buf(),
+                source,
+            },
+        }
     };
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut decoder = reader.into_decoder().map_err(image)?;
