@@ -81,6 +81,14 @@ pub fn run(args: Args) -> Result<()> {
     let (report, predictions) = (validated.report, &validated.predictions);
     if let Some(path) = &args.sheet {
         let sheet = contact_sheet(&set, predictions, predictions.len());
+        let labels: Vec<String> = set
+            .names
+            .iter()
+            .zip(&validated.photo_scores)
+            .zip(&set.gray_photo_scores)
+            .map(|((name, m), g)| format!("{name}\n{:+.2} dB over gray", m.psnr.min(100.0) - g.psnr.min(100.0)))
+            .collect();
+        let sheet = rechroma::plot::labelled_sheet(&sheet, &labels, args.crop, 4)?;
         rechroma::fsutil::save_image_atomic(&image::DynamicImage::ImageRgb8(sheet), path)?;
     }
     let decode = colorizer.resolve(&options);

@@ -427,7 +427,8 @@ fn eval_scores_the_model_and_the_gray_baseline_and_draws_the_sheet() {
         assert!(json["model_scores"][key].as_f64().is_some(), "{key}: {json}");
     }
     let img = image::open(&sheet).unwrap();
-    assert_eq!((img.width(), img.height()), (3 * 64 + 16, 3 * 64 + 4 * 4));
+    // A 260-pixel label column (file name, gain over gray) beside the 3 crops of each row.
+    assert_eq!((img.width(), img.height()), (260 + 3 * 64 + 16, 3 * 64 + 4 * 4));
     let (ok, stdout, _) = rechroma(args!["eval", photos, "--crop", "64"]);
     assert!(ok && stdout.contains("gray") && stdout.contains("truth"), "{stdout}");
     assert!(stdout.contains("skipped 1 grayscale photo"), "{stdout}");

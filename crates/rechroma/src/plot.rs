@@ -223,3 +223,38 @@ pub fn training_curves(
     }
     RgbImage::from_raw(w, h, buf).ok_or_else(|| PlotError("buffer size".into()))
 }
+
+/// Width of the label column of [`labelled_sheet`], in pixels.
+const LABEL_WIDTH: u32 = 260;
+
+/// A contact sheet with a label column on its left: `labels[r]` (e.g. the photo's file name and its
+/// PSNR gain over gray) printed beside row `r`, whose rows are `row` pixels high after a `gutter`.
+pub fn labelled_sheet(sheet: &RgbImage, labels: &[String], row: u32, gutter: u32) -> Result<RgbImage, PlotError> {
+    register_font();
+    let (w, h) = (sheet.width() + LABEL_WIDTH, sheet.height());
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        let size = (row / 8).clamp(11, 16) as i32;
+        for (r, label) in labels.iter().enumerate() {
+            let top = (gutter + r as u32 * (row + gutter)) as i32;
+            // Long names keep their end (the file name), the gain goes on the second line.
+            let (name, gain) = label.split_once('\n').unwrap_or((label, ""));
+            let max = (LABEL_WIDTH as usize - 12) / (size as usize * 6 / 10).max(1);
+            let shown: String = match name.chars().count() > max {
+                true => format!(
+                    "…{}",
+                    name.chars().skip(name.chars().count() - max + 1).collect::<String>()
+                ),
+                false => name.to_string(),
+            };
+            let style = ("sans-serif", size).into_font().color(&BLACK);
+            root.draw(&Text::new(shown, (8, top + 4), style.clone())).map_err(err)?;
+            root.draw(&Text::new(gain.to_string(), (8, top + 8 + size), style))
+                .map_err(err)?;
+        }
+    }
+    let mut out = RgbImage::from_raw(w, h, buf).expect("sized buffer");
+    image::imageops::overlay(&mut out, sheet, LABEL_WIDTH as i64, 0);
+    Ok(out)
+}
