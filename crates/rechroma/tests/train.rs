@@ -262,3 +262,33 @@ fn two_replicas_average_the_gradients_of_their_shards() {
     model.visit(&mut check);
     assert!(check.2 > 10, "the trainable tensors were compared ({})", check.2);
 }
+
+#[test]
+fn validation_decodes_with_the_prior_correction_as_colorizing_does() {
+    use rechroma::evaluate::ValidationSet;
+    use rechroma::quantize::DecodeConfig;
+    // It was ignored: a run decoded with β = 1 was validated (and chosen) as β = 0.
+    let device = Device::flex().autodiff();
+    device.seed(7);
+    let batch = cat_batch(&device);
+    let weights = prior_for(&batch).weights_f32();
+    let trainee = MleuTrainee::new(
+        &TrainConfig::mleu(),
+        &tiny(Head::Classification),
+        Some(weights),
+        None,
+        &device,
+    )
+    .unwrap();
+    let set = ValidationSet::open(&common::fixtures().join("metrics"), 64).unwrap();
+    let plain = DecodeConfig::default();
+    let corrected = DecodeConfig {
+        prior_correction: 1.0,
+        ..plain
+    };
+    let inference = device.clone().without_autodiff();
+    let (a, _) = trainee.validate(&set, &plain, &inference);
+    let (b, _) = trainee.validate(&set, &corrected, &inference);
+    assert_ne!(a.model.psnr, b.model.psnr, "β changes what validation scores");
+    assert_eq!(a.gray, b.gray);
+}

@@ -16,8 +16,9 @@ use crate::model::backbone::{EmbedsBackbone, efficientnet_input};
 use crate::model::chromagan::{ChromaGan, ChromaGanConfig};
 use crate::model::critic::{Critic, CriticConfig};
 use crate::model::efficientnet::{EfficientNet, EfficientNetConfig};
-use crate::model::mleu::{Mleu, MleuConfig};
+use crate::model::mleu::{Head, Mleu, MleuConfig};
 use crate::predict::{PredictError, PredictOptions, chromagan_predict, mleu_predict};
+use crate::quantize::decode::prior_correction;
 use crate::quantize::{DecodeConfig, Gamut, Prior, Quantizer};
 use crate::run::weights::{load_burnpack, load_safetensors, save_burnpack, save_safetensors};
 use crate::run::{GanLossConfig, Init, RunConfig, RunError, TrainConfig, embedded};
@@ -206,7 +207,18 @@ impl MleuTrainee {
     /// Scores the evaluated weights on `set`.
     pub fn validate(&self, set: &ValidationSet, decode: &DecodeConfig, device: &Device) -> (Report, Vec<RgbImage>) {
         let model = self.evaluated().valid();
-        let options = PredictOptions::new(decode);
+        // The prior correction, as colorizing applies it (classification head only).
+        let offset = match (&self.weights, model.head) {
+            (Some(w), Head::Classification) if decode.prior_correction > 0.0 => {
+                let w: Vec<f64> = w.iter().map(|&x| f64::from(x)).collect();
+                Some(prior_correction(&w, decode.prior_correction))
+            }
+            _ => None,
+        };
+        let options = PredictOptions {
+            offset: offset.as_deref(),
+            ..PredictOptions::new(decode)
+        };
         validate_fn(set, decode.gamut, |l, size| {
             mleu_predict(&model, l, size, &options, device).map(|p| p.ab)
         })
