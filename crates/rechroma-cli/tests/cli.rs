@@ -162,6 +162,16 @@ fn saved_tensors(run: &std::path::Path) -> Vec<Vec<f32>> {
     c.0
 }
 
+/// Every saved tensor of run `b` is that of run `a` (to 1e-5).
+fn assert_same_tensors(a: &std::path::Path, b: &std::path::Path) {
+    let (a, b) = (saved_tensors(a), saved_tensors(b));
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        let worst = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+        assert!(worst <= 1e-5, "saved tensor {i} of {} differs by {worst}", a.len());
+    }
+}
+
 #[test]
 fn a_stopped_training_run_resumes_where_it_stopped() {
     let dir = scratch("train");
@@ -186,15 +196,7 @@ fn a_stopped_training_run_resumes_where_it_stopped() {
         );
     }
     // Every saved tensor, BatchNorm running statistics included, is what the uninterrupted run saved.
-    let (a, b) = (
-        saved_tensors(&dir.join("straight")),
-        saved_tensors(&dir.join("resumed")),
-    );
-    assert_eq!(a.len(), b.len());
-    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-        let worst = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
-        assert!(worst <= 1e-5, "saved tensor {i} of {} differs by {worst}", a.len());
-    }
+    assert_same_tensors(&dir.join("straight"), &dir.join("resumed"));
     for f in [
         "config.json",
         "model.safetensors",
@@ -234,15 +236,7 @@ fn a_resumed_run_saves_every_tensor_the_uninterrupted_run_saves() {
     go("straight", "6", false);
     go("resumed", "4", false);
     go("resumed", "6", true);
-    let (a, b) = (
-        saved_tensors(&dir.join("straight")),
-        saved_tensors(&dir.join("resumed")),
-    );
-    assert_eq!(a.len(), b.len());
-    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-        let worst = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
-        assert!(worst <= 1e-5, "saved tensor {i} of {} differs by {worst}", a.len());
-    }
+    assert_same_tensors(&dir.join("straight"), &dir.join("resumed"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
