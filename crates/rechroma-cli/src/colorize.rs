@@ -201,6 +201,12 @@ fn run_one(
         }
     }
     let (img, metadata) = rechroma::data::load_image_with_metadata(&job.input).map_err(|e| chain(&e))?;
+    if metadata.animated {
+        notes.push(format!(
+            "{}: an animation: only its first frame is colorized",
+            name(&job.input)
+        ));
+    }
     if has_colour(&img) {
         notes.push(format!(
             "{}: a colour photo: its colours are replaced by the model's, from its lightness",

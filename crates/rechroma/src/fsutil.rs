@@ -140,6 +140,8 @@ pub struct Metadata {
     pub icc: Option<Vec<u8>>,
     /// The EXIF block, orientation tag reset (PNG, JPEG, WebP keep it).
     pub exif: Option<Vec<u8>>,
+    /// The file is an animation (APNG, animated WebP): only its first frame was decoded.
+    pub animated: bool,
 }
 
 /// How [`save_image_atomic_with`] encodes.

@@ -127,6 +127,29 @@ fn every_case_of_the_corpus_has_its_expected_outcome() {
 }
 
 #[test]
+fn an_animation_decodes_as_its_first_frame_and_says_so() {
+    // An APNG: a PNG with an acTL chunk (2 frames) after IHDR; its default image is the first frame.
+    let png = encoded("png");
+    let mut actl = b"acTL".to_vec();
+    actl.extend(2u32.to_be_bytes());
+    actl.extend(0u32.to_be_bytes());
+    let mut chunk = 8u32.to_be_bytes().to_vec();
+    chunk.extend(&actl);
+    chunk.extend(crc32(&actl).to_be_bytes());
+    let ihdr_end = 8 + 8 + 13 + 4;
+    let apng = [&png[..ihdr_end], &chunk[..], &png[ihdr_end..]].concat();
+    let dir = scratch("animation");
+    for (name, bytes, animated) in [("still.png", png.clone(), false), ("animated.png", apng, true)] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let (img, metadata) = data::load_image_with_metadata(&path).unwrap();
+        assert_eq!((img.width(), img.height()), (48, 32));
+        assert_eq!(metadata.animated, animated, "{name}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn mutated_files_never_panic_hang_or_allocate_what_the_header_claims() {
     let dir = scratch("mutations");
     std::fs::create_dir_all(&dir).unwrap();

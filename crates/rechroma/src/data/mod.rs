@@ -201,6 +201,16 @@ pub fn load_image_with_metadata(path: &Path) -> Result<(DynamicImage, Metadata),
         }
         Some(_) => {}
     }
+    // Animations decode as their first frame: say so (header reads only).
+    let animated = match reader.format() {
+        Some(ImageFormat::Png) => image::codecs::png::PngDecoder::new(std::io::Cursor::new(&bytes[..]))
+            .and_then(|d| d.is_apng())
+            .unwrap_or(false),
+        Some(ImageFormat::WebP) => image::codecs::webp::WebPDecoder::new(std::io::Cursor::new(&bytes[..]))
+            .map(|d| d.has_animation())
+            .unwrap_or(false),
+        _ => false,
+    };
     // A decoder bug must cost one file, not the whole run.
     // What decoders say of common damage, in words a user can act on; anything else keeps the
     // decoder's own error as the cause.
@@ -244,7 +254,7 @@ pub fn load_image_with_metadata(path: &Path) -> Result<(DynamicImage, Metadata),
         }
         let mut img = DynamicImage::from_decoder(decoder).map_err(image)?;
         img.apply_orientation(orientation);
-        Ok((img, Metadata { icc, exif }))
+        Ok((img, Metadata { icc, exif, animated }))
     }));
     match decoded {
         Ok(Ok((img, _))) if img.width() == 0 || img.height() == 0 => Err(fail("the image is empty".into())),
