@@ -203,7 +203,7 @@ fn run_one(
     let (img, metadata) = rechroma::data::load_image_with_metadata(&job.input).map_err(|e| chain(&e))?;
     if metadata.animated {
         notes.push(format!(
-            "{}: an animation: only its first frame is colorized",
+            "{}: holds several images (an animation or pages): only the first is colorized",
             name(&job.input)
         ));
     }

@@ -140,7 +140,7 @@ pub struct Metadata {
     pub icc: Option<Vec<u8>>,
     /// The EXIF block, orientation tag reset (PNG, JPEG, WebP keep it).
     pub exif: Option<Vec<u8>>,
-    /// The file is an animation (APNG, animated WebP): only its first frame was decoded.
+    /// The file holds several images (APNG, animated WebP, multi-page TIFF): only the first was decoded.
     pub animated: bool,
 }
 

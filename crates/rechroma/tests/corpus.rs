@@ -146,6 +146,23 @@ fn an_animation_decodes_as_its_first_frame_and_says_so() {
         assert_eq!((img.width(), img.height()), (48, 32));
         assert_eq!(metadata.animated, animated, "{name}");
     }
+    // A two-page TIFF (written with the tiff crate image itself uses).
+    let tiff_path = dir.join("pages.tiff");
+    {
+        let file = std::fs::File::create(&tiff_path).unwrap();
+        let mut encoder = tiff::encoder::TiffEncoder::new(file).unwrap();
+        let page: Vec<u8> = (0..48 * 32 * 3).map(|i| (i % 251) as u8).collect();
+        for _ in 0..2 {
+            encoder
+                .write_image::<tiff::encoder::colortype::RGB8>(48, 32, &page)
+                .unwrap();
+        }
+    }
+    let (_, metadata) = data::load_image_with_metadata(&tiff_path).unwrap();
+    assert!(metadata.animated, "a multi-page TIFF says so");
+    let single = dir.join("single.tiff");
+    std::fs::write(&single, encoded("tiff")).unwrap();
+    assert!(!data::load_image_with_metadata(&single).unwrap().1.animated);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

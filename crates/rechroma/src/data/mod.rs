@@ -201,13 +201,16 @@ pub fn load_image_with_metadata(path: &Path) -> Result<(DynamicImage, Metadata),
         }
         Some(_) => {}
     }
-    // Animations decode as their first frame: say so (header reads only).
+    // Animations and multi-page TIFFs decode as their first frame or page: say so (header reads only).
     let animated = match reader.format() {
         Some(ImageFormat::Png) => image::codecs::png::PngDecoder::new(std::io::Cursor::new(&bytes[..]))
             .and_then(|d| d.is_apng())
             .unwrap_or(false),
         Some(ImageFormat::WebP) => image::codecs::webp::WebPDecoder::new(std::io::Cursor::new(&bytes[..]))
             .map(|d| d.has_animation())
+            .unwrap_or(false),
+        Some(ImageFormat::Tiff) => tiff::decoder::Decoder::new(std::io::Cursor::new(&bytes[..]))
+            .map(|d| d.more_images())
             .unwrap_or(false),
         _ => false,
     };
