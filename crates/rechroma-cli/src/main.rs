@@ -117,7 +117,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", outputs::one_line(&format!("{e:#}")));
             std::process::ExitCode::FAILURE
         }
     }

@@ -27,5 +27,25 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         line.push_str(&s.to_string());
         source = s.source();
     }
-    line
+    one_line(&line)
+}
+
+/// A message on one line: decoders' multi-line texts (a WebP over 16383 pixels wide printed its reason on
+/// a second line) are joined with "; ", so one bad file gives one line.
+pub fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_multi_line_cause_is_printed_on_one_line() {
+        let e = std::io::Error::other("image too large:\n  width 20000 exceeds 16383\n");
+        assert_eq!(super::chain(&e), "image too large:; width 20000 exceeds 16383");
+    }
 }
