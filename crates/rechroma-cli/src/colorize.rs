@@ -189,10 +189,8 @@ fn run_one(
     if options.confidence {
         outputs.push(confidence_path(&job.output));
     }
+    // The output folders were created by `check_writable` before any job started.
     for out in &outputs {
-        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
         if inputs.contains(&resolved(out)) {
             return Err(format!("{}: is an input photo; refusing to overwrite it", name(out)));
         }

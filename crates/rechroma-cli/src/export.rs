@@ -29,7 +29,8 @@ pub fn run(args: Args) -> Result<()> {
         .as_ref()
         .or(args.run.as_ref())
         .expect("clap requires a run folder");
-    let files = ["config.json", "model.safetensors", "prior.json"].map(|f| args.out.join(f));
+    use rechroma::run::{CONFIG_FILE, PRIOR_FILE, WEIGHTS_FILE};
+    let files = [CONFIG_FILE, WEIGHTS_FILE, PRIOR_FILE].map(|f| args.out.join(f));
     let existing: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).filter(|p| p.exists()).collect();
     crate::outputs::check_new(&existing, args.force)?;
     let bytes = rechroma::run::export(run, &args.out, |d| args.decode.apply(d))

@@ -50,6 +50,10 @@ pub const VAL_FILE: &str = "val.csv";
 pub const SHEET_FILE: &str = "sheet.png";
 /// The training curves.
 pub const CURVES_FILE: &str = "curves.png";
+/// Where a checkpoint is written before it replaces [`CHECKPOINT_DIR`].
+const CHECKPOINT_TMP: &str = "checkpoint.tmp";
+/// Where the previous checkpoint waits while the new one is swapped in.
+const CHECKPOINT_OLD: &str = "checkpoint.old";
 /// The progress file inside a checkpoint folder.
 pub const STATE_FILE: &str = "state.json";
 
@@ -285,7 +289,7 @@ pub fn export(run_dir: &Path, out_dir: &Path, edit: impl FnOnce(&mut DecodeConfi
 /// The run's last whole checkpoint folder, if it has one. A run killed between the two renames of
 /// [`commit_checkpoint`] left it in `checkpoint.old`.
 pub fn checkpoint_dir(run_dir: &Path) -> Option<PathBuf> {
-    [CHECKPOINT_DIR, "checkpoint.old"]
+    [CHECKPOINT_DIR, CHECKPOINT_OLD]
         .map(|d| run_dir.join(d))
         .into_iter()
         .find(|d| d.join(STATE_FILE).is_file())
@@ -293,7 +297,7 @@ pub fn checkpoint_dir(run_dir: &Path) -> Option<PathBuf> {
 
 /// Removes every checkpoint folder of a run (a run replaced with `--force` must not be resumed).
 pub fn remove_checkpoints(run_dir: &Path) -> Result<(), RunError> {
-    for d in [CHECKPOINT_DIR, "checkpoint.old", "checkpoint.tmp"] {
+    for d in [CHECKPOINT_DIR, CHECKPOINT_OLD, CHECKPOINT_TMP] {
         let path = run_dir.join(d);
         if path.exists() {
             std::fs::remove_dir_all(&path).map_err(|source| RunError::Replace { path, source })?;
@@ -308,13 +312,13 @@ pub fn commit_checkpoint<E: From<RunError>>(
     run_dir: &Path,
     write: impl FnOnce(&Path) -> Result<(), E>,
 ) -> Result<(), E> {
-    let tmp = run_dir.join("checkpoint.tmp");
+    let tmp = run_dir.join(CHECKPOINT_TMP);
     let _ = std::fs::remove_dir_all(&tmp);
     crate::fsutil::track(&tmp);
     create_dir(&tmp)?;
     write(&tmp)?;
     let dest = run_dir.join(CHECKPOINT_DIR);
-    let old = run_dir.join("checkpoint.old");
+    let old = run_dir.join(CHECKPOINT_OLD);
     let _ = std::fs::remove_dir_all(&old);
     let rename = |from: &Path, to: &Path| {
         std::fs::rename(from, to).map_err(|source| RunError::Replace {
