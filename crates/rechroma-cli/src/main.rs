@@ -11,6 +11,7 @@ mod model_args;
 mod outputs;
 mod parse;
 mod prior;
+mod serve;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -24,9 +25,10 @@ struct Cli {
     /// More log output (repeat for more); RUST_LOG overrides it.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
-    /// Refuse photos whose header declares more pixels than this (checked before decoding).
-    #[arg(long, global = true, default_value_t = rechroma::data::DEFAULT_MAX_PIXELS, value_parser = clap::value_parser!(u64).range(1..))]
-    max_pixels: u64,
+    /// Refuse photos whose header declares more pixels than this (checked before decoding)
+    /// [default: 200000000; 50000000 for serve].
+    #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    max_pixels: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -58,6 +60,12 @@ enum Command {
     Bench(bench::Args),
     /// Write a run's config and weights in half precision, as the embedded default model is stored.
     Export(export::Args),
+    /// Serve a local web page (and HTTP API) for colorizing photos: drop photos, compare before and
+    /// after, adjust, download full-resolution results.
+    ///
+    /// The page and API are described in the README ("rechroma serve"). Nothing uploaded is written to
+    /// disk; memory is bounded by --jobs, --queue, --max-upload-mb and --max-pixels.
+    Serve(serve::Args),
 }
 
 /// On SIGTERM or SIGINT, removes the temporary files being written (nothing half-written is left in
@@ -105,7 +113,11 @@ fn main() -> std::process::ExitCode {
         .without_time()
         .with_target(false)
         .init();
-    rechroma::data::set_max_pixels(cli.max_pixels);
+    let max_pixels = match cli.command {
+        Command::Serve(_) => rechroma::serve::MAX_PIXELS,
+        _ => rechroma::data::DEFAULT_MAX_PIXELS,
+    };
+    rechroma::data::set_max_pixels(cli.max_pixels.unwrap_or(max_pixels));
     let result = match cli.command {
         Command::Colorize(args) => colorize::run(args),
         Command::Eval(args) => eval::run(args),
@@ -113,6 +125,7 @@ fn main() -> std::process::ExitCode {
         Command::Prior(args) => prior::run(args),
         Command::Train(args) => train::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

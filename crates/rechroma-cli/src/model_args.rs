@@ -39,14 +39,21 @@ pub struct DecodeArgs {
     pub gamut: Option<GamutArg>,
 }
 
+/// Which model, on which device (no decoding flags: `serve` takes those per request).
 #[derive(clap::Args)]
-pub struct ModelArgs {
+pub struct ModelChoice {
     /// A run folder written by `rechroma train` [default: the embedded model].
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Where the network runs.
     #[arg(long, value_enum, default_value_t)]
     pub device: crate::device::DeviceArg,
+}
+
+#[derive(clap::Args)]
+pub struct ModelArgs {
+    #[command(flatten)]
+    pub choice: ModelChoice,
     #[command(flatten)]
     pub decode: DecodeArgs,
 }
@@ -81,6 +88,13 @@ impl From<GamutArg> for Gamut {
 impl ModelArgs {
     /// The colorizer (on --device) of --model, or the embedded one.
     pub fn colorizer(&self) -> Result<Colorizer> {
+        self.choice.colorizer()
+    }
+}
+
+impl ModelChoice {
+    /// The colorizer (on --device) of --model, or the embedded one.
+    pub fn colorizer(&self) -> Result<Colorizer> {
         let device = self.device.device()?;
         Ok(match &self.model {
             // A run's weights file named instead of its folder: the folder is meant.
@@ -91,7 +105,9 @@ impl ModelArgs {
             None => Colorizer::embedded(&device)?,
         })
     }
+}
 
+impl ModelArgs {
     /// The colorize options of these flags at working size `size`.
     pub fn options(&self, size: u32, confidence: bool) -> ColorizeOptions {
         let d = &self.decode;

@@ -171,9 +171,23 @@ pub fn save_image_atomic(img: &image::DynamicImage, path: &Path) -> Result<(), W
 
 /// [`save_image_atomic`] with metadata and a JPEG quality.
 pub fn save_image_atomic_with(img: &image::DynamicImage, path: &Path, options: &SaveOptions) -> Result<(), WriteError> {
+    let format = output_format(path)?;
+    let bytes = encode_image(img, format, options).map_err(|source| WriteError::Encode {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    write_atomic(path, &bytes)
+}
+
+/// Encodes `img` in memory as `format` (PNG, JPEG, WebP, TIFF; anything else as BMP), converting what
+/// the format cannot store as [`save_image_atomic`] says, with the metadata and JPEG quality of `options`.
+pub fn encode_image(
+    img: &image::DynamicImage,
+    format: image::ImageFormat,
+    options: &SaveOptions,
+) -> Result<Vec<u8>, image::ImageError> {
     use image::codecs::{bmp::BmpEncoder, jpeg::JpegEncoder, png::PngEncoder, tiff::TiffEncoder, webp::WebPEncoder};
     use image::{DynamicImage, ImageEncoder, ImageFormat};
-    let format = output_format(path)?;
     let wide = !matches!(
         img,
         DynamicImage::ImageLuma8(_)
@@ -215,11 +229,8 @@ pub fn save_image_atomic_with(img: &image::DynamicImage, path: &Path, options: &
         ImageFormat::Tiff => img.write_with_encoder(with_metadata(TiffEncoder::new(&mut bytes), m)),
         _ => img.write_with_encoder(BmpEncoder::new(&mut bytes)),
     };
-    written.map_err(|source| WriteError::Encode {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    write_atomic(path, bytes.get_ref())
+    written?;
+    Ok(bytes.into_inner())
 }
 
 /// The image format an output path's extension names, if rechroma can write it.

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! color, quantize, data, metrics, fsutil  →  model  →  import  →  run  →  predict  →  evaluate, plot
-//!                                                                          →  train | infer
+//!                                                                          →  train | infer  →  serve
 //! ```
 //! - [`color`]: exact sRGB ↔ linear RGB ↔ XYZ ↔ CIE Lab (D65), the gamut, and the models' normalisations;
 //! - [`quantize`]: the 313 in-gamut ab bins of Zhang et al. 2016, soft encoding, the class prior and
@@ -21,7 +21,8 @@
 //! - [`evaluate`]: the fixed evaluation protocol against the gray baseline;
 //! - [`plot`]: the prior's and a run's pictures;
 //! - [`train`](mod@train): the training loop, losses and checkpoints; [`infer`]: the [`Colorizer`] of full-size
-//!   photos. Neither imports the other.
+//!   photos. Neither imports the other;
+//! - [`serve`] (cargo feature `serve`, on by default): the local web page and HTTP API over [`infer`].
 
 #![warn(missing_docs)]
 
@@ -37,6 +38,8 @@ pub mod plot;
 pub mod predict;
 pub mod quantize;
 pub mod run;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod train;
 
 pub use evaluate::{Report, Scores, ValidationSet};

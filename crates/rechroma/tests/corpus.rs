@@ -2,6 +2,9 @@
 //! test that mutates valid files (truncation, flipped bytes, patched header dimensions) and asserts that
 //! decoding never panics, never hangs and never allocates what a header merely claims.
 
+mod common;
+
+use common::{crc32, png_declaring};
 use rechroma::data::{self, DataError};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -44,42 +47,6 @@ fn outcome(path: &Path) -> String {
             msg
         }
     }
-}
-
-/// A PNG whose IHDR declares `w × h` (CRCs right), with no image data: 70 bytes.
-fn png_declaring(w: u32, h: u32) -> Vec<u8> {
-    let mut ihdr = b"IHDR".to_vec();
-    ihdr.extend(w.to_be_bytes());
-    ihdr.extend(h.to_be_bytes());
-    ihdr.extend([8, 2, 0, 0, 0]);
-    let crc = crc32(&ihdr);
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    out.extend(13u32.to_be_bytes());
-    out.extend(&ihdr);
-    out.extend(crc.to_be_bytes());
-    // An empty IDAT, then IEND: the header is all a decoder reads before it would allocate.
-    for chunk in [&b"IDAT"[..], &b"IEND"[..]] {
-        out.extend(0u32.to_be_bytes());
-        out.extend(chunk);
-        out.extend(crc32(chunk).to_be_bytes());
-    }
-    out
-}
-
-/// CRC-32 (IEEE), as PNG chunks use; hand-written for the one header this test forges.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 #[test]

@@ -109,11 +109,16 @@ fn training_and_colorizing_do_not_import_each_other() {
     let graph = graph();
     assert!(!graph["train"].contains("infer"), "train uses {:?}", graph["train"]);
     assert!(!graph["infer"].contains("train"), "infer uses {:?}", graph["infer"]);
+    // The server sits on top of colorizing, and nothing but the binary sits on it.
+    assert!(!graph["serve"].contains("train"), "serve uses {:?}", graph["serve"]);
+    for (m, uses) in &graph {
+        assert!(m == "serve" || !uses.contains("serve"), "{m} uses serve");
+    }
     // The layers below them know neither.
     for low in [
         "color", "quantize", "data", "metrics", "model", "import", "run", "predict", "evaluate",
     ] {
-        for high in ["train", "infer"] {
+        for high in ["train", "infer", "serve"] {
             assert!(!graph[low].contains(high), "{low} uses {high}");
         }
     }

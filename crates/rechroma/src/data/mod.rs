@@ -182,12 +182,29 @@ pub fn load_image_with_metadata(path: &Path) -> Result<(DynamicImage, Metadata),
         path: path.to_path_buf(),
         source,
     })?;
-    let reader = ImageReader::new(std::io::Cursor::new(&bytes[..]))
+    decode_image(&bytes, path)
+}
+
+/// [`load_image_with_metadata`] of an image already in memory (an upload); `name` only labels the
+/// errors. The header's size is checked against [`max_pixels`] before anything is allocated, and the
+/// decoder runs under `image`'s [`image::Limits`]: no allocation beyond what [`max_pixels`] pixels of
+/// 16-bit RGBA need.
+pub fn decode_image(bytes: &[u8], name: &Path) -> Result<(DynamicImage, Metadata), DataError> {
+    let path = name;
+    let fail = |reason: String| DataError::Decode {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut reader = ImageReader::new(std::io::Cursor::new(&bytes[..]))
         .with_guessed_format()
         .map_err(|source| DataError::Io {
             path: path.to_path_buf(),
             source,
         })?;
+    let mut limits = image::Limits::default();
+    // 16-bit RGBA (8 bytes a pixel) of the largest accepted image, plus the decoders' own buffers.
+    limits.max_alloc = Some(max_pixels().saturating_mul(8).saturating_add(64 << 20));
+    reader.limits(limits);
     match reader.format() {
         None => return Err(fail("unknown or unsupported image format".into())),
         // The JPEG decoder fills a truncated file's missing rows with gray instead of failing: check that

@@ -1,0 +1,334 @@
+//! `rechroma serve` as a user meets it: the binary started on a free port, its page driven in headless
+//! Chromium (Debian's `chromium` and `chromium-driver`, through WebDriver), and a bounded burst of
+//! uploads measured (throughput, 503 share, the server's peak memory).
+//!
+//! Without `chromedriver` the browser test says so loudly and passes: `.ci/run` installs it.
+
+// The forged headers of the library's tests.
+#[path = "../../rechroma/tests/common/mod.rs"]
+mod common;
+
+use base64::Engine;
+use fantoccini::{Client, ClientBuilder};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn sample() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/astronaut.jpg")
+}
+
+/// Starts `rechroma serve` on a free loopback port with `args`; the process and its base URL.
+fn start_server(args: &[&str]) -> (Killed, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rechroma"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start rechroma serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("rechroma serve: ")
+        .unwrap_or_else(|| panic!("the first line names the address: {line:?}"))
+        .trim_end_matches('/')
+        .to_string();
+    (Killed(child), url)
+}
+
+fn chromedriver() -> Option<PathBuf> {
+    let named = std::env::var_os("CHROMEDRIVER").map(PathBuf::from);
+    named
+        .into_iter()
+        .chain(["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"].map(PathBuf::from))
+        .find(|p| p.is_file())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `script` (an expression) until it is truthy; its value.
+async fn wait_for(client: &Client, script: &str, limit: Duration) -> Value {
+    let start = Instant::now();
+    loop {
+        let v = client.execute(&format!("return {script};"), vec![]).await.unwrap();
+        if v.as_bool() != Some(false) && !v.is_null() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for {script}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Mean |r−g| + |g−b| of an image element of the page, drawn at most 256 px wide.
+const CHROMA_OF: &str = "const img = document.getElementById(arguments[0]);
+    const w = Math.min(256, img.naturalWidth), h = Math.round(img.naturalHeight * w / img.naturalWidth);
+    const c = document.createElement('canvas'); c.width = w; c.height = h;
+    const g = c.getContext('2d'); g.drawImage(img, 0, 0, w, h);
+    const d = g.getImageData(0, 0, w, h).data; let s = 0;
+    for (let i = 0; i < d.length; i += 4) s += Math.abs(d[i] - d[i+1]) + Math.abs(d[i+1] - d[i+2]);
+    return s / (w * h);";
+
+async fn chroma_of(client: &Client, id: &str) -> f64 {
+    client
+        .execute(CHROMA_OF, vec![json!(id)])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_colorizes_a_dropped_photo_in_a_real_browser() {
+    let Some(driver) = chromedriver() else {
+        eprintln!(
+            "\n*** SKIPPED the browser test: no chromedriver (apt-get install chromium chromium-driver, or set CHROMEDRIVER) ***\n"
+        );
+        return;
+    };
+    let (_server, url) = start_server(&["--jobs", "1"]);
+    let port = free_port();
+    let _driver = Killed(
+        Command::new(&driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    let mut options = json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,820", "--force-device-scale-factor=1"]});
+    if Path::new("/usr/bin/chromium").exists() {
+        options["binary"] = json!("/usr/bin/chromium");
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), options);
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let start = Instant::now();
+    let client = loop {
+        match ClientBuilder::new(connector.clone())
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(c) => break c,
+            Err(e) if start.elapsed() < Duration::from_secs(30) => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => panic!("cannot start a Chromium session: {e}"),
+        }
+    };
+
+    client.goto(&format!("{url}/")).await.unwrap();
+    let model = wait_for(&client, "document.getElementById('model').textContent.includes('embedded') && document.getElementById('model').textContent", Duration::from_secs(10)).await;
+    assert!(model.as_str().unwrap().contains("MLEU"), "{model}");
+
+    // Drop the photo on the page, as a drag from the file manager does.
+    let bytes = std::fs::read(sample()).unwrap();
+    let (width, height) = image::image_dimensions(sample()).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    client
+        .execute(
+            "const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
+             const dt = new DataTransfer();
+             dt.items.add(new File([bytes], 'astronaut.jpg', {type: 'image/jpeg'}));
+             window.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));",
+            vec![json!(b64)],
+        )
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "document.getElementById('after').dataset.state === 'ready'",
+        Duration::from_secs(120),
+    )
+    .await;
+    let (after, before) = (chroma_of(&client, "after").await, chroma_of(&client, "before").await);
+    assert!(before < 1.0, "the original is gray: {before}");
+    assert!(after > 4.0, "the after-image has colour: {after}");
+
+    // The download is the full-resolution result.
+    let download = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const a = document.getElementById('download');
+             const img = new Image();
+             img.onload = () => done([img.naturalWidth, img.naturalHeight, a.download]);
+             img.onerror = () => done('the download does not load as an image');
+             img.src = a.href;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(download, json!([width, height, "astronaut-colour.png"]));
+
+    // The before/after split follows the slider.
+    client
+        .execute(
+            "const s = document.getElementById('split'); s.value = 30; s.dispatchEvent(new Event('input'));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let clip = client
+        .execute("return document.getElementById('before').style.clipPath;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(clip, json!("inset(0px 70% 0px 0px)"));
+    client
+        .execute(
+            "const s = document.getElementById('split'); s.value = 50; s.dispatchEvent(new Event('input'));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let shot = client.screenshot().await.unwrap();
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-page.png");
+    std::fs::write(&out, &shot).unwrap();
+    eprintln!("screenshot: {}", out.display());
+
+    // Vividness 0 re-runs the photo and fades it to gray.
+    client
+        .execute(
+            "const v = document.getElementById('vividness'); v.value = 0; v.dispatchEvent(new Event('input'));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let ready = client
+            .execute("return document.getElementById('after').dataset.state === 'ready' && document.querySelector('.item').classList.contains('done');", vec![])
+            .await
+            .unwrap();
+        if ready == json!(true) && start.elapsed() > Duration::from_secs(1) {
+            let faded = chroma_of(&client, "after").await;
+            if faded < 0.5 * after {
+                break;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "vividness 0 never faded the photo"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // A file that is not a photo gets a clear message on its card.
+    client
+        .execute(
+            "const dt = new DataTransfer();
+             dt.items.add(new File(['not a photo'], 'notes.jpg', {type: 'image/jpeg'}));
+             window.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let message = wait_for(
+        &client,
+        "(() => { const e = document.querySelector('.item.error .state'); return e && e.textContent; })()",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(message.as_str().unwrap().contains("cannot decode"), "{message}");
+    client.close().await.unwrap();
+}
+
+/// Peak resident memory (VmHWM) of a process, in MB.
+fn peak_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_uploads_is_answered_within_bounded_memory() {
+    if !Path::new("/proc/self/status").exists() {
+        eprintln!("*** SKIPPED: no /proc to read the server's memory from ***");
+        return;
+    }
+    let (server, url) = start_server(&["--jobs", "2", "--queue", "4"]);
+    let pid = server.0.id();
+    let http = reqwest::Client::new();
+    // Hostile headers first: refused before any allocation, so the peak stays near the model's size.
+    let idle = peak_mb(pid);
+    let huge = common::png_declaring(60_000, 60_000);
+    let r = http
+        .post(format!("{url}/api/colorize"))
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let after_hostile = peak_mb(pid);
+
+    let photo = std::fs::read(sample()).unwrap();
+    let (width, height) = image::image_dimensions(sample()).unwrap();
+    let n = 24;
+    let start = Instant::now();
+    let burst: Vec<_> = (0..n)
+        .map(|_| {
+            let (http, url, photo) = (http.clone(), url.clone(), photo.clone());
+            tokio::spawn(async move {
+                let r = http
+                    .post(format!("{url}/api/colorize"))
+                    .body(photo)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                let _ = r.bytes().await;
+                status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for b in burst {
+        statuses.push(b.await.unwrap());
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let ok = statuses.iter().filter(|&&s| s == 200).count();
+    let busy = statuses.iter().filter(|&&s| s == 503).count();
+    let peak = peak_mb(pid);
+    eprintln!(
+        "load: {n} concurrent uploads of a {}×{} JPEG (jobs 2, queue 4): {ok} colorized, {busy} answered 503 ({:.0} %), \
+         in {seconds:.1} s ({:.2} photos/s); server peak memory {peak:.0} MB (idle {idle:.0} MB, after a 60000² header {after_hostile:.0} MB)",
+        width,
+        height,
+        100.0 * busy as f64 / n as f64,
+        ok as f64 / seconds
+    );
+    assert_eq!(ok + busy, n, "only 200 or 503: {statuses:?}");
+    assert!(ok >= 2 && busy >= 1, "{statuses:?}");
+    assert!(
+        after_hostile < idle + 100.0,
+        "a hostile header allocated: {idle} → {after_hostile} MB"
+    );
+    assert!(peak < 2048.0, "peak memory {peak} MB");
+    let health = http.get(format!("{url}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+}

@@ -1,0 +1,246 @@
+//! `rechroma serve`'s API over real loopback HTTP: a good photo, every kind of bad input, the upload
+//! limit (declared and chunked), and a burst beyond the queue.
+#![cfg(feature = "serve")]
+
+mod common;
+
+use burn::tensor::Device;
+use rechroma::infer::Colorizer;
+use rechroma::serve::{ServeConfig, router, serve};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn colorizer() -> Arc<Colorizer> {
+    static C: OnceLock<Arc<Colorizer>> = OnceLock::new();
+    C.get_or_init(|| Arc::new(Colorizer::embedded(&Device::flex()).expect("embedded model")))
+        .clone()
+}
+
+/// Starts a server on a free loopback port; its base URL.
+async fn start(config: ServeConfig) -> String {
+    let app = router(colorizer(), config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, app));
+    format!("http://{addr}")
+}
+
+fn sample() -> Vec<u8> {
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/astronaut.jpg")).unwrap()
+}
+
+async fn post(base: &str, query: &str, body: Vec<u8>) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}/api/colorize{query}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The JSON error message of a response with status `want`.
+async fn error(response: reqwest::Response, want: u16) -> String {
+    assert_eq!(response.status().as_u16(), want);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    let message = body["error"].as_str().expect("an error message").to_string();
+    assert!(!message.is_empty() && !message.contains('\n'), "{message:?}");
+    message
+}
+
+/// Mean chroma (CIE Lab) of an 8-bit RGB image.
+fn mean_chroma(img: &image::DynamicImage) -> f32 {
+    rechroma::color::LabImage::from_rgb8(&img.to_rgb8()).mean_chroma()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_photo_comes_back_colorized_at_its_full_size() {
+    let base = start(ServeConfig::default()).await;
+    let input = image::load_from_memory(&sample()).unwrap();
+    assert!(mean_chroma(&input) < 1.0, "the sample is gray");
+
+    let response = post(&base, "", sample()).await;
+    assert_eq!(response.status(), 200);
+    let h = response.headers().clone();
+    assert_eq!(h["content-type"], "image/png");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    assert_eq!(h["x-rechroma-width"], input.width().to_string().as_str());
+    let out = image::load_from_memory_with_format(&response.bytes().await.unwrap(), image::ImageFormat::Png).unwrap();
+    assert_eq!((out.width(), out.height()), (input.width(), input.height()));
+    assert!(mean_chroma(&out) > 2.0, "colorized: mean chroma {}", mean_chroma(&out));
+
+    // JPEG on request; the confidence map of the joint model; vividness 0 gives gray.
+    let jpeg = post(&base, "?format=jpeg&quality=90", sample()).await;
+    assert_eq!(jpeg.headers()["content-type"], "image/jpeg");
+    let jpeg = image::load_from_memory_with_format(&jpeg.bytes().await.unwrap(), image::ImageFormat::Jpeg).unwrap();
+    assert_eq!(jpeg.width(), input.width());
+    let map = post(&base, "?confidence=true&size=128", sample()).await;
+    assert_eq!(map.status(), 200);
+    let map = image::load_from_memory(&map.bytes().await.unwrap()).unwrap();
+    assert_eq!(map.width(), input.width());
+    let faded = post(&base, "?vividness=0", sample()).await;
+    let faded = image::load_from_memory(&faded.bytes().await.unwrap()).unwrap();
+    assert!(
+        mean_chroma(&faded) < 0.5 * mean_chroma(&out),
+        "vividness 0 fades the colours"
+    );
+
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let models = reqwest::get(format!("{base}/api/models"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let models: serde_json::Value = serde_json::from_slice(&models).unwrap();
+    assert_eq!(models["models"][0]["name"], "embedded");
+    assert_eq!(models["limits"]["max_upload_bytes"], 64 << 20);
+    let page = reqwest::get(format!("{base}/")).await.unwrap();
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(page.text().await.unwrap().contains("<script src=\"/app.js\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_16_bit_png_comes_back_16_bit() {
+    let base = start(ServeConfig::default()).await;
+    let gray = image::DynamicImage::ImageLuma16(image::ImageBuffer::from_fn(96, 64, |x, y| {
+        image::Luma([(x * 600 + y * 200) as u16])
+    }));
+    let mut png = std::io::Cursor::new(Vec::new());
+    gray.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let response = post(&base, "?size=64", png.into_inner()).await;
+    assert_eq!(response.status(), 200);
+    let out = image::load_from_memory(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(out.color(), image::ColorType::Rgb16);
+    assert_eq!((out.width(), out.height()), (96, 64));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_bad_input_gets_its_4xx_and_a_json_message_at_once() {
+    let base = start(ServeConfig::default()).await;
+    let jpeg = sample();
+    let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
+        ("empty body", "", vec![], 400, "empty"),
+        (
+            "text",
+            "",
+            b"hello, this is not a photo".to_vec(),
+            422,
+            "unknown or unsupported image format",
+        ),
+        ("truncated JPEG", "", jpeg[..jpeg.len() / 2].to_vec(), 422, "truncated"),
+        (
+            "PNG declaring 60000²",
+            "",
+            common::png_declaring(60_000, 60_000),
+            422,
+            "more than the limit",
+        ),
+        (
+            "JPEG declaring 60000²",
+            "",
+            common::jpeg_declaring(60_000, 60_000),
+            422,
+            "more than the limit",
+        ),
+        ("unknown parameter", "?vividnes=0.5", jpeg.clone(), 400, "vividnes"),
+        ("size out of range", "?size=5", jpeg.clone(), 400, "size=5"),
+        (
+            "vividness out of range",
+            "?vividness=2",
+            jpeg.clone(),
+            400,
+            "vividness=2",
+        ),
+        ("bad format", "?format=gif", jpeg.clone(), 400, "format"),
+    ];
+    for (what, query, body, status, says) in cases {
+        let start = Instant::now();
+        let message = error(post(&base, query, body).await, status).await;
+        assert!(message.contains(says), "{what}: {message}");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{what} took {:?}",
+            start.elapsed()
+        );
+    }
+    let missing = reqwest::get(format!("{base}/etc/passwd")).await.unwrap();
+    error(missing, 404).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_over_the_limit_gets_413_declared_or_streamed() {
+    let limit = 100_000;
+    let base = start(ServeConfig {
+        max_upload_bytes: limit,
+        ..ServeConfig::default()
+    })
+    .await;
+    let message = error(post(&base, "", vec![0u8; limit + 1]).await, 413).await;
+    assert!(message.contains("larger than the limit"), "{message}");
+
+    // No Content-Length: chunks that pass the limit midway are refused as they arrive.
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/colorize HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b'x'; 16_384];
+    for _ in 0..(limit / chunk.len() + 2) {
+        let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
+        frame.extend(&chunk);
+        frame.extend(b"\r\n");
+        if stream.write_all(&frame).await.is_err() {
+            break; // the server answered and closed: fine
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_beyond_the_queue_gets_503s_and_the_server_carries_on() {
+    let base = start(ServeConfig {
+        jobs: 1,
+        queue: 1,
+        ..ServeConfig::default()
+    })
+    .await;
+    let burst: Vec<_> = (0..10)
+        .map(|_| {
+            let base = base.clone();
+            tokio::spawn(async move { post(&base, "?size=384", sample()).await })
+        })
+        .collect();
+    let (mut ok, mut busy) = (0, 0);
+    for r in burst {
+        let response = r.await.unwrap();
+        match response.status().as_u16() {
+            200 => ok += 1,
+            503 => {
+                assert!(response.headers().contains_key("retry-after"));
+                error(response, 503).await;
+                busy += 1;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(ok >= 2 && busy >= 1, "{ok} answered, {busy} refused");
+    assert_eq!(
+        post(&base, "?size=64", sample()).await.status(),
+        200,
+        "still serving after the burst"
+    );
+}
