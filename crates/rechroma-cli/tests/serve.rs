@@ -332,3 +332,40 @@ async fn a_burst_of_uploads_is_answered_within_bounded_memory() {
     let health = http.get(format!("{url}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
 }
+
+#[test]
+fn binding_beyond_loopback_warns_and_a_busy_port_is_one_line() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rechroma"))
+        .args(["serve", "--bind", "0.0.0.0:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("rechroma serve: http://0.0.0.0:"), "{line}");
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: listening on 0.0.0.0:0, which other machines can reach"),
+        "{err}"
+    );
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_rechroma"))
+        .args(["serve", "--bind", &addr])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: ") && last.contains(&format!("cannot listen on {addr}")),
+        "{err}"
+    );
+    assert!(!err.contains("warning"), "loopback is not warned about: {err}");
+}
