@@ -126,11 +126,11 @@ type StepChart<'a, 'b> = ChartContext<
     Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
 >;
 
-/// A chart over steps 0..`last_step` with its mesh and caption drawn.
+/// A chart over 0..`last` (steps, or crops seen, as `x_desc` says) with its mesh and caption drawn.
 fn step_chart<'a, 'b>(
     area: &'a Area<'b>,
     caption: &str,
-    last_step: f64,
+    (last, x_desc): (f64, &str),
     (lo, hi): (f64, f64),
 ) -> Result<StepChart<'a, 'b>, PlotError> {
     let mut chart = ChartBuilder::on(area)
@@ -138,17 +138,19 @@ fn step_chart<'a, 'b>(
         .margin(8)
         .x_label_area_size(32)
         .y_label_area_size(50)
-        .build_cartesian_2d(0f64..last_step, lo..hi)
+        .build_cartesian_2d(0f64..last, lo..hi)
         .map_err(err)?;
-    chart.configure_mesh().x_desc("step").draw().map_err(err)?;
+    chart.configure_mesh().x_desc(x_desc).draw().map_err(err)?;
     Ok(chart)
 }
 
-/// Training curves: the loss (raw and a 20-step moving average), validation PSNR of the model and the gray
-/// baseline, and validation colorfulness of the model and the truth, against the step.
+/// Training curves: the loss (raw and a 20-step moving average) against the step; the validation PSNR
+/// gain of the model over the gray baseline (zero drawn black), and the validation colorfulness of the
+/// model and the truth, against the crops seen (`crops_per_step` a step).
 pub fn training_curves(
     losses: &[(u64, f32)],
     validations: &[(u64, crate::evaluate::Report)],
+    crops_per_step: u64,
 ) -> Result<RgbImage, PlotError> {
     register_font();
     let (w, h) = (3 * PANEL, PANEL);
@@ -168,7 +170,7 @@ pub fn training_curves(
         };
         // Loss.
         let (lo, hi) = range(&mut losses.iter().map(|l| f64::from(l.1)));
-        let mut chart = step_chart(&panels[0], "training loss", last_step, (lo, hi))?;
+        let mut chart = step_chart(&panels[0], "training loss", (last_step, "step"), (lo, hi))?;
         chart
             .draw_series(LineSeries::new(
                 losses.iter().map(|&(s, l)| (s as f64, f64::from(l))),
@@ -192,10 +194,10 @@ pub fn training_curves(
         // Validation PSNR and colorfulness.
         let series = [
             (
-                "validation PSNR (dB): model blue, gray baseline black",
+                "validation PSNR gain over gray (dB): model blue, gray 0",
                 [
-                    |r: &crate::evaluate::Report| r.model.psnr,
-                    |r: &crate::evaluate::Report| r.gray.psnr,
+                    |r: &crate::evaluate::Report| r.model.psnr - r.gray.psnr,
+                    |_: &crate::evaluate::Report| 0.0,
                 ],
             ),
             (
@@ -208,9 +210,10 @@ pub fn training_curves(
         ];
         for (k, (title, [fm, fr])) in series.iter().enumerate() {
             let (lo, hi) = range(&mut validations.iter().flat_map(|(_, r)| [fm(r), fr(r)]));
-            let mut chart = step_chart(&panels[k + 1], title, last_step, (lo, hi))?;
+            let crops = |s: u64| (s * crops_per_step.max(1)) as f64;
+            let mut chart = step_chart(&panels[k + 1], title, (crops(last_step as u64), "crops seen"), (lo, hi))?;
             for (f, colour) in [(fm, BLUE), (fr, BLACK)] {
-                let pts: Vec<(f64, f64)> = validations.iter().map(|(s, r)| (*s as f64, f(r))).collect();
+                let pts: Vec<(f64, f64)> = validations.iter().map(|(s, r)| (crops(*s), f(r))).collect();
                 chart
                     .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))
                     .map_err(err)?;

@@ -195,7 +195,14 @@ pub fn train(
         if let Some(set) = &val_set
             && (state.step % t.validate_every.max(1) == 0 || last)
         {
-            let report = validate_and_draw(&trainee, set, &config.decode, &mut state, run_dir, device)?;
+            let report = validate_and_draw(
+                &trainee,
+                set,
+                (&config.decode, t.batch_size as u64),
+                &mut state,
+                run_dir,
+                device,
+            )?;
             on_event(&Event::Validation {
                 step: state.step,
                 report,
@@ -208,11 +215,12 @@ pub fn train(
     Ok(state)
 }
 
-/// Validates, records the scores in `state`, and writes `val.csv`, `sheet.png` and `curves.png`.
+/// Validates, records the scores in `state`, and writes `val.csv`, `sheet.png` and `curves.png` (the
+/// validation curves against the crops seen, `crops_per_step` a step).
 fn validate_and_draw(
     trainee: &Trainee,
     set: &ValidationSet,
-    decode: &DecodeConfig,
+    (decode, crops_per_step): (&DecodeConfig, u64),
     state: &mut RunState,
     run_dir: &Path,
     device: &Device,
@@ -243,7 +251,7 @@ fn validate_and_draw(
     write_atomic(&run_dir.join(run::VAL_FILE), csv.as_bytes())?;
     let sheet = contact_sheet(set, &predictions, 8);
     save_image_atomic(&image::DynamicImage::ImageRgb8(sheet), &run_dir.join(run::SHEET_FILE))?;
-    let curves = crate::plot::training_curves(&state.losses, &state.validations)?;
+    let curves = crate::plot::training_curves(&state.losses, &state.validations, crops_per_step)?;
     save_image_atomic(&image::DynamicImage::ImageRgb8(curves), &run_dir.join(run::CURVES_FILE))?;
     Ok(report)
 }
