@@ -20,6 +20,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use tokio::time::{Instant, timeout_at};
 
+/// The `Retry-After` of a 503, in seconds: about two photos' colorizing at the default working size
+/// on a laptop CPU, after which a job or queue place is likely free again.
+pub const RETRY_AFTER_S: u64 = 2;
+
 /// The routes of the API.
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -163,7 +167,7 @@ async fn colorize(
 ) -> Result<Response, ApiError> {
     let deadline = Instant::now() + state.config.timeout;
     let QueryParams(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let mut options = query.options()?;
+    let options = query.options()?;
     if options.confidence && !state.colorizer.architecture().classifies() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -178,7 +182,7 @@ async fn colorize(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large(limit));
     }
-    let retry = state.config.timeout.as_secs().clamp(1, 10);
+    let retry = RETRY_AFTER_S;
     // Admission before the body is read: waiting requests hold at most `queue` bodies.
     let Ok(admitted) = state.admitted.clone().try_acquire_owned() else {
         return Err(ApiError::busy(
@@ -207,7 +211,6 @@ async fn colorize(
     let colorizer = state.colorizer.clone();
     let format = query.format.unwrap_or_default();
     let quality = query.quality.unwrap_or(crate::fsutil::JPEG_QUALITY);
-    options.confidence = query.confidence.unwrap_or(false);
     // The permits travel with the work: if the client goes away or the deadline passes, the job still
     // counts until it ends, so the bound on memory holds.
     let work = tokio::task::spawn_blocking(move || {
