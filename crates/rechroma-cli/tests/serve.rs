@@ -208,6 +208,23 @@ async fn the_page_colorizes_a_dropped_photo_in_a_real_browser() {
     std::fs::write(&out, &shot).unwrap();
     eprintln!("screenshot: {}", out.display());
 
+    // The confidence map replaces the after-image while the box is ticked, with its legend.
+    let tick = "document.getElementById('confidence').click();";
+    client.execute(tick, vec![]).await.unwrap();
+    wait_for(
+        &client,
+        "document.getElementById('after-tag').textContent === 'confidence' && document.getElementById('after').dataset.state === 'ready' && !document.getElementById('legend').hidden",
+        Duration::from_secs(60),
+    )
+    .await;
+    client.execute(tick, vec![]).await.unwrap();
+    wait_for(
+        &client,
+        "document.getElementById('after-tag').textContent === 'after'",
+        Duration::from_secs(5),
+    )
+    .await;
+
     // Vividness 0 re-runs the photo and fades it to gray.
     client
         .execute(

@@ -140,7 +140,16 @@ fn step_chart<'a, 'b>(
         .y_label_area_size(50)
         .build_cartesian_2d(0f64..last, lo..hi)
         .map_err(err)?;
-    chart.configure_mesh().x_desc(x_desc).draw().map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .x_labels(6)
+        .x_label_formatter(&|v| match *v {
+            v if v >= 10_000.0 => format!("{:.0}k", v / 1000.0),
+            v => format!("{v:.0}"),
+        })
+        .draw()
+        .map_err(err)?;
     Ok(chart)
 }
 
