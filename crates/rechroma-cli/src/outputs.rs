@@ -17,29 +17,8 @@ pub fn check_new(paths: &[&Path], force: bool) -> Result<()> {
     Ok(())
 }
 
-/// An error and its causes on one line, "outer: inner: innermost" (what `anyhow`'s `{:#}` prints), for
-/// per-photo messages that are collected rather than returned.
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        line.push_str(": ");
-        line.push_str(&s.to_string());
-        source = s.source();
-    }
-    one_line(&line)
-}
-
-/// A message on one line: decoders' multi-line texts (a WebP over 16383 pixels wide printed its reason on
-/// a second line) are joined with "; ", so one bad file gives one line.
-pub fn one_line(message: &str) -> String {
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ")
-}
+/// An error and its causes on one line (the library's, shared with `serve`'s JSON errors).
+pub use rechroma::{error_chain as chain, one_line};
 
 #[cfg(test)]
 mod tests {

@@ -48,3 +48,27 @@ pub use model::{Architecture, ModelConfig};
 pub use quantize::{DecodeConfig, Decoding, Gamut, Prior};
 pub use run::{RunConfig, RunError, TrainConfig};
 pub use train::{TrainError, train};
+
+/// An error and its causes on one line, "outer: inner: innermost" (what `anyhow`'s `{:#}` prints), for
+/// messages collected per photo (the CLI) or answered as JSON (`serve`).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        line.push_str(": ");
+        line.push_str(&s.to_string());
+        source = s.source();
+    }
+    one_line(&line)
+}
+
+/// A message on one line: decoders' multi-line texts (a WebP over 16383 pixels wide printed its reason on
+/// a second line) are joined with "; ", so one bad file gives one line.
+pub fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}

@@ -2,6 +2,7 @@
 
 use super::AppState;
 use crate::data::decode_image;
+use crate::error_chain as chain;
 use crate::fsutil::{SaveOptions, encode_image};
 use crate::infer::{ColorizeOptions, Colorizer, InferError};
 use crate::model::Architecture;
@@ -69,20 +70,6 @@ impl IntoResponse for ApiError {
         }
         response
     }
-}
-
-/// An error and its causes on one line, each cause once.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text = format!("{text}: {part}");
-        }
-        source = s.source();
-    }
-    text.replace('\n', "; ")
 }
 
 /// The output format of `POST /api/colorize`.
