@@ -164,12 +164,22 @@ fn saved_tensors(run: &std::path::Path) -> Vec<Vec<f32>> {
 
 /// Every saved tensor of run `b` is that of run `a` (to 1e-5).
 fn assert_same_tensors(a: &std::path::Path, b: &std::path::Path) {
+    assert!(tensor_distance(a, b, 0.0) <= 1e-5);
+}
+
+/// The largest difference between the saved tensors of two model folders, each difference less
+/// `relative` × the magnitude (half precision rounds to 2⁻¹¹ relative).
+fn tensor_distance(a: &std::path::Path, b: &std::path::Path, relative: f32) -> f32 {
     let (a, b) = (saved_tensors(a), saved_tensors(b));
     assert_eq!(a.len(), b.len());
-    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-        let worst = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
-        assert!(worst <= 1e-5, "saved tensor {i} of {} differs by {worst}", a.len());
+    let mut worst = 0f32;
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.len(), y.len());
+        for (p, q) in x.iter().zip(y) {
+            worst = worst.max((p - q).abs() - relative * p.abs());
+        }
     }
+    worst
 }
 
 #[test]
@@ -216,6 +226,26 @@ fn a_stopped_training_run_resumes_where_it_stopped() {
     // The sheet: 2 validation photos (64² crops) × (gray | model | truth), 4-pixel gutters.
     let sheet = image::open(dir.join("resumed/sheet.png")).unwrap();
     assert_eq!((sheet.width(), sheet.height()), (3 * 64 + 16, 2 * 64 + 12));
+    // Each validation keeps the model it scored, in the exported form (half precision), as a model
+    // folder: the checkpoint can be chosen afterwards. The one of step 8 is the run's final model, the
+    // one of step 4 is the same in the resumed run as in the uninterrupted one, and differs from step 8.
+    let kept = |run: &str, step: u32| dir.join(run).join(format!("validated/step-{step:06}"));
+    for run in ["straight", "resumed"] {
+        let names: Vec<String> = std::fs::read_dir(dir.join(run).join("validated"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        for step in [4, 8] {
+            assert!(kept(run, step).join("config.json").is_file());
+            let bytes = std::fs::read(kept(run, step).join("model.safetensors")).unwrap();
+            let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+            assert!(st.tensors().iter().all(|(_, t)| t.dtype() == safetensors::Dtype::F16));
+        }
+    }
+    assert!(tensor_distance(&dir.join("resumed"), &kept("resumed", 8), 1e-3) <= 1e-6);
+    assert!(tensor_distance(&kept("straight", 4), &kept("resumed", 4), 1e-3) <= 1e-5);
+    assert!(tensor_distance(&kept("resumed", 4), &kept("resumed", 8), 1e-3) > 1e-3);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -570,10 +600,12 @@ fn a_training_run_is_never_replaced_silently_and_resume_keeps_its_settings() {
     let (ok, _, stderr) = train(&["--resume", "--steps", "4"]);
     assert!(ok && stderr.contains("steps 2 → 4"), "{stderr}");
     assert_eq!(steps_done(), 4);
-    // --force starts over.
+    // --force starts over, and the models kept at the old run's validations go with it.
+    std::fs::create_dir_all(run.join("validated/step-000099")).unwrap();
     let (ok, _, stderr) = train(&["--steps", "2", "--force"]);
     assert!(ok, "{stderr}");
     assert_eq!(steps_done(), 2);
+    assert!(!run.join("validated").exists(), "an old run's kept models are removed");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -12,6 +12,9 @@
 //! RUN/val.csv             validation scores of the model and the gray baseline, per validation
 //! RUN/sheet.png           contact sheet of the latest validation: gray | model | truth
 //! RUN/curves.png          loss, validation PSNR (model vs gray) and colorfulness (model vs truth)
+//! RUN/validated/step-NNNNNN/  the model as it was validated at that step, in the exported form
+//!                         (config.json, prior.json, f16 model.safetensors): a model folder, so that the
+//!                         checkpoint can be chosen on `dev` afterwards (`eval --model RUN/validated/step-…`)
 //! ```
 //! A checkpoint is written to `checkpoint.tmp/` and swapped in by [`commit_checkpoint`], so a run killed
 //! at any moment leaves a whole checkpoint ([`checkpoint_dir`] finds it).
@@ -56,6 +59,14 @@ const CHECKPOINT_TMP: &str = "checkpoint.tmp";
 const CHECKPOINT_OLD: &str = "checkpoint.old";
 /// The progress file inside a checkpoint folder.
 pub const STATE_FILE: &str = "state.json";
+/// The folder of the models kept at each validation ([`keep_validated`]).
+pub const VALIDATED_DIR: &str = "validated";
+
+/// Where [`keep_validated`] puts the model validated after `step` steps: `RUN/validated/step-NNNNNN`
+/// (zero-padded, so that the folders sort by step).
+pub fn validated_dir(run_dir: &Path, step: u64) -> PathBuf {
+    run_dir.join(VALIDATED_DIR).join(format!("step-{step:06}"))
+}
 
 /// Errors reading, writing or exporting a run folder; each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -286,6 +297,28 @@ pub fn export(run_dir: &Path, out_dir: &Path, edit: impl FnOnce(&mut DecodeConfi
     Ok(weights.len())
 }
 
+/// Keeps the run's current model (`config.json`, `prior.json`, `model.safetensors`, which the caller has
+/// just refreshed) as [`validated_dir`]`(run_dir, step)`, exported as [`export`] does. It is written to
+/// a `.tmp` folder first and renamed, so a folder that exists is whole; an existing one is replaced.
+pub fn keep_validated(run_dir: &Path, step: u64) -> Result<PathBuf, RunError> {
+    let dest = validated_dir(run_dir, step);
+    let tmp = dest.with_extension("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    crate::fsutil::track(&tmp);
+    export(run_dir, &tmp, |_| {})?;
+    if dest.exists() {
+        std::fs::remove_dir_all(&dest).map_err(|source| RunError::Replace {
+            path: dest.clone(),
+            source,
+        })?;
+    }
+    std::fs::rename(&tmp, &dest).map_err(|source| RunError::Replace {
+        path: dest.clone(),
+        source,
+    })?;
+    Ok(dest)
+}
+
 /// The run's last whole checkpoint folder, if it has one. A run killed between the two renames of
 /// [`commit_checkpoint`] left it in `checkpoint.old`.
 pub fn checkpoint_dir(run_dir: &Path) -> Option<PathBuf> {
@@ -295,9 +328,10 @@ pub fn checkpoint_dir(run_dir: &Path) -> Option<PathBuf> {
         .find(|d| d.join(STATE_FILE).is_file())
 }
 
-/// Removes every checkpoint folder of a run (a run replaced with `--force` must not be resumed).
+/// Removes every checkpoint folder of a run and the models kept at its validations (a run replaced
+/// with `--force` must not be resumed, nor leave the old run's models beside the new one's).
 pub fn remove_checkpoints(run_dir: &Path) -> Result<(), RunError> {
-    for d in [CHECKPOINT_DIR, CHECKPOINT_OLD, CHECKPOINT_TMP] {
+    for d in [CHECKPOINT_DIR, CHECKPOINT_OLD, CHECKPOINT_TMP, VALIDATED_DIR] {
         let path = run_dir.join(d);
         if path.exists() {
             std::fs::remove_dir_all(&path).map_err(|source| RunError::Replace { path, source })?;

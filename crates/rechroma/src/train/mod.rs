@@ -192,9 +192,8 @@ pub fn train(
             images_per_second: ips,
         });
         let last = state.step == t.steps;
-        if let Some(set) = &val_set
-            && (state.step % t.validate_every.max(1) == 0 || last)
-        {
+        let validated = val_set.is_some() && (state.step % t.validate_every.max(1) == 0 || last);
+        if let Some(set) = val_set.as_ref().filter(|_| validated) {
             let report = validate_and_draw(
                 &trainee,
                 set,
@@ -208,8 +207,15 @@ pub fn train(
                 report,
             });
         }
-        if state.step % t.checkpoint_every.max(1) == 0 || last {
+        let checkpointed = state.step % t.checkpoint_every.max(1) == 0 || last;
+        if checkpointed {
             checkpoint(&trainee, &state, run_dir)?;
+        }
+        if validated {
+            if !checkpointed {
+                trainee.save_weights(&run_dir.join(run::WEIGHTS_FILE))?;
+            }
+            run::keep_validated(run_dir, state.step)?;
         }
     }
     Ok(state)
