@@ -150,6 +150,10 @@ pub struct Args {
     val: Option<PathBuf>,
     #[arg(long, default_value_t = 500, value_parser = crate::parse::steps)]
     validate_every: u64,
+    /// Keep only the latest model, not the one of each validation (RUN/validated/step-NNNNNN, about
+    /// half the size of model.safetensors each).
+    #[arg(long)]
+    no_keep_validated: bool,
     /// How validation decodes the model's output (stored with the run: its defaults when colorizing).
     #[command(flatten)]
     decode: crate::model_args::DecodeArgs,
@@ -293,6 +297,7 @@ fn config_from(args: &Args) -> Result<RunConfig> {
         teacher_weights: (gan && !args.random_init).then(|| args.teacher_weights.clone()),
         checkpoint_every: args.checkpoint_every,
         validate_every: args.validate_every,
+        keep_validated: !args.no_keep_validated,
         ..paper
     };
     let mut config = RunConfig::new(model, train);

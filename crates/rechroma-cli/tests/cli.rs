@@ -491,6 +491,7 @@ fn a_chromagan_run_trains_resumes_and_colorizes() {
             "2",
             "--validate-every",
             "2",
+            "--no-keep-validated",
             "--steps",
             steps,
         ]
@@ -531,6 +532,10 @@ fn a_chromagan_run_trains_resumes_and_colorizes() {
         "{log}"
     );
     assert_eq!(log.lines().count(), 5, "4 steps, continued across the resume: {log}");
+    assert!(
+        run.join("val.csv").is_file() && !run.join("validated").exists(),
+        "validated, but only the latest model kept (--no-keep-validated)"
+    );
     // The run colorizes at full resolution (ChromaGAN works at its fixed 64² here) and evaluates.
     let out = dir.join("cat.png");
     let input = fixtures().join("photos/gray/chelsea_gray.png");

@@ -94,6 +94,10 @@ pub struct TrainConfig {
     pub checkpoint_every: u64,
     /// Validate every this many steps (and at the end).
     pub validate_every: u64,
+    /// Keep the model of each validation as `RUN/validated/step-NNNNNN/` (half precision, about half the
+    /// size of `model.safetensors`), so that the checkpoint can be chosen on the validation photos
+    /// afterwards; `false` keeps only the latest model.
+    pub keep_validated: bool,
 }
 
 impl Default for TrainConfig {
@@ -126,6 +130,7 @@ impl TrainConfig {
             teacher_weights: None,
             checkpoint_every: 200,
             validate_every: 500,
+            keep_validated: true,
         }
     }
 

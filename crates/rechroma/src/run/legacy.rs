@@ -110,6 +110,7 @@ impl From<LegacyConfig> for RunConfig {
             teacher_weights,
             checkpoint_every: c.checkpoint_every,
             validate_every: c.validate_every,
+            keep_validated: true,
         };
         RunConfig {
             decode: c.decode,

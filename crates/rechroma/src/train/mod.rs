@@ -211,7 +211,7 @@ pub fn train(
         if checkpointed {
             checkpoint(&trainee, &state, run_dir)?;
         }
-        if validated {
+        if validated && t.keep_validated {
             if !checkpointed {
                 trainee.save_weights(&run_dir.join(run::WEIGHTS_FILE))?;
             }
