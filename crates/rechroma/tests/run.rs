@@ -16,17 +16,25 @@ fn legacy() -> (Vec<u8>, std::path::PathBuf) {
 
 #[test]
 fn a_flat_config_of_earlier_builds_reads_as_the_current_format_and_round_trips() {
-    // The fixture is the shipped model's config.json as the previous format wrote it; the embedded
-    // model's config is the same run exported in the current format.
+    // The fixtures are one run's config.json (the model shipped until runs/joint5) as the previous format
+    // wrote it and as the current format exported it.
     let (bytes, path) = legacy();
     let old = RunConfig::from_json(&bytes, &path).unwrap();
-    let new = RunConfig::from_json(embedded::CONFIG, Path::new("embedded")).unwrap();
+    let current = common::fixtures().join("runs/current-config.json");
+    let new = RunConfig::from_json(&std::fs::read(&current).unwrap(), &current).unwrap();
     assert_eq!(old, new);
     assert_eq!(new.format_version, FORMAT_VERSION);
     assert_eq!(new.train.lr, 1e-3, "a field of the training settings");
     assert_eq!(new.decode.gamut, rechroma::Gamut::Fit, "a field of the decode settings");
     let again = RunConfig::from_json(&new.to_json(), Path::new("again")).unwrap();
     assert_eq!(again, new);
+    // The embedded model's config is in the current format and round-trips too.
+    let shipped = RunConfig::from_json(embedded::CONFIG, Path::new("embedded")).unwrap();
+    assert_eq!(shipped.format_version, FORMAT_VERSION);
+    assert_eq!(
+        RunConfig::from_json(&shipped.to_json(), Path::new("again")).unwrap(),
+        shipped
+    );
 }
 
 #[test]
