@@ -164,7 +164,13 @@ fn saved_tensors(run: &std::path::Path) -> Vec<Vec<f32>> {
 
 /// Every saved tensor of run `b` is that of run `a` (to 1e-5).
 fn assert_same_tensors(a: &std::path::Path, b: &std::path::Path) {
-    assert!(tensor_distance(a, b, 0.0) <= 1e-5);
+    let worst = tensor_distance(a, b, 0.0);
+    assert!(
+        worst <= 1e-5,
+        "saved tensors of {} and {} differ by {worst}",
+        a.display(),
+        b.display()
+    );
 }
 
 /// The largest difference between the saved tensors of two model folders, each difference less
