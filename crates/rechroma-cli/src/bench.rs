@@ -56,6 +56,7 @@ pub fn run(args: Args) -> Result<()> {
     let batch = ColorBatch {
         l: Tensor::random([b, 1, s, s], Distribution::Uniform(0.0, 100.0), &device),
         ab: Tensor::random([b, 2, s, s], Distribution::Uniform(-60.0, 60.0), &device),
+        hints: None,
     };
     let lite0 = Some(BackboneConfig::EfficientNet(EfficientNetConfig::lite0()));
     let mleu = |head, backbone: &Option<BackboneConfig>, class_stride| MleuConfig {
@@ -64,6 +65,7 @@ pub fn run(args: Args) -> Result<()> {
         backbone: backbone.clone(),
         finetune_backbone: false,
         class_stride,
+        hints: false,
     };
     // (name, network, data-parallel replicas); the first row is the baseline of the ratio column.
     let variants = [

@@ -4,6 +4,7 @@ use crate::outputs::chain;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
+use rechroma::hints::{Hint, HintFile};
 use rechroma::infer::{ColorizeOptions, Colorizer};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,15 @@ pub struct Args {
     /// JPEG quality of the outputs, 1–100 (PNG, TIFF and WebP are lossless).
     #[arg(long, default_value_t = rechroma::fsutil::JPEG_QUALITY, value_parser = clap::value_parser!(u8).range(1..=100))]
     quality: u8,
+    /// Colour hints, a JSON file: for one photo a list `[{"x": 412, "y": 230, "color": "#b03030",
+    /// "radius": 4}, …]` (x, y in the photo's pixels as displayed, colour sRGB whose chroma is used,
+    /// radius optional in photo pixels); for a folder an object mapping photo names (relative to the
+    /// input folder, or bare file names) to such lists. Needs a model that takes hints.
+    #[arg(long, value_name = "FILE")]
+    hints: Option<PathBuf>,
+    /// One colour hint X,Y,#RRGGBB for a single photo (repeatable; added to --hints).
+    #[arg(long = "hint", value_name = "X,Y,#RRGGBB")]
+    hint: Vec<String>,
     /// Leave photos whose output already exists as they are (finishes an interrupted batch; exit 0
     /// when everything is there).
     #[arg(long)]
@@ -76,6 +86,75 @@ fn check_writable(jobs: &[Job]) -> Result<()> {
 struct Job {
     input: PathBuf,
     output: PathBuf,
+    /// The photo's name relative to its input folder (its file name for a photo given directly): what
+    /// a per-photo hints file names it by.
+    key: String,
+    hints: Vec<Hint>,
+}
+
+/// The hints of `--hints` and `--hint`, given to the jobs they name. Refuses, before any work, a file
+/// that does not parse, a list for several photos, names that match no photo, and hints given to a model
+/// that takes none.
+fn assign_hints(args: &Args, jobs: &mut [Job], colorizer: &Colorizer) -> Result<()> {
+    let mut inline = Vec::new();
+    for text in &args.hint {
+        inline.push(rechroma::hints::parse_inline(text).with_context(|| "--hint".to_string())?);
+    }
+    let file = match &args.hints {
+        Some(path) => {
+            let bytes = std::fs::read(path).with_context(|| format!("cannot read the hints file {}", path.display()))?;
+            Some(rechroma::hints::parse_hint_file(&bytes).with_context(|| format!("{}", path.display()))?)
+        }
+        None => None,
+    };
+    if inline.is_empty() && file.is_none() {
+        return Ok(());
+    }
+    if !colorizer.takes_hints() {
+        bail!(
+            "the model ({}, {}) takes no colour hints: use the default model or one trained with `rechroma train --hints`",
+            colorizer.source,
+            colorizer.architecture().name()
+        );
+    }
+    let count = jobs.len();
+    let single = |what: &str| -> Result<()> {
+        if count != 1 {
+            bail!("{what} is for one photo, but there are {count} inputs: give --hints a file that maps photo names to hints");
+        }
+        Ok(())
+    };
+    match file {
+        Some(HintFile::List(list)) => {
+            single("a list of hints")?;
+            jobs[0].hints = list;
+        }
+        Some(HintFile::PerPhoto(map)) => {
+            for (name, hints) in map {
+                let matching: Vec<usize> = jobs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, j)| j.key == name || Path::new(&j.key).file_name().is_some_and(|f| f == name.as_str()))
+                    .map(|(i, _)| i)
+                    .collect();
+                match matching.as_slice() {
+                    [] => bail!("{}: {name:?} names none of the input photos", args.hints.as_ref().expect("a file").display()),
+                    [i] => jobs[*i].hints = hints,
+                    _ => bail!(
+                        "{}: {name:?} names {} input photos: use its path relative to the input folder",
+                        args.hints.as_ref().expect("a file").display(),
+                        matching.len()
+                    ),
+                }
+            }
+        }
+        None => {}
+    }
+    if !inline.is_empty() {
+        single("--hint")?;
+        jobs[0].hints.extend(inline);
+    }
+    Ok(())
 }
 
 /// Lists (input, output) pairs: folders are searched recursively and mirrored under --out-dir, leaving
@@ -116,8 +195,10 @@ fn plan(args: &Args, notes: &mut Vec<String>) -> Result<(Vec<Job>, Vec<String>)>
             for photo in photos {
                 let rel = photo.strip_prefix(input).unwrap_or(&photo).to_path_buf();
                 jobs.push(Job {
-                    output: rename(dir.join(rel)),
+                    output: rename(dir.join(&rel)),
+                    key: rel.to_string_lossy().into_owned(),
                     input: photo,
+                    hints: Vec::new(),
                 });
             }
         } else if !input.exists() {
@@ -134,8 +215,10 @@ fn plan(args: &Args, notes: &mut Vec<String>) -> Result<(Vec<Job>, Vec<String>)>
                 (None, None) => unreachable!("clap requires -o or --out-dir"),
             };
             jobs.push(Job {
+                key: input.file_name().unwrap_or(input.as_os_str()).to_string_lossy().into_owned(),
                 input: input.clone(),
                 output,
+                hints: Vec::new(),
             });
         }
     }
@@ -211,8 +294,11 @@ fn run_one(
             name(&job.input)
         ));
     }
+    colorizer
+        .check_hints(&job.hints, img.width(), img.height())
+        .map_err(|e| format!("{}: {}", name(&job.input), chain(&e)))?;
     let result = colorizer
-        .colorize(&img, options)
+        .colorize_with_hints(&img, options, &job.hints)
         .map_err(|e| format!("{}: {}", name(&job.input), chain(&e)))?;
     drop(img);
     let save = rechroma::fsutil::SaveOptions {
@@ -268,6 +354,7 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     let mut jobs = kept;
+    assign_hints(&args, &mut jobs, &colorizer)?;
     let mut skipped = 0;
     if args.skip_existing {
         let before = jobs.len();

@@ -25,6 +25,17 @@ pub struct Args {
     /// Working size of the model, as `colorize --size` [default: the crop itself].
     #[arg(long, alias = "working-size")]
     size: Option<u32>,
+    /// Reveal this many points of each photo's true colour as hints (Zhang et al. 2017's protocol: random
+    /// places, a fixed seed per photo, each the mean colour of a --hint-side² patch) to a model that takes
+    /// hints.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    hints: usize,
+    /// Side in pixels of the patch each revealed point averages (at the crop's scale).
+    #[arg(long, default_value_t = 3, value_parser = crate::parse::count)]
+    hint_side: usize,
+    /// Seed of the revealed points' places.
+    #[arg(long, default_value_t = 0)]
+    hint_seed: u64,
     /// Print the table as JSON instead.
     #[arg(long)]
     json: bool,
@@ -70,12 +81,24 @@ pub fn run(args: Args) -> Result<()> {
         crate::outputs::check_new(&[sheet], args.force)?;
     }
     let colorizer = args.model.colorizer()?;
+    if args.hints > 0 && !colorizer.takes_hints() {
+        anyhow::bail!(
+            "--hints {}: the model ({}) takes no colour hints",
+            args.hints,
+            colorizer.source
+        );
+    }
     let set = ValidationSet::open(&data, args.crop)
         .with_context(|| format!("cannot read the photos of {}", data.display()))?;
     // Each crop goes through the same pipeline as `rechroma colorize`.
     let options = args.model.options(args.size.unwrap_or(args.crop), false);
-    let validated = validate_with(&set, |truth, _| {
-        let out = colorizer.colorize(&image::DynamicImage::ImageRgb8(truth.clone()), &options)?;
+    let photo = std::sync::atomic::AtomicU64::new(0);
+    let validated = validate_with(&set, |truth, lab| {
+        // The same points for every model: seeded by (seed, photo index).
+        let i = photo.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let size = (lab.width as usize, lab.height as usize);
+        let hints = rechroma::hints::eval_hints(&lab.data, size, (args.hints, args.hint_side), (args.hint_seed, i));
+        let out = colorizer.colorize_with_hints(&image::DynamicImage::ImageRgb8(truth.clone()), &options, &hints)?;
         Ok::<_, rechroma::infer::InferError>(LabImage::from_rgb8(&out.image.to_rgb8()).ab().to_vec())
     })?;
     let (report, predictions) = (validated.report, &validated.predictions);
@@ -114,6 +137,7 @@ pub fn run(args: Args) -> Result<()> {
             "prior_correction": classifies.then_some(decode.prior_correction),
             "vividness": decode.vividness,
             "gamut": decode.gamut,
+            "hints": args.hints,
             "model_scores": report.model,
             "gray_scores": report.gray,
             "truth_colorfulness": report.truth_colorfulness,
@@ -137,6 +161,9 @@ pub fn run(args: Args) -> Result<()> {
         describe(architecture, &decode),
         s = args.crop,
     );
+    if args.hints > 0 {
+        println!("{} true colours revealed per photo as hints ({}² patches, seed {})", args.hints, args.hint_side, args.hint_seed);
+    }
     if !set.skipped_gray.is_empty() {
         println!(
             "skipped {} grayscale photo(s) (no colour to score): {}",

@@ -12,6 +12,7 @@ mod outputs;
 mod parse;
 mod prior;
 mod serve;
+mod suggest;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +41,9 @@ enum Command {
     /// 16-bit and alpha are kept where the output format can store them. A bad file gets a one-line
     /// error and the batch goes on; the exit status says whether anything failed.
     Colorize(colorize::Args),
+    /// List the colours the model suggests at a point of a photo, most likely first (to pick a colour
+    /// hint from); hints already placed are taken into account.
+    Suggest(suggest::Args),
     /// Score a model against the gray baseline on a folder of colour photos (PSNR, SSIM,
     /// colorfulness, AuC), with the fixed protocol: shorter side resized to 256, centre crop 256².
     Eval(eval::Args),
@@ -87,16 +91,20 @@ fn stop_cleanly_on_signals() {
 }
 
 fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
     // Die quietly when the reader of our output goes away (`rechroma eval … | head`), as command-line
-    // tools do, instead of panicking on a failed print: Rust ignores SIGPIPE by default.
+    // tools do, instead of panicking on a failed print: Rust ignores SIGPIPE by default. Not `serve`:
+    // there a client that resets its connection would kill the server (its answer written to a dead
+    // socket), so it keeps SIGPIPE ignored and a failed write ends that connection only.
     #[cfg(unix)]
-    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    if !matches!(cli.command, Command::Serve(_)) {
+        // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
     }
     #[cfg(unix)]
     stop_cleanly_on_signals();
-    let cli = Cli::parse();
     let level = match cli.verbose {
         0 => "warn",
         1 => "info",
@@ -121,6 +129,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Colorize(args) => colorize::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Suggest(args) => suggest::run(args),
         Command::Export(args) => export::run(args),
         Command::Prior(args) => prior::run(args),
         Command::Train(args) => train::run(args),

@@ -69,6 +69,11 @@ pub struct Args {
     /// model) or a run folder. The network is that model's (the architecture flags are ignored).
     #[arg(long)]
     init: Option<String>,
+    /// Train a network that takes colour hints (Zhang et al. 2017: hint ab and mask beside L at the
+    /// U-Net's input), on hints drawn from the truth of each crop. With --init, the starting model gains
+    /// zero-initialised hint inputs, so at step 0 it colorizes exactly as that model does.
+    #[arg(long)]
+    hints: bool,
     /// Train a plain U-Net without the embedded backbone (ablation).
     #[arg(long)]
     no_backbone: bool,
@@ -223,7 +228,7 @@ fn config_from(args: &Args) -> Result<RunConfig> {
             Some((Init::Run(PathBuf::from(dir)), run.model))
         }
     };
-    let model = match args.arch {
+    let mut model = match args.arch {
         _ if init.is_some() => init.as_ref().expect("checked").1.clone(),
         Arch::MleuReg | Arch::MleuCls | Arch::MleuJoint => ModelConfig::Mleu(MleuConfig {
             widths,
@@ -235,6 +240,7 @@ fn config_from(args: &Args) -> Result<RunConfig> {
             backbone,
             finetune_backbone: args.finetune_backbone,
             class_stride: args.class_stride,
+            hints: args.hints,
         }),
         Arch::Chromagan => {
             let Some(backbone) = backbone else {
@@ -252,6 +258,12 @@ fn config_from(args: &Args) -> Result<RunConfig> {
             }
         }
     };
+    if args.hints {
+        match &mut model {
+            ModelConfig::Mleu(m) => m.hints = true,
+            ModelConfig::ChromaGan { .. } => bail!("--hints needs an MLEU (ChromaGAN takes no hints)"),
+        }
+    }
     let mut dataset = paper.dataset;
     dataset.augment.size = crop;
     dataset.augment.min_scale = args.min_scale;

@@ -386,3 +386,69 @@ fn binding_beyond_loopback_warns_and_a_busy_port_is_one_line() {
     );
     assert!(!err.contains("warning"), "loopback is not warned about: {err}");
 }
+
+/// Sends a request head and part of its body, then resets the connection (SO_LINGER 0): the server
+/// answers to a dead socket.
+fn reset_mid_body(addr: &str, expect_continue: bool) {
+    use std::io::Write;
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    let expect = if expect_continue { "Expect: 100-continue\r\n" } else { "" };
+    let head = format!("POST /api/colorize HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 1000\r\n{expect}\r\nabc");
+    let _ = c.write_all(head.as_bytes());
+    std::thread::sleep(Duration::from_millis(20));
+    // SAFETY: setting SO_LINGER {on, 0} on an open socket we own: close() then sends RST.
+    unsafe {
+        let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&c),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+    drop(c);
+}
+
+#[test]
+fn clients_that_reset_mid_upload_do_not_stop_the_server() {
+    let (mut server, url) = start_server(&["--jobs", "1", "--queue", "1"]);
+    let addr = url.trim_start_matches("http://").to_string();
+    // The reproduction (with its 0.2 s pause), the Expect: 100-continue variant, then 100 more.
+    for i in 0..102 {
+        reset_mid_body(&addr, i % 2 == 1);
+        if i < 2 {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        server.0.try_wait().unwrap().is_none(),
+        "the server died: {:?}",
+        server.0.try_wait()
+    );
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--data-binary"])
+        .arg(format!("@{}", sample().display()))
+        .arg(format!("{url}/api/colorize?size=64"))
+        .output();
+    match out {
+        Ok(out) if out.status.success() => assert_eq!(String::from_utf8_lossy(&out.stdout), "200"),
+        _ => {
+            // Without curl: a plain HTTP/1.1 POST by hand.
+            use std::io::{Read, Write};
+            let body = std::fs::read(sample()).unwrap();
+            let mut c = std::net::TcpStream::connect(&addr).unwrap();
+            let head = format!(
+                "POST /api/colorize?size=64 HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            c.write_all(head.as_bytes()).unwrap();
+            c.write_all(&body).unwrap();
+            let mut answer = Vec::new();
+            c.read_to_end(&mut answer).unwrap();
+            assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer[..40.min(answer.len())]));
+        }
+    }
+    assert!(server.0.try_wait().unwrap().is_none(), "the server still runs");
+}

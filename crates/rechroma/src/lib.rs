@@ -3,7 +3,7 @@
 //! The library is organised by domain, and its modules depend on each other one way only:
 //!
 //! ```text
-//! color, quantize, data, metrics, fsutil  →  model  →  import  →  run  →  predict  →  evaluate, plot
+//! color, quantize, data, metrics, fsutil, hints  →  model  →  import  →  run  →  predict  →  evaluate, plot
 //!                                                                          →  train | infer  →  serve
 //! ```
 //! - [`color`]: exact sRGB ↔ linear RGB ↔ XYZ ↔ CIE Lab (D65), the gamut, and the models' normalisations;
@@ -12,6 +12,8 @@
 //! - [`data`]: photo folders, decoding (with limits), augmentation and burn batches of L and ab;
 //! - [`metrics`]: PSNR, SSIM, colorfulness and the AuC of the cumulative ab-error curve;
 //! - [`fsutil`]: atomic output files;
+//! - [`hints`]: colour hints (Zhang et al. 2017) — the users' JSON format, their input planes, and the
+//!   hints training draws from the truth;
 //! - [`model`]: the networks (MLEU, ChromaGAN's generator and critic, their backbones) and
 //!   [`ModelConfig`], which of them a model is;
 //! - [`import`]: pretrained weights in PyTorch layouts into the networks;
@@ -30,6 +32,7 @@ pub mod color;
 pub mod data;
 pub mod evaluate;
 pub mod fsutil;
+pub mod hints;
 pub mod import;
 pub mod infer;
 pub mod metrics;

@@ -4,6 +4,7 @@
 //! ([`crate::train`](mod@crate::train)), so both score exactly what a user gets.
 
 use crate::color::norm;
+use crate::hints::HINT_PLANES;
 use crate::model::chromagan::ChromaGan;
 use crate::model::mleu::{Mleu, SizeError, check_size};
 use crate::quantize::DecodeConfig;
@@ -45,6 +46,9 @@ pub struct PredictOptions<'a> {
     pub vividness: f32,
     /// Also return the per-pixel entropy.
     pub entropy: bool,
+    /// Colour hints at the working size, `[3, H, W]` planar ([`crate::hints::render`]), for a model that
+    /// takes them (ignored by one that takes none).
+    pub hints: Option<&'a [f32]>,
 }
 
 impl PredictOptions<'_> {
@@ -55,6 +59,7 @@ impl PredictOptions<'_> {
             offset: None,
             vividness: decode.vividness,
             entropy: false,
+            hints: None,
         }
     }
 }
@@ -100,7 +105,11 @@ pub fn mleu_predict(
         return Err(PredictError::NoDistribution);
     }
     let x = Tensor::<4>::from_data(TensorData::new(l.to_vec(), [1, 1, h, w]), device);
-    let out = model.forward_heads(x);
+    let hints = options.hints.filter(|_| model.takes_hints()).map(|planes| {
+        assert_eq!(planes.len(), HINT_PLANES * w * h, "hint planes must be [3, {h}, {w}]");
+        Tensor::<4>::from_data(TensorData::new(planes.to_vec(), [1, HINT_PLANES, h, w]), device)
+    });
+    let out = model.forward_hinted(x, hints);
     let to_vec = |t: Tensor<4>| -> Vec<f32> { t.into_data().convert::<f32>().try_into_vec().expect("f32 data") };
     // The distribution's resolution (a quarter of the input's at class stride 4).
     let s = model.class_stride;
@@ -129,6 +138,29 @@ pub fn mleu_predict(
         ab,
         entropy: if entropy { h_plane } else { None },
     })
+}
+
+/// The class logits of an MLEU with a distribution (classification or joint head) on one L plane,
+/// with optional hint planes: `[313, h/s, w/s]` planar (s the class stride) and that size.
+pub fn mleu_logits(
+    model: &Mleu,
+    l: &[f32],
+    (w, h): (usize, usize),
+    hints: Option<&[f32]>,
+    device: &Device,
+) -> Result<(Vec<f32>, (usize, usize)), PredictError> {
+    check_size(h, w)?;
+    if !model.head.classifies() {
+        return Err(PredictError::NoDistribution);
+    }
+    let x = Tensor::<4>::from_data(TensorData::new(l.to_vec(), [1, 1, h, w]), device);
+    let hints = hints
+        .filter(|_| model.takes_hints())
+        .map(|p| Tensor::<4>::from_data(TensorData::new(p.to_vec(), [1, HINT_PLANES, h, w]), device));
+    let logits = model.forward_hinted(x, hints).logits.expect("a classifying head has logits");
+    let s = model.class_stride;
+    let data = logits.into_data().convert::<f32>().try_into_vec().expect("f32 data");
+    Ok((data, (w / s, h / s)))
 }
 
 /// Runs a ChromaGAN generator (its colour branch only) on one L plane of its fixed size.

@@ -19,10 +19,10 @@ fn colorizer() -> Arc<Colorizer> {
 
 /// Starts a server on a free loopback port; its base URL.
 async fn start(config: ServeConfig) -> String {
-    let app = router(colorizer(), config).unwrap();
+    let app = router(colorizer(), config.clone()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve(listener, app));
+    tokio::spawn(async move { serve(listener, app, &config).await });
     format!("http://{addr}")
 }
 

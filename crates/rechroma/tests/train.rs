@@ -234,6 +234,7 @@ fn two_replicas_average_the_gradients_of_their_shards() {
             vec![one.ab.clone(), one.ab.clone().flip([3]), one.ab.clone().flip([2])],
             0,
         ),
+        hints: None,
     };
     let parts = shards(&batch, 2);
     assert_eq!(parts.iter().map(|p| p.l.dims()[0]).collect::<Vec<_>>(), [2, 1]);

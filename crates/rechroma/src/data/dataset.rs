@@ -191,6 +191,9 @@ pub struct ColorBatch {
     pub l: Tensor<4>,
     /// Chrominance a, b `[B, 2, S, S]`.
     pub ab: Tensor<4>,
+    /// Colour hints `[B, 3, S, S]` (a/110, b/110, mask; see [`crate::hints`]) for a hint-taking model,
+    /// drawn from `ab` by the training loop; `None` for no hints.
+    pub hints: Option<Tensor<4>>,
 }
 
 /// Stacks [`ColorItem`]s of one size into a [`ColorBatch`].
@@ -216,6 +219,7 @@ impl Batcher<ColorItem, ColorBatch> for ColorBatcher {
         ColorBatch {
             l: Tensor::from_data(TensorData::new(l, [b, 1, s, s]), device),
             ab: Tensor::from_data(TensorData::new(ab, [b, 2, s, s]), device),
+            hints: None,
         }
     }
 }

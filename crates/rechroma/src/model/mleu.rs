@@ -26,9 +26,11 @@ use super::backbone::{BackboneConfig, EmbedsBackbone, efficientnet_features, vgg
 use super::blocks::{Act, ConvBnAct};
 use super::efficientnet::{EfficientNet, EfficientNetConfig};
 use super::vgg::Vgg16;
+use crate::hints::HINT_PLANES;
 use crate::quantize::Q;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
@@ -94,6 +96,10 @@ pub struct MleuConfig {
     /// (Zhang et al.'s quarter resolution).
     #[serde(default = "default_class_stride")]
     pub class_stride: usize,
+    /// Whether the network takes colour hints (Zhang et al. 2017): three planes (a/110, b/110, mask; see
+    /// [`crate::hints`]) beside L at the U-Net's input. Absent in configs of format version 1: false.
+    #[serde(default)]
+    pub hints: bool,
 }
 
 /// Input sides must be multiples of this (five stride-2 stages).
@@ -108,6 +114,7 @@ impl MleuConfig {
             backbone: Some(BackboneConfig::EfficientNet(EfficientNetConfig::lite0())),
             finetune_backbone: false,
             class_stride: 1,
+            hints: false,
         }
     }
 
@@ -178,7 +185,12 @@ impl MleuConfig {
             vgg: None,
             head: self.head,
             class_stride: self.class_stride,
+            hint_in: None,
+            hint_skip: None,
         };
+        if self.hints {
+            model = model.with_hint_inputs(device);
+        }
         if let Some(b) = &self.backbone {
             model.set_backbone(b.init(device), self.finetune_backbone);
         }
@@ -227,6 +239,11 @@ pub struct Mleu {
     /// Resolution divisor of the classification logits (1 or 4).
     #[module(skip)]
     pub class_stride: usize,
+    /// The hint planes' weights in the first encoder conv (3 → widths[0], 3×3): the part of a conv over
+    /// [L, hints] that sees the hints, added after the L part's BatchNorm (see [`Mleu::forward_hinted`]).
+    pub hint_in: Option<Conv2d>,
+    /// The hint planes' weights in the last decoder block's fuse conv, whose skip is the U-Net's input.
+    pub hint_skip: Option<Conv2d>,
 }
 
 /// Input size errors.
@@ -254,7 +271,47 @@ impl EmbedsBackbone for Mleu {
     }
 }
 
+/// A 3×3 conv from the hint planes, zero-initialised: a network given it computes what it computed
+/// before until training moves the weights.
+fn hint_conv(c_out: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new([HINT_PLANES, c_out], [3, 3])
+        .with_padding(PaddingConfig2d::Same)
+        .with_bias(false)
+        .with_initializer(Initializer::Zeros)
+        .init(device)
+}
+
+/// `conv → BN (+ hint term) → activation`: the hint term is added after the BatchNorm, so the running
+/// statistics stay those of the L path and a photo without hints is normalised exactly as before. In
+/// inference BatchNorm is a per-channel affine map, so this is a conv over the concatenation [L, hints]
+/// with the hint weights rescaled.
+fn conv_with_hints(block: &ConvBnAct, x: Tensor<4>, hint: Option<(&Conv2d, &Tensor<4>)>) -> Tensor<4> {
+    match hint {
+        Some((conv, h)) => block
+            .act
+            .apply(block.bn.forward(block.conv.forward(x)) + conv.forward(h.clone())),
+        None => block.forward(x),
+    }
+}
+
 impl Mleu {
+    /// This network with hint inputs added (zero weights) if it has none: a fine-tune of an automatic
+    /// model into a hint-taking one starts from exactly the automatic model.
+    pub fn with_hint_inputs(mut self, device: &Device) -> Self {
+        if self.hint_in.is_none() {
+            self.hint_in = Some(hint_conv(self.encoder[0].conv1.conv.weight.val().dims()[0], device));
+        }
+        if self.hint_skip.is_none() && self.decoder.len() == 5 {
+            self.hint_skip = Some(hint_conv(self.decoder[4].fuse_conv.conv.weight.val().dims()[0], device));
+        }
+        self
+    }
+
+    /// Whether the network takes hint planes.
+    pub fn takes_hints(&self) -> bool {
+        self.hint_in.is_some()
+    }
+
     /// The main output: ab / 110 for regression and joint heads, the logits for classification.
     ///
     /// # Shapes
@@ -272,6 +329,16 @@ impl Mleu {
     /// `l`: `[B, 1, H, W]` → ab `[B, 2, H, W]` (tanh; regression, joint), logits `[B, 313, H/s, W/s]`
     /// (classification, joint).
     pub fn forward_heads(&self, l: Tensor<4>) -> HeadOutputs {
+        self.forward_hinted(l, None)
+    }
+
+    /// Every head's output, given colour hints (ignored by a network that takes none; `None` is the same
+    /// as no hint anywhere).
+    ///
+    /// # Shapes
+    /// `l`: `[B, 1, H, W]`, `hints`: `[B, 3, H, W]` (a/110, b/110, mask) → as [`Self::forward_heads`].
+    pub fn forward_hinted(&self, l: Tensor<4>, hints: Option<Tensor<4>>) -> HeadOutputs {
+        let hints = hints.filter(|_| self.takes_hints());
         let [_, _, h, w] = l.dims();
         assert!(check_size(h, w).is_ok(), "{}", SizeError { height: h, width: w });
         let features = self
@@ -283,7 +350,8 @@ impl Mleu {
         let mut x = input.clone();
         let mut skips = Vec::with_capacity(5);
         for (i, block) in self.encoder.iter().enumerate() {
-            x = block.conv2.forward(block.conv1.forward(x));
+            let hint = (i == 0).then(|| self.hint_in.as_ref().zip(hints.as_ref())).flatten();
+            x = block.conv2.forward(conv_with_hints(&block.conv1, x, hint));
             if let Some(f) = &features {
                 x = Tensor::cat(vec![x, self.embed[i].forward(f[i].clone())], 1);
             }
@@ -298,9 +366,12 @@ impl Mleu {
                 InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([2 * hh, 2 * ww]),
             );
             let skip = if j < 4 { skips[3 - j].clone() } else { input.clone() };
-            x = block
-                .fuse_conv
-                .forward(Tensor::cat(vec![block.up_conv.forward(up), skip], 1));
+            let hint = (j == 4).then(|| self.hint_skip.as_ref().zip(hints.as_ref())).flatten();
+            x = conv_with_hints(
+                &block.fuse_conv,
+                Tensor::cat(vec![block.up_conv.forward(up), skip], 1),
+                hint,
+            );
             if j == 2 && self.class_stride == 4 {
                 class_features = Some(x.clone());
             }

@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// The version of `config.json` this build writes. Version 1 nests `model`, `train` and `decode`;
-/// files without a version are the flat layout of earlier builds and are still read.
-pub const FORMAT_VERSION: u32 = 1;
+/// version 2 adds colour hints (`model.mleu.hints`, `train.hint_sim`), absent (no hints) in version 1
+/// files, which are read and upgraded; files without a version are the flat layout of earlier builds and
+/// are still read.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Default weight of the classification term in the joint head's loss: the rebalanced cross-entropy
 /// (≈ 2–5 nats) is ~100× the regression MSE on ab/110 (≈ 0.01–0.03), so 0.01 gives the two terms
@@ -98,6 +100,8 @@ pub struct TrainConfig {
     /// size of `model.safetensors`), so that the checkpoint can be chosen on the validation photos
     /// afterwards; `false` keeps only the latest model.
     pub keep_validated: bool,
+    /// How colour hints are drawn from the truth for a hint-taking model (Zhang et al. 2017).
+    pub hint_sim: crate::hints::HintSimConfig,
 }
 
 impl Default for TrainConfig {
@@ -131,6 +135,7 @@ impl TrainConfig {
             checkpoint_every: 200,
             validate_every: 500,
             keep_validated: true,
+            hint_sim: crate::hints::HintSimConfig::default(),
         }
     }
 

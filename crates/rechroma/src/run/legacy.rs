@@ -111,6 +111,7 @@ impl From<LegacyConfig> for RunConfig {
             checkpoint_every: c.checkpoint_every,
             validate_every: c.validate_every,
             keep_validated: true,
+            hint_sim: Default::default(),
         };
         RunConfig {
             decode: c.decode,

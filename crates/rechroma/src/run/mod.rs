@@ -185,7 +185,11 @@ impl RunConfig {
                     found: v,
                 });
             }
-            Some(_) => serde_json::from_value(value).map_err(parse)?,
+            // Version 1 differs only by fields that default to "no hints".
+            Some(_) => RunConfig {
+                format_version: FORMAT_VERSION,
+                ..serde_json::from_value(value).map_err(parse)?
+            },
         };
         config.validate().map_err(|source| RunError::Invalid {
             path: path.to_path_buf(),

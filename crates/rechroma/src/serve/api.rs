@@ -1,10 +1,13 @@
-//! The HTTP API: `POST /api/colorize`, `GET /api/models`, `GET /healthz`, and JSON errors.
+//! The HTTP API: `POST /api/colorize`, `POST /api/photos`, `POST /api/suggest`, `GET /api/models`,
+//! `GET /healthz`, and JSON errors.
 
 use super::AppState;
+use super::cache::{CachedPhoto, PhotoCache};
 use crate::data::decode_image;
 use crate::error_chain as chain;
-use crate::fsutil::{SaveOptions, encode_image};
-use crate::infer::{ColorizeOptions, Colorizer, InferError};
+use crate::fsutil::{Metadata, SaveOptions, encode_image};
+use crate::hints::{Hint, parse_hints};
+use crate::infer::{ColorizeOptions, InferError};
 use crate::model::Architecture;
 use crate::model::mleu::Head;
 use crate::quantize::{Decoding, Gamut};
@@ -15,11 +18,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use image::DynamicImage;
 use serde::Deserialize;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
-use tokio::time::{Instant, timeout_at};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::{Instant, timeout, timeout_at};
 
 /// The `Retry-After` of a 503, in seconds: about two photos' colorizing at the default working size
 /// on a laptop CPU, after which a job or queue place is likely free again.
@@ -29,9 +35,19 @@ pub const RETRY_AFTER_S: u64 = 2;
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/colorize", post(colorize))
+        .route("/api/photos", post(keep_photo))
+        .route("/api/suggest", post(suggest))
         .route("/api/models", get(models))
         .route("/healthz", get(healthz))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page or API route") })
+}
+
+/// The answer to a known route with another method.
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this route does not take that method (the API takes POST, /api/models and the page GET)",
+    )
 }
 
 /// An error answered as JSON `{"error": message}`, with `Retry-After` when the server is busy.
@@ -46,10 +62,10 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
-            message: message.into(),
+            message: crate::one_line(&message.into()),
             retry_after: None,
         }
     }
@@ -59,6 +75,10 @@ impl ApiError {
             retry_after: Some(retry_after.max(1)),
             ..Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
         }
+    }
+
+    fn bad(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
     }
 }
 
@@ -89,7 +109,7 @@ pub enum Format {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Query {
-    /// Working size, 32–2048 (default 256).
+    /// Working size, 32 up to the server's maximum (default 256).
     pub size: Option<u32>,
     /// Vividness, 0–1.
     pub vividness: Option<f32>,
@@ -105,18 +125,43 @@ pub struct Query {
     pub quality: Option<u8>,
     /// `true`: answer the confidence map (PNG) instead of the colorized photo.
     pub confidence: Option<bool>,
+    /// Colour hints, the JSON list of `colorize --hints` (URL-encoded).
+    pub hints: Option<String>,
+    /// The id of a photo sent to `/api/photos` (then the body is empty).
+    pub photo: Option<String>,
+    /// `true`: answer at most the server's preview side (fast, for interactive re-runs of a kept photo).
+    pub preview: Option<bool>,
+}
+
+/// The working-size check shared by every route that runs the network.
+fn check_size(size: Option<u32>, max: u32) -> Result<u32, ApiError> {
+    let size = size.unwrap_or(crate::infer::DEFAULT_SIZE);
+    if size < 32 {
+        return Err(ApiError::bad(format!("size={size}: must be 32–{max}")));
+    }
+    if size > max {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("size={size}: this server's limit is {max} (rechroma serve --max-size)"),
+        ));
+    }
+    Ok(size)
+}
+
+/// Hints of a query (400 when malformed).
+fn hints_of(text: &Option<String>) -> Result<Vec<Hint>, ApiError> {
+    match text {
+        None => Ok(Vec::new()),
+        Some(json) => parse_hints(json.as_bytes()).map_err(|e| ApiError::bad(format!("hints: {}", chain(&e)))),
+    }
 }
 
 impl Query {
-    /// The colorize options, or a 400 naming the parameter out of range.
-    fn options(&self) -> Result<ColorizeOptions, ApiError> {
-        let bad = |name: &str, value: String, rule: &str| {
-            ApiError::new(StatusCode::BAD_REQUEST, format!("{name}={value}: {rule}"))
-        };
-        let size = self.size.unwrap_or(crate::infer::DEFAULT_SIZE);
-        if !(32..=2048).contains(&size) {
-            return Err(bad("size", size.to_string(), "must be 32–2048"));
-        }
+    /// The colorize options, or a 400 naming the parameter out of range (422 for a working size over the
+    /// server's limit).
+    fn options(&self, max_size: u32) -> Result<ColorizeOptions, ApiError> {
+        let bad = |name: &str, value: String, rule: &str| ApiError::bad(format!("{name}={value}: {rule}"));
+        let size = check_size(self.size, max_size)?;
         for (name, value) in [
             ("vividness", self.vividness),
             ("prior-correction", self.prior_correction),
@@ -144,24 +189,28 @@ impl Query {
     }
 }
 
-/// `POST /api/colorize`: admits the request (or 503), reads the body within the limit (or 413), waits
-/// for a job and colorizes on a blocking thread, all within the request timeout.
-async fn colorize(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    query: Result<QueryParams<Query>, QueryRejection>,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let deadline = Instant::now() + state.config.timeout;
-    let QueryParams(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let options = query.options()?;
-    if options.confidence && !state.colorizer.architecture().classifies() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "confidence needs a classification model; this one regresses ab (no colour distribution)",
-        ));
-    }
-    let limit = state.config.max_upload_bytes;
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "the upload is larger than the limit of {} MB",
+            limit as f64 / (1 << 20) as f64
+        ),
+    )
+}
+
+/// Receives a request body within the limits: its declared length over the upload limit is 413 at
+/// once; it reserves its share of the upload budget (503 when the budget is spent); it must keep
+/// arriving (408 after `upload_idle` without a byte, or below `min_upload_rate` after that) and end
+/// before `deadline`. Returns the bytes and the reservation, to hold until they are decoded.
+async fn receive(
+    state: &AppState,
+    headers: &HeaderMap,
+    mut body: Body,
+    deadline: Instant,
+) -> Result<(Bytes, OwnedSemaphorePermit), ApiError> {
+    let config = &state.config;
+    let limit = config.max_upload_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -169,39 +218,74 @@ async fn colorize(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large(limit));
     }
+    let reserve = declared.map_or(limit, |n| n as usize).div_ceil(1024).max(1) as u32;
+    let Ok(reservation) = state.uploads.clone().try_acquire_many_owned(reserve) else {
+        return Err(ApiError::busy(
+            "too many uploads are in progress; retry shortly",
+            RETRY_AFTER_S,
+        ));
+    };
+    let started = Instant::now();
+    let timed_out = |what: &str| ApiError::new(StatusCode::REQUEST_TIMEOUT, format!("the upload {what}"));
+    let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
+    loop {
+        let next = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx));
+        let frame = match timeout(config.upload_idle, timeout_at(deadline, next)).await {
+            Err(_) => return Err(timed_out(&format!("stalled (nothing for {} s)", config.upload_idle.as_secs()))),
+            Ok(Err(_)) => return Err(timed_out("took longer than the time limit")),
+            Ok(Ok(None)) => break,
+            Ok(Ok(Some(frame))) => frame.map_err(|e| ApiError::bad(format!("the upload broke off: {e}")))?,
+        };
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(too_large(limit));
+            }
+            buf.extend_from_slice(&data);
+        }
+        let elapsed = started.elapsed();
+        if elapsed > config.upload_idle && (buf.len() as f64) < config.min_upload_rate as f64 * elapsed.as_secs_f64() {
+            return Err(timed_out(&format!(
+                "is too slow (under {} KB/s)",
+                config.min_upload_rate / 1024
+            )));
+        }
+    }
+    Ok((buf.into(), reservation))
+}
+
+/// Sets its flag when dropped: the request's future is dropped when its client goes away or its time
+/// is up, and the work then stops at its next stage.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Takes a queue place (503 when none is free), waits for a job until `deadline`, and runs `job` on a
+/// blocking thread; the job is told to stop (at its next stage) if the request is abandoned.
+async fn run_job<T: Send + 'static>(
+    state: &AppState,
+    deadline: Instant,
+    job: impl FnOnce(&dyn Fn() -> bool) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     let retry = RETRY_AFTER_S;
-    // Admission before the body is read: waiting requests hold at most `queue` bodies.
     let Ok(admitted) = state.admitted.clone().try_acquire_owned() else {
         return Err(ApiError::busy(
             "the server is busy (every job and queue place is taken); retry shortly",
             retry,
         ));
     };
-    let bytes = timeout_at(deadline, read_body(body, limit, declared))
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "the upload took longer than the time limit",
-            )
-        })??;
-    if bytes.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "the request body is empty: send the photo's bytes as the body",
-        ));
-    }
     let worker = timeout_at(deadline, state.workers.clone().acquire_owned())
         .await
         .map_err(|_| ApiError::busy("timed out waiting for a free job; retry shortly", retry))?
         .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping"))?;
-    let colorizer = state.colorizer.clone();
-    let format = query.format.unwrap_or_default();
-    let quality = query.quality.unwrap_or(crate::fsutil::JPEG_QUALITY);
-    // The permits travel with the work: if the client goes away or the deadline passes, the job still
-    // counts until it ends, so the bound on memory holds.
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_drop = StopOnDrop(stop.clone());
+    // The permits travel with the work: it counts until it ends, so the bound on memory holds.
     let work = tokio::task::spawn_blocking(move || {
-        let result = work(&colorizer, bytes, &options, format, quality);
+        let result = job(&|| stop.load(Ordering::Relaxed));
         drop((worker, admitted));
         result
     });
@@ -215,75 +299,151 @@ async fn colorize(
     }
 }
 
-fn too_large(limit: usize) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!(
-            "the upload is larger than the limit of {} MB",
-            limit as f64 / (1 << 20) as f64
-        ),
-    )
-}
-
-/// Reads the body into memory, refusing (413) as soon as it passes `limit` bytes.
-async fn read_body(mut body: Body, limit: usize, declared: Option<u64>) -> Result<Bytes, ApiError> {
-    let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
-    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-        let frame = frame.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("the upload broke off: {e}")))?;
-        if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > limit {
-                return Err(too_large(limit));
-            }
-            buf.extend_from_slice(&data);
+fn infer_error(e: InferError) -> ApiError {
+    match e {
+        InferError::NoPrior | InferError::WorkingSize(_) | InferError::NoHints(_) | InferError::NoSuggestions(_) => {
+            ApiError::bad(chain(&e))
         }
+        InferError::Hint(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, chain(&e)),
+        InferError::Stopped => ApiError::busy("the request was abandoned", RETRY_AFTER_S),
+        other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, chain(&other)),
     }
-    Ok(buf.into())
 }
 
-/// Decodes, colorizes and encodes one upload (on a blocking thread).
-fn work(
-    colorizer: &Colorizer,
-    bytes: Bytes,
+fn decode(bytes: &[u8]) -> Result<(DynamicImage, Metadata), ApiError> {
+    decode_image(bytes, Path::new("the upload")).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, chain(&e)))
+}
+
+fn cached(cache: &PhotoCache, id: &str) -> Result<Arc<CachedPhoto>, ApiError> {
+    cache.get(id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("photo {id:?} is not kept (any more): send it again to /api/photos"),
+        )
+    })
+}
+
+/// The working L of a kept photo at `options`' size, computed once per size.
+fn working_of(
+    state: &AppState,
+    photo: &CachedPhoto,
     options: &ColorizeOptions,
-    format: Format,
-    quality: u8,
+) -> Result<Arc<(Vec<f32>, (usize, usize))>, ApiError> {
+    if let Some(w) = photo.working.lock().unwrap_or_else(|p| p.into_inner()).get(&options.size) {
+        return Ok(w.clone());
+    }
+    let w = Arc::new(state.colorizer.working_l(&photo.image, options).map_err(infer_error)?);
+    photo
+        .working
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(options.size, w.clone());
+    state.cache.shrink();
+    Ok(w)
+}
+
+/// `POST /api/colorize`: receives the photo (or takes a kept one), then waits for a job and colorizes on
+/// a blocking thread, all within the request timeout.
+async fn colorize(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    query: Result<QueryParams<Query>, QueryRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let (img, metadata) = decode_image(&bytes, Path::new("the upload"))
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, chain(&e)))?;
-    drop(bytes);
-    let (width, height) = (img.width(), img.height());
-    let result = colorizer.colorize(&img, options).map_err(|e| match e {
-        InferError::NoPrior | InferError::WorkingSize(_) => ApiError::new(StatusCode::BAD_REQUEST, chain(&e)),
-        other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, chain(&other)),
-    })?;
-    drop(img);
-    let (image, format, save) = match result.confidence {
-        Some(map) if options.confidence => (image::DynamicImage::ImageRgb8(map), Format::Png, SaveOptions::default()),
-        _ => (
-            result.image,
-            format,
-            SaveOptions {
-                metadata: Some(&metadata),
-                jpeg_quality: quality,
-            },
-        ),
+    let deadline = Instant::now() + state.config.timeout;
+    let QueryParams(query) = query.map_err(|e| ApiError::bad(e.body_text()))?;
+    let options = query.options(state.config.max_size)?;
+    let colorizer = state.colorizer.clone();
+    if options.confidence && !colorizer.architecture().classifies() {
+        return Err(ApiError::bad(
+            "confidence needs a classification model; this one regresses ab (no colour distribution)",
+        ));
+    }
+    let hints = hints_of(&query.hints)?;
+    if !hints.is_empty() && !colorizer.takes_hints() {
+        return Err(infer_error(InferError::NoHints(colorizer.architecture().name())));
+    }
+    let format = query.format.unwrap_or_default();
+    let quality = query.quality.unwrap_or(crate::fsutil::JPEG_QUALITY);
+    let preview = query.preview.unwrap_or(false);
+    let source = match &query.photo {
+        Some(id) => Err(cached(&state.cache, id)?),
+        None => {
+            let (bytes, reservation) = receive(&state, &headers, body, deadline).await?;
+            if bytes.is_empty() {
+                return Err(ApiError::bad("the request body is empty: send the photo's bytes as the body"));
+            }
+            if preview {
+                return Err(ApiError::bad("preview=true needs photo=ID (a photo kept by /api/photos)"));
+            }
+            Ok((bytes, reservation))
+        }
     };
+    let state2 = state.clone();
+    run_job(&state, deadline, move |stop| {
+        let (photo, metadata, working, full) = match source {
+            Ok((bytes, reservation)) => {
+                let (img, metadata) = decode(&bytes)?;
+                drop((bytes, reservation));
+                if stop() {
+                    return Err(infer_error(InferError::Stopped));
+                }
+                colorizer.check_hints(&hints, img.width(), img.height()).map_err(infer_error)?;
+                let working = Arc::new(colorizer.working_l(&img, &options).map_err(infer_error)?);
+                let full = (img.width(), img.height());
+                (Arc::new(img), Arc::new(metadata), working, full)
+            }
+            Err(kept) => {
+                colorizer
+                    .check_hints(&hints, kept.image.width(), kept.image.height())
+                    .map_err(infer_error)?;
+                let working = working_of(&state2, &kept, &options)?;
+                let image = if preview { kept.preview.clone() } else { kept.image.clone() };
+                let full = (kept.image.width(), kept.image.height());
+                (image, kept.metadata.clone(), working, full)
+            }
+        };
+        let result = colorizer
+            .colorize_working(&photo, full, (&working.0, working.1), &options, &hints, stop)
+            .map_err(infer_error)?;
+        drop(photo);
+        if stop() {
+            return Err(infer_error(InferError::Stopped));
+        }
+        let (image, format, save) = match result.confidence {
+            Some(map) if options.confidence => (DynamicImage::ImageRgb8(map), Format::Png, SaveOptions::default()),
+            _ => (
+                result.image,
+                format,
+                SaveOptions {
+                    metadata: Some(&metadata),
+                    jpeg_quality: quality,
+                },
+            ),
+        };
+        encoded(&image, format, &save, full, metadata.animated)
+    })
+    .await
+}
+
+/// The encoded answer, with the photo's full size in headers.
+fn encoded(image: &DynamicImage, format: Format, save: &SaveOptions, full: (u32, u32), animated: bool) -> Result<Response, ApiError> {
     let (image_format, mime) = match format {
         Format::Png => (image::ImageFormat::Png, "image/png"),
         Format::Jpeg => (image::ImageFormat::Jpeg, "image/jpeg"),
     };
-    let encoded = encode_image(&image, image_format, &save).map_err(|e| {
+    let bytes = encode_image(image, image_format, save).map_err(|e| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("cannot encode the result: {}", chain(&e)),
         )
     })?;
-    let mut response = Response::new(Body::from(encoded));
+    let mut response = Response::new(Body::from(bytes));
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-    h.insert("x-rechroma-width", HeaderValue::from(width));
-    h.insert("x-rechroma-height", HeaderValue::from(height));
-    if metadata.animated {
+    h.insert("x-rechroma-width", HeaderValue::from(full.0));
+    h.insert("x-rechroma-height", HeaderValue::from(full.1));
+    if animated {
         h.insert(
             "x-rechroma-note",
             HeaderValue::from_static(
@@ -292,6 +452,91 @@ fn work(
         );
     }
     Ok(response)
+}
+
+/// `POST /api/photos`: decodes the body and keeps it for re-runs; answers `{"photo": ID, "width",
+/// "height"}`.
+async fn keep_photo(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let deadline = Instant::now() + state.config.timeout;
+    let (bytes, reservation) = receive(&state, &headers, body, deadline).await?;
+    if bytes.is_empty() {
+        return Err(ApiError::bad("the request body is empty: send the photo's bytes as the body"));
+    }
+    let id = state.cache.id_of(&bytes);
+    if let Some(photo) = state.cache.get(&id) {
+        return Ok(Json(photo_json(&photo)).into_response());
+    }
+    let state2 = state.clone();
+    let photo = run_job(&state, deadline, move |_| {
+        let (img, metadata) = decode(&bytes)?;
+        drop((bytes, reservation));
+        let photo = Arc::new(PhotoCache::new_photo(id, img, metadata, state2.config.preview_side));
+        if !state2.cache.insert(photo.clone()) {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the photo is larger than the server's photo cache: colorize it with a plain upload instead",
+            ));
+        }
+        Ok(photo)
+    })
+    .await?;
+    Ok(Json(photo_json(&photo)).into_response())
+}
+
+fn photo_json(photo: &CachedPhoto) -> serde_json::Value {
+    serde_json::json!({
+        "photo": photo.id,
+        "width": photo.image.width(),
+        "height": photo.image.height(),
+        "animated": photo.metadata.animated,
+    })
+}
+
+/// The query of `POST /api/suggest`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestQuery {
+    /// A kept photo's id.
+    pub photo: String,
+    /// Column in the photo's pixels.
+    pub x: f64,
+    /// Row in the photo's pixels.
+    pub y: f64,
+    /// Working size (default 256).
+    pub size: Option<u32>,
+    /// Hints already placed (JSON list).
+    pub hints: Option<String>,
+    /// How many colours (default 6, at most 20).
+    pub count: Option<usize>,
+}
+
+/// `POST /api/suggest?photo=ID&x=&y=`: the colours the model suggests there, most likely first, as
+/// `{"suggestions": [{"color": "#rrggbb", "ab": [a, b], "probability": p}, …]}`.
+async fn suggest(
+    State(state): State<Arc<AppState>>,
+    query: Result<QueryParams<SuggestQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let deadline = Instant::now() + state.config.timeout;
+    let QueryParams(query) = query.map_err(|e| ApiError::bad(e.body_text()))?;
+    let size = check_size(query.size, state.config.max_size)?;
+    let count = query.count.unwrap_or(6).clamp(1, 20);
+    let hints = hints_of(&query.hints)?;
+    let photo = cached(&state.cache, &query.photo)?;
+    let state2 = state.clone();
+    let suggestions = run_job(&state, deadline, move |_| {
+        let options = ColorizeOptions {
+            size,
+            ..ColorizeOptions::default()
+        };
+        let c = &state2.colorizer;
+        c.check_hints(&hints, photo.image.width(), photo.image.height())
+            .map_err(infer_error)?;
+        let working = working_of(&state2, &photo, &options)?;
+        c.suggest_working(&photo.image, (&working.0, working.1), &hints, (query.x, query.y), count)
+            .map_err(infer_error)
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "suggestions": suggestions })).into_response())
 }
 
 /// `GET /api/models`: the model served and the server's limits.
@@ -312,6 +557,8 @@ async fn models(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
                 "temperature": distribution,
                 "prior_correction": distribution,
                 "confidence": arch.classifies(),
+                "hints": c.takes_hints(),
+                "suggestions": arch.classifies(),
             },
             "decode": decode,
             "size": crate::infer::DEFAULT_SIZE,
@@ -322,12 +569,20 @@ async fn models(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
             "jobs": limits.jobs,
             "queue": limits.queue,
             "timeout_s": limits.timeout.as_secs(),
-            "size": [32, 2048],
+            "size": [32, limits.max_size],
+            "preview_side": limits.preview_side,
+            "max_hints": crate::hints::MAX_HINTS,
         },
     }))
 }
 
 /// `GET /healthz`: 200 once the model is loaded, which is before the port opens.
 async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok", "model": state.colorizer.source }))
+    let (photos, bytes) = state.cache.usage();
+    Json(serde_json::json!({
+        "status": "ok",
+        "model": state.colorizer.source,
+        "kept_photos": photos,
+        "kept_bytes": bytes,
+    }))
 }

@@ -91,9 +91,9 @@ pub struct ClassLossContext<'a> {
 /// by the class stride first); joint, MSE + `class_weight` · cross-entropy.
 ///
 /// # Shapes
-/// batch L `[B, 1, S, S]`, ab `[B, 2, S, S]` → scalar `[1]`
+/// batch L `[B, 1, S, S]`, ab `[B, 2, S, S]`, hints `[B, 3, S, S]` (for a hint-taking model) → scalar `[1]`
 pub fn mleu_loss(model: &Mleu, batch: &ColorBatch, class: Option<&ClassLossContext>, class_weight: f32) -> Tensor<1> {
-    let out = model.forward_heads(batch.l.clone());
+    let out = model.forward_hinted(batch.l.clone(), batch.hints.clone());
     let regression = out.ab.map(|ab| regression_loss(ab, batch.ab.clone()));
     let classification = out.logits.map(|logits| {
         let ctx = class.expect("the classification loss needs the quantizer and the prior's weights");

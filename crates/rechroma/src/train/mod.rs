@@ -12,7 +12,7 @@ pub mod loss;
 pub mod parallel;
 pub mod trainee;
 
-use crate::data::{DataError, Loader, PhotoDataset};
+use crate::data::{ColorBatch, DataError, Loader, PhotoDataset};
 use crate::evaluate::{Report, ValidationSet, contact_sheet};
 use crate::fsutil::{Cause, WriteError, save_image_atomic, write_atomic};
 use crate::import::ImportError;
@@ -20,7 +20,7 @@ use crate::model::Architecture;
 use crate::plot::PlotError;
 use crate::quantize::{DecodeConfig, Prior, PriorError};
 use crate::run::{self, Init, InvalidConfig, RunConfig, RunError};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use trainee::Trainee;
@@ -134,6 +134,23 @@ pub enum Event {
     },
 }
 
+/// Training hints for `batch`, drawn from its truth ([`crate::hints::simulate`]) with a generator
+/// seeded by (seed, step), so a resumed run draws the same.
+///
+/// # Shapes
+/// batch ab `[B, 2, S, S]` → `[B, 3, S, S]`
+pub fn simulated_hints(batch: &ColorBatch, config: &crate::hints::HintSimConfig, seed: u64, step: u64) -> Tensor<4> {
+    use rand::SeedableRng;
+    let [b, _, h, w] = batch.ab.dims();
+    let ab: Vec<f32> = batch.ab.clone().into_data().try_to_vec().expect("f32 ab");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x4849_4E54 ^ step.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let planes = crate::hints::simulate(&ab, (b, h, w), config, &mut rng);
+    Tensor::from_data(
+        burn::tensor::TensorData::new(planes, [b, crate::hints::HINT_PLANES, h, w]),
+        &batch.ab.device(),
+    )
+}
+
 /// Runs (or resumes) training in `run_dir`. `on_event` is called after every step and validation.
 pub fn train(
     config: &RunConfig,
@@ -174,9 +191,13 @@ pub fn train(
         Some(dir) => Some(ValidationSet::open(dir, t.dataset.augment.size)?),
         None => None,
     };
+    let takes_hints = matches!(&config.model, crate::model::ModelConfig::Mleu(m) if m.hints);
     while state.step < t.steps {
         let t0 = std::time::Instant::now();
-        let batch = loader.batch(state.step, device)?;
+        let mut batch = loader.batch(state.step, device)?;
+        if takes_hints {
+            batch.hints = Some(simulated_hints(&batch, &t.hint_sim, t.dataset.seed, state.step));
+        }
         // The GAN's step draws interpolation weights: seed them by step, so a resumed run draws the same.
         device.seed(t.dataset.seed ^ state.step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let values = trainee.step(&batch, t.lr_at(state.step));

@@ -25,6 +25,7 @@ pub fn shards(batch: &ColorBatch, n: usize) -> Vec<ColorBatch> {
         out.push(ColorBatch {
             l: batch.l.clone().narrow(0, start, len),
             ab: batch.ab.clone().narrow(0, start, len),
+            hints: batch.hints.clone().map(|h| h.narrow(0, start, len)),
         });
         start += len;
     }

@@ -73,8 +73,16 @@ fn validate_fn(
 
 /// A fresh MLEU for `config.init`: random, with a pretrained backbone, or another model's weights.
 fn initial_mleu(config: &TrainConfig, mc: &MleuConfig, device: &Device) -> Result<Mleu, TrainError> {
-    let trained =
-        |bytes: &[u8], path: &Path| -> Result<Mleu, TrainError> { Ok(load_safetensors(mc.init(device), bytes, path)?) };
+    // A hint-taking fine-tune of a model without hint inputs starts from that model, hint weights zero.
+    let trained = |bytes: &[u8], path: &Path| -> Result<Mleu, TrainError> {
+        let has_hints = safetensors::SafeTensors::deserialize(bytes)
+            .is_ok_and(|t| t.names().iter().any(|n| n.starts_with("hint_in")));
+        if mc.hints && !has_hints {
+            let automatic = MleuConfig { hints: false, ..mc.clone() };
+            return Ok(load_safetensors(automatic.init(device), bytes, path)?.with_hint_inputs(device));
+        }
+        Ok(load_safetensors(mc.init(device), bytes, path)?)
+    };
     let mut model = match &config.init {
         Init::Scratch | Init::DefaultBackbone => mc.init(device),
         Init::Default => trained(embedded::WEIGHTS, Path::new("<embedded model>"))?,

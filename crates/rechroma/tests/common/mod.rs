@@ -54,6 +54,7 @@ pub fn tiny_mleu(widths: [usize; 5], head: rechroma::model::mleu::Head) -> rechr
         backbone: Some(rechroma::model::backbone::BackboneConfig::EfficientNet(tiny_backbone())),
         finetune_backbone: false,
         class_stride: 1,
+        hints: false,
     }
 }
 

@@ -1,0 +1,180 @@
+//! Colour hints: the JSON format and its refusals, the input planes, the training simulation, and a
+//! hint-taking MLEU that starts as exactly the automatic one.
+
+mod common;
+
+use burn::tensor::{Device, Distribution, Tensor};
+use rand::SeedableRng;
+use rechroma::hints::{
+    self, Hint, HintFile, HintSimConfig, check_hints, parse_hint_file, parse_hints, parse_inline, render,
+};
+use rechroma::model::mleu::{Head, MleuConfig};
+
+#[test]
+fn a_hints_file_parses_and_each_mistake_is_named() {
+    let good = br##"[{"x": 412, "y": 230, "color": "#b03030"}, {"x": 40, "y": 600, "color": "#3a5f2a", "radius": 4}]"##;
+    let hints = parse_hints(good).unwrap();
+    assert_eq!(hints.len(), 2);
+    assert_eq!(hints[0].rgb(), Some([0xb0, 0x30, 0x30]));
+    assert_eq!(hints[1].radius, Some(4.0));
+    // sRGB (176, 48, 48) → Lab (40.51, 51.31, 30.94), computed by hand from the sRGB/D65 formulas.
+    let ab = hints[0].ab().unwrap();
+    assert!((ab[0] - 51.31).abs() < 0.05 && (ab[1] - 30.94).abs() < 0.05, "{ab:?}");
+
+    let refused = |json: &str, says: &str| {
+        let e = parse_hints(json.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains(says), "{json}: {e}");
+        assert!(!e.contains('\n'));
+    };
+    refused(r##"[{"x": 1, "y": 2, "color": "#b0303"}]"##, "hint 0: colour \"#b0303\" is not #RRGGBB");
+    refused(r##"[{"x": 1, "y": 2, "color": "#b03030"}, {"x": 1, "y": 2, "color": "red"}]"##, "hint 1");
+    refused(r##"[{"x": 1, "y": 2, "color": "#b03030", "radius": -1}]"##, "radius -1");
+    refused(r##"[{"x": 1, "y": 2, "colour": "#b03030"}]"##, "unknown field `colour`");
+    refused(r##"{"x": 1}"##, "not a list of hints");
+    refused("not json", "not a list of hints");
+    let many = format!("[{}]", vec![r##"{"x": 1, "y": 2, "color": "#000000"}"##; 1001].join(","));
+    refused(&many, "1001 hints");
+
+    // Outside the photo: named with the photo's size.
+    let e = check_hints(&hints, 300, 700).unwrap_err().to_string();
+    assert_eq!(e, "hint 0: (412, 230) is outside the 300×700 photo");
+    assert!(check_hints(&hints, 413, 601).is_ok());
+    assert!(check_hints(&hints, 412, 700).is_err(), "x = width is outside");
+
+    // The command-line form.
+    assert_eq!(
+        parse_inline("412,230,#b03030").unwrap(),
+        Hint {
+            x: 412.0,
+            y: 230.0,
+            color: "#b03030".into(),
+            radius: None
+        }
+    );
+    for bad in ["412,230", "a,230,#b03030", "412,230,#zz0000", "nan,1,#000000"] {
+        assert!(parse_inline(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn a_hints_file_for_a_folder_maps_names_to_lists() {
+    let file = br##"{"a.jpg": [{"x": 1, "y": 2, "color": "#ff0000"}], "sub/b.png": []}"##;
+    let HintFile::PerPhoto(map) = parse_hint_file(file).unwrap() else {
+        panic!("an object is a per-photo file")
+    };
+    assert_eq!(map.len(), 2);
+    assert_eq!(map["a.jpg"][0].color, "#ff0000");
+    assert!(matches!(parse_hint_file(b"[]").unwrap(), HintFile::List(l) if l.is_empty()));
+    let e = parse_hint_file(br##"{"a.jpg": [{"x": 1, "y": 2, "color": "#ff00"}]}"##).unwrap_err();
+    assert!(e.to_string().contains("#ff00"), "{e}");
+}
+
+#[test]
+fn hints_are_drawn_at_the_working_size_as_three_planes() {
+    // A 1000×500 photo at a working size of 256×128: (412, 230) lies in working pixel (105, 58).
+    let hint = Hint {
+        x: 412.0,
+        y: 230.0,
+        color: "#b03030".into(),
+        radius: None,
+    };
+    let (w, h) = (256, 128);
+    let planes = render(std::slice::from_ref(&hint), (1000, 500), (w, h));
+    assert_eq!(planes.len(), 3 * w * h);
+    let n = w * h;
+    let mask: Vec<(usize, usize)> = (0..n).filter(|&p| planes[2 * n + p] == 1.0).map(|p| (p % w, p / w)).collect();
+    // The default patch: 3×3 working pixels around the point.
+    assert_eq!(mask.len(), 9);
+    assert!(mask.contains(&(105, 58)) && mask.contains(&(104, 57)) && mask.contains(&(106, 59)));
+    let p = 58 * w + 105;
+    assert!((planes[p] - 51.31 / 110.0).abs() < 1e-3 && (planes[n + p] - 30.94 / 110.0).abs() < 1e-3);
+    assert_eq!(planes[0], 0.0, "no colour where nothing is revealed");
+    // A radius in photo pixels scales to the working size: 8 photo pixels ≈ 2 working pixels → 5×5.
+    let wide = Hint { radius: Some(8.0), ..hint };
+    let planes = render(&[wide], (1000, 500), (w, h));
+    assert_eq!(planes[2 * n..].iter().filter(|&&m| m == 1.0).count(), 25);
+    // At the photo's edge the patch is clipped, not wrapped.
+    let corner = Hint {
+        x: 0.0,
+        y: 0.0,
+        color: "#00ff00".into(),
+        radius: None,
+    };
+    let planes = render(&[corner], (1000, 500), (w, h));
+    assert_eq!(planes[2 * n..].iter().filter(|&&m| m == 1.0).count(), 4);
+}
+
+#[test]
+fn training_hints_follow_zhangs_distribution_and_reveal_patch_means() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let geometric = HintSimConfig {
+        no_hint_share: 0.0,
+        ..HintSimConfig::default()
+    };
+    let draws: Vec<usize> = (0..20_000).map(|_| hints::draw_count(&geometric, &mut rng)).collect();
+    let mean = draws.iter().sum::<usize>() as f64 / draws.len() as f64;
+    // Geometric on {0, 1, …} with p = 1/8: mean (1 − p)/p = 7, P(0) = 1/8.
+    assert!((mean - 7.0).abs() < 0.25, "mean {mean}");
+    let zeros = draws.iter().filter(|&&d| d == 0).count() as f64 / draws.len() as f64;
+    assert!((zeros - 0.125).abs() < 0.01, "P(0) {zeros}");
+    // The default adds a quarter of crops without hints: P(0) = 0.25 + 0.75 / 8.
+    let zeros = (0..20_000)
+        .filter(|_| hints::draw_count(&HintSimConfig::default(), &mut rng) == 0)
+        .count() as f64
+        / 20_000.0;
+    assert!((zeros - 0.34375).abs() < 0.015, "P(0) {zeros}");
+
+    // A truth whose a is the column index and b the row index: a revealed patch holds its mean.
+    let (w, h) = (32, 24);
+    let n = w * h;
+    let ab: Vec<f32> = (0..n).map(|p| (p % w) as f32).chain((0..n).map(|p| (p / w) as f32)).collect();
+    let planes = hints::reveal(&ab, (h, w), 1, 9, &mut rng);
+    let revealed: Vec<usize> = (0..n).filter(|&p| planes[2 * n + p] == 1.0).collect();
+    let side = (revealed.len() as f64).sqrt() as usize;
+    assert_eq!(side * side, revealed.len(), "a square patch");
+    assert!((1..=9).contains(&side));
+    let mean_a = revealed.iter().map(|&p| (p % w) as f32).sum::<f32>() / revealed.len() as f32;
+    let mean_b = revealed.iter().map(|&p| (p / w) as f32).sum::<f32>() / revealed.len() as f32;
+    for &p in &revealed {
+        assert!((planes[p] * 110.0 - mean_a).abs() < 1e-3);
+        assert!((planes[n + p] * 110.0 - mean_b).abs() < 1e-3);
+    }
+}
+
+#[test]
+fn a_zero_initialised_hint_model_is_exactly_the_automatic_model() {
+    let device = Device::flex();
+    device.seed(3);
+    let config = common::tiny_mleu([8, 8, 8, 8, 8], Head::Joint);
+    let automatic = config.init(&device);
+    let l = Tensor::<4>::random([2, 1, 64, 64], Distribution::Uniform(0.0, 100.0), &device);
+    let hints = Tensor::<4>::random([2, 3, 64, 64], Distribution::Uniform(-1.0, 1.0), &device);
+    let before = automatic.forward_heads(l.clone());
+    let hinted = automatic.clone().with_hint_inputs(&device);
+    assert!(hinted.takes_hints());
+    for given in [None, Some(hints.clone())] {
+        let after = hinted.forward_hinted(l.clone(), given);
+        let same = |a: Tensor<4>, b: Tensor<4>| a.equal(b).all().into_scalar::<bool>();
+        assert!(same(before.ab.clone().unwrap(), after.ab.unwrap()), "regression output unchanged");
+        assert!(same(before.logits.clone().unwrap(), after.logits.unwrap()), "class output unchanged");
+    }
+    // Once its hint weights move, hints change the output (and no hints still give the automatic one).
+    let mut moved = hinted.clone();
+    let conv = moved.hint_skip.take().unwrap();
+    moved.hint_skip = Some(burn::nn::conv::Conv2d {
+        weight: conv.weight.map(|w| w.ones_like()),
+        ..conv
+    });
+    let with = moved.forward_hinted(l.clone(), Some(hints)).ab.unwrap();
+    let without = moved.forward_hinted(l, None).ab.unwrap();
+    assert!(!with.clone().equal(before.ab.clone().unwrap()).all().into_scalar::<bool>());
+    assert!(without.equal(before.ab.unwrap()).all().into_scalar::<bool>());
+    // The config says whether a model takes hints; configs without the field take none.
+    let json = serde_json::to_value(&config).unwrap();
+    assert_eq!(json["hints"], false);
+    let mut old = json.clone();
+    old.as_object_mut().unwrap().remove("hints");
+    let old: MleuConfig = serde_json::from_value(old).unwrap();
+    assert!(!old.hints);
+    assert!(MleuConfig { hints: true, ..config }.init(&device).takes_hints());
+}
