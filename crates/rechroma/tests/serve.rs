@@ -244,3 +244,215 @@ async fn a_burst_beyond_the_queue_gets_503s_and_the_server_carries_on() {
         "still serving after the burst"
     );
 }
+
+/// A raw HTTP/1.1 exchange: sends `request` and reads until the server closes or 10 s pass.
+async fn raw(addr: &str, request: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// Posts the sample at `?size=64` until it is answered 200, honouring `Retry-After`; the time it took.
+async fn small_photo_until_ok(base: &str, limit: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let response = post(base, "?size=64", sample()).await;
+        match response.status().as_u16() {
+            200 => return start.elapsed(),
+            503 => {
+                assert!(start.elapsed() < limit, "still 503 after {:?}", start.elapsed());
+                let wait: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+            }
+            other => panic!("unexpected status {other}: {}", response.text().await.unwrap()),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_uploads_do_not_lock_others_out() {
+    // The attack: clients that claim 10 MB and send 10 bytes. Six against the defaults, two
+    // against one job and a queue of one.
+    for (jobs, queue, idlers) in [(2, 4, 6), (1, 1, 2)] {
+        let base = start(ServeConfig {
+            jobs,
+            queue,
+            ..ServeConfig::default()
+        })
+        .await;
+        let addr = base.trim_start_matches("http://").to_string();
+        let mut idle = Vec::new();
+        for _ in 0..idlers {
+            let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let head = format!("POST /api/colorize HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 10485760\r\n\r\n0123456789");
+            s.write_all(head.as_bytes()).await.unwrap();
+            idle.push(s);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let took = small_photo_until_ok(&base, Duration::from_secs(30)).await;
+        assert!(
+            took < Duration::from_secs(10),
+            "{idlers} idle uploads kept a photo waiting {took:?} ({jobs} jobs, queue {queue})"
+        );
+        // The stalled uploads themselves are dropped after the idle limit (408).
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(30), idle[0].read_to_end(&mut answer)).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("stalled"), "{answer}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_large_work_stops_and_the_working_size_is_capped() {
+    let base = start(ServeConfig {
+        timeout: Duration::from_secs(25),
+        ..ServeConfig::default()
+    })
+    .await;
+    // Over the server's maximum working size: 422 naming the limit, before the body is read.
+    let message = error(post(&base, "?size=2048", sample()).await, 422).await;
+    assert!(message.contains("limit is 1024"), "{message}");
+
+    // Six requests at the maximum whose clients give up after a second: their work stops at its next
+    // stage, so a small photo after them is answered well within the timeout (run to the end, the six
+    // forward passes at 1024² would take longer than it).
+    let abandoned: Vec<_> = (0..6)
+        .map(|_| {
+            let base = base.clone();
+            tokio::spawn(async move {
+                let client = reqwest::Client::builder().timeout(Duration::from_secs(1)).build().unwrap();
+                let _ = client
+                    .post(format!("{base}/api/colorize?size=1024"))
+                    .body(sample())
+                    .send()
+                    .await;
+            })
+        })
+        .collect();
+    for a in abandoned {
+        a.await.unwrap();
+    }
+    let took = small_photo_until_ok(&base, Duration::from_secs(25)).await;
+    eprintln!("a small photo after six abandoned 1024² requests: {took:?}");
+    // Of the six, at most the forward pass under way when they were abandoned (and one whose stage
+    // had just begun) ran to its end; the others stopped at a stage boundary or never started.
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap().bytes().await.unwrap();
+    let health: serde_json::Value = serde_json::from_slice(&health).unwrap();
+    let (finished, stopped) = (health["jobs_finished"].as_u64().unwrap(), health["jobs_stopped"].as_u64().unwrap());
+    assert!(finished <= 1 + 2, "{finished} jobs ran to the end (the small photo is one): {health}");
+    assert!(stopped >= 1, "{health}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_are_cut_off_and_connections_are_capped() {
+    let config = ServeConfig {
+        header_timeout: Duration::from_secs(2),
+        max_connections: 100,
+        ..ServeConfig::default()
+    };
+    let base = start(config).await;
+    let addr = base.trim_start_matches("http://").to_string();
+    // 200 slowloris connections: half over the cap (closed at once), half cut at the header timeout.
+    let mut slow = Vec::new();
+    for _ in 0..200 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: ").await;
+        slow.push(s);
+    }
+    let opened = Instant::now();
+    // Meanwhile a normal client is served (once the cap's excess is gone, within the header timeout).
+    let start = Instant::now();
+    loop {
+        match reqwest::get(format!("{base}/healthz")).await {
+            Ok(r) if r.status() == 200 => break,
+            _ => {
+                assert!(start.elapsed() < Duration::from_secs(15), "never served");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    for mut s in slow {
+        let mut buf = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf)).await;
+        assert!(closed.is_ok(), "a slow connection was still open after {:?}", opened.elapsed());
+    }
+    assert!(opened.elapsed() < Duration::from_secs(20));
+    // An idle keep-alive connection is closed after the same timeout.
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let idle = Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf)).await;
+    assert!(closed.is_ok() && String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"));
+    assert!(idle.elapsed() >= Duration::from_secs(1), "kept alive for a while: {:?}", idle.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_this_origin_may_use_the_server() {
+    let base = start(ServeConfig::default()).await;
+    let addr = base.trim_start_matches("http://").to_string();
+    let port = addr.rsplit(':').next().unwrap();
+    let head = |host: &str, origin: Option<&str>, body: &str| {
+        let origin = origin.map_or(String::new(), |o| format!("Origin: {o}\r\n"));
+        format!(
+            "POST /api/colorize?size=64 HTTP/1.1\r\nHost: {host}\r\n{origin}Content-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    // DNS rebinding: a hostile name pointed at 127.0.0.1 → 421, JSON, with the security headers.
+    let answer = raw(&addr, head(&format!("evil.example:{port}"), None, "x").as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 421"), "{answer}");
+    assert!(answer.contains("content-type: application/json") && answer.contains("content-security-policy"), "{answer}");
+    assert!(answer.contains("\"error\""), "{answer}");
+    // A page elsewhere posting text/plain (a "simple" request, no preflight) → 403.
+    let answer = raw(&addr, head(&addr, Some("http://evil.example"), "x").as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    let answer = raw(&addr, head(&addr, Some("null"), "x").as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    // The server's own page (any loopback name with the port) is fine.
+    for host in [addr.clone(), format!("localhost:{port}")] {
+        let response = reqwest::Client::new()
+            .post(format!("{base}/api/colorize?size=64"))
+            .header("host", &host)
+            .header("origin", format!("http://{host}"))
+            .body(sample())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{host}");
+        assert!(!response.headers().contains_key("access-control-allow-origin"), "no CORS");
+    }
+    // Another method on a known route: 405 with a JSON body and the headers.
+    let response = reqwest::get(format!("{base}/api/colorize")).await.unwrap();
+    assert_eq!(response.headers()["x-frame-options"], "DENY");
+    error(response, 405).await;
+
+    // With an access token (a bind beyond loopback), every API call needs it; the page does not.
+    let token = "0123456789abcdef0123456789abcdef".to_string();
+    let base = start(ServeConfig {
+        token: Some(token.clone()),
+        ..ServeConfig::default()
+    })
+    .await;
+    let message = error(reqwest::get(format!("{base}/api/models")).await.unwrap(), 401).await;
+    assert!(message.contains("access token"), "{message}");
+    let wrong = reqwest::Client::new()
+        .get(format!("{base}/api/models"))
+        .bearer_auth("0123456789abcdef0123456789abcdee")
+        .send()
+        .await
+        .unwrap();
+    error(wrong, 401).await;
+    let right = reqwest::Client::new()
+        .post(format!("{base}/api/colorize?size=64"))
+        .bearer_auth(&token)
+        .body(sample())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 200);
+    assert_eq!(reqwest::get(format!("{base}/")).await.unwrap().status(), 200);
+}

@@ -271,6 +271,19 @@ impl Colorizer {
         options: &ColorizeOptions,
         hints: Option<&[f32]>,
     ) -> Result<Prediction, InferError> {
+        self.predict_stoppable(l, size, options, hints, &|| false)
+    }
+
+    /// [`Self::predict_hinted`], asking `stop` once the network is free (forward passes run one at a
+    /// time): abandoned work queued behind another forward pass ends there.
+    fn predict_stoppable(
+        &self,
+        l: &[f32],
+        size: (usize, usize),
+        options: &ColorizeOptions,
+        hints: Option<&[f32]>,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Prediction, InferError> {
         let decode = self.resolve(options);
         let beta = decode.prior_correction;
         let offset = match (&self.weights, beta) {
@@ -279,6 +292,9 @@ impl Colorizer {
             (None, _) => return Err(InferError::NoPrior),
         };
         let network = self.network.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if stop() {
+            return Err(InferError::Stopped);
+        }
         let predict = PredictOptions {
             offset: offset.as_deref(),
             entropy: options.confidence,
@@ -399,7 +415,7 @@ impl Colorizer {
         if stop() {
             return Err(InferError::Stopped);
         }
-        let prediction = self.predict_hinted(l, (w, h), options, planes.as_deref())?;
+        let prediction = self.predict_stoppable(l, (w, h), options, planes.as_deref(), stop)?;
         if stop() {
             return Err(InferError::Stopped);
         }

@@ -31,6 +31,9 @@ use tokio::time::{Instant, timeout, timeout_at};
 /// on a laptop CPU, after which a job or queue place is likely free again.
 pub const RETRY_AFTER_S: u64 = 2;
 
+/// The message of work stopped because its request was abandoned (its client left or its time ran out).
+const ABANDONED: &str = "the request was abandoned";
+
 /// The routes of the API.
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -284,9 +287,12 @@ async fn run_job<T: Send + 'static>(
     let stop = Arc::new(AtomicBool::new(false));
     let _stop_on_drop = StopOnDrop(stop.clone());
     // The permits travel with the work: it counts until it ends, so the bound on memory holds.
+    let counters = state.work.clone();
     let work = tokio::task::spawn_blocking(move || {
         let result = job(&|| stop.load(Ordering::Relaxed));
         drop((worker, admitted));
+        let stopped = matches!(&result, Err(e) if e.message == ABANDONED);
+        counters[usize::from(stopped)].fetch_add(1, Ordering::Relaxed);
         result
     });
     match timeout_at(deadline, work).await {
@@ -305,7 +311,7 @@ fn infer_error(e: InferError) -> ApiError {
             ApiError::bad(chain(&e))
         }
         InferError::Hint(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, chain(&e)),
-        InferError::Stopped => ApiError::busy("the request was abandoned", RETRY_AFTER_S),
+        InferError::Stopped => ApiError::busy(ABANDONED, RETRY_AFTER_S),
         other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, chain(&other)),
     }
 }
@@ -584,5 +590,8 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> 
         "model": state.colorizer.source,
         "kept_photos": photos,
         "kept_bytes": bytes,
+        // Jobs run to their end, and jobs stopped early because their request was abandoned.
+        "jobs_finished": state.work[0].load(Ordering::Relaxed),
+        "jobs_stopped": state.work[1].load(Ordering::Relaxed),
     }))
 }

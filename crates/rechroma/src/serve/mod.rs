@@ -154,6 +154,8 @@ pub(crate) struct AppState {
     pub(crate) uploads: Arc<Semaphore>,
     /// Decoded photos for re-runs.
     pub(crate) cache: cache::PhotoCache,
+    /// Jobs finished and jobs stopped because their request was abandoned (reported by `/healthz`).
+    pub(crate) work: Arc<[std::sync::atomic::AtomicU64; 2]>,
 }
 
 /// The application: page, API, same-origin checks and security headers, for `colorizer` under
@@ -178,6 +180,7 @@ pub fn router(colorizer: Arc<Colorizer>, config: ServeConfig) -> Result<Router, 
         workers: Arc::new(Semaphore::new(config.jobs)),
         uploads: Arc::new(Semaphore::new(kib(config.upload_budget_bytes))),
         cache: cache::PhotoCache::new(config.cache_bytes),
+        work: Arc::new(Default::default()),
         config,
     });
     let static_header =
