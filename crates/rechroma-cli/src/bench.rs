@@ -66,6 +66,7 @@ pub fn run(args: Args) -> Result<()> {
         finetune_backbone: false,
         class_stride,
         hints: false,
+        hint_scale: rechroma::model::mleu::DEFAULT_HINT_SCALE,
     };
     // (name, network, data-parallel replicas); the first row is the baseline of the ratio column.
     let variants = [

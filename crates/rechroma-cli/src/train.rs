@@ -241,6 +241,7 @@ fn config_from(args: &Args) -> Result<RunConfig> {
             finetune_backbone: args.finetune_backbone,
             class_stride: args.class_stride,
             hints: args.hints,
+            hint_scale: rechroma::model::mleu::DEFAULT_HINT_SCALE,
         }),
         Arch::Chromagan => {
             let Some(backbone) = backbone else {

@@ -178,3 +178,24 @@ fn a_zero_initialised_hint_model_is_exactly_the_automatic_model() {
     assert!(!old.hints);
     assert!(MleuConfig { hints: true, ..config }.init(&device).takes_hints());
 }
+
+#[test]
+fn coarse_levels_see_the_mean_revealed_colour_of_each_cell() {
+    let device = Device::flex();
+    // 8×8 planes, one 2×2 patch revealed (a = 0.5, b = −0.25) in the top-left 4×4 cell.
+    let (h, w) = (8, 8);
+    let mut planes = vec![0f32; 3 * h * w];
+    for (y, x) in [(1, 1), (1, 2), (2, 1), (2, 2)] {
+        planes[y * w + x] = 0.5;
+        planes[h * w + y * w + x] = -0.25;
+        planes[2 * h * w + y * w + x] = 1.0;
+    }
+    let t = Tensor::<4>::from_data(burn::tensor::TensorData::new(planes, [1, 3, h, w]), &device);
+    let pooled: Vec<f32> = rechroma::model::hinted::pooled_hints(t, 4).into_data().to_vec().unwrap();
+    // [3, 2, 2]: the cell with the patch keeps its colour at full strength; the others are empty.
+    assert_eq!(pooled.len(), 12);
+    assert!((pooled[0] - 0.5).abs() < 1e-5 && (pooled[4] + 0.25).abs() < 1e-5 && pooled[8] == 1.0, "{pooled:?}");
+    for i in [1, 2, 3] {
+        assert!(pooled[i].abs() < 1e-6 && pooled[4 + i].abs() < 1e-6 && pooled[8 + i] == 0.0, "{pooled:?}");
+    }
+}

@@ -26,11 +26,10 @@ use super::backbone::{BackboneConfig, EmbedsBackbone, efficientnet_features, vgg
 use super::blocks::{Act, ConvBnAct};
 use super::efficientnet::{EfficientNet, EfficientNetConfig};
 use super::vgg::Vgg16;
-use crate::hints::HINT_PLANES;
+use super::hinted::{conv_with_hints, pooled_hints};
 use crate::quantize::Q;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
@@ -100,6 +99,18 @@ pub struct MleuConfig {
     /// [`crate::hints`]) beside L at the U-Net's input. Absent in configs of format version 1: false.
     #[serde(default)]
     pub hints: bool,
+    /// Scale of the hint planes inside the network: the hint weights start at zero, and Adam moves every
+    /// weight by about the learning rate a step, so a larger scale lets a short fine-tune give hints
+    /// their weight (an effective learning-rate multiplier for the hint weights). Ours.
+    #[serde(default = "default_hint_scale")]
+    pub hint_scale: f32,
+}
+
+/// The default [`MleuConfig::hint_scale`].
+pub const DEFAULT_HINT_SCALE: f32 = 10.0;
+
+fn default_hint_scale() -> f32 {
+    DEFAULT_HINT_SCALE
 }
 
 /// Input sides must be multiples of this (five stride-2 stages).
@@ -115,6 +126,7 @@ impl MleuConfig {
             finetune_backbone: false,
             class_stride: 1,
             hints: false,
+            hint_scale: default_hint_scale(),
         }
     }
 
@@ -186,7 +198,9 @@ impl MleuConfig {
             head: self.head,
             class_stride: self.class_stride,
             hint_in: None,
+            hint_down: Vec::new(),
             hint_skip: None,
+            hint_scale: self.hint_scale,
         };
         if self.hints {
             model = model.with_hint_inputs(device);
@@ -242,8 +256,14 @@ pub struct Mleu {
     /// The hint planes' weights in the first encoder conv (3 → widths[0], 3×3): the part of a conv over
     /// [L, hints] that sees the hints, added after the L part's BatchNorm (see [`Mleu::forward_hinted`]).
     pub hint_in: Option<Conv2d>,
+    /// The pooled hint planes' weights in the first conv of encoder blocks 1–4 (see
+    /// [`super::hinted`]).
+    pub hint_down: Vec<Conv2d>,
     /// The hint planes' weights in the last decoder block's fuse conv, whose skip is the U-Net's input.
     pub hint_skip: Option<Conv2d>,
+    /// Scale of the hint planes ([`MleuConfig::hint_scale`]).
+    #[module(skip)]
+    pub hint_scale: f32,
 }
 
 /// Input size errors.
@@ -271,47 +291,7 @@ impl EmbedsBackbone for Mleu {
     }
 }
 
-/// A 3×3 conv from the hint planes, zero-initialised: a network given it computes what it computed
-/// before until training moves the weights.
-fn hint_conv(c_out: usize, device: &Device) -> Conv2d {
-    Conv2dConfig::new([HINT_PLANES, c_out], [3, 3])
-        .with_padding(PaddingConfig2d::Same)
-        .with_bias(false)
-        .with_initializer(Initializer::Zeros)
-        .init(device)
-}
-
-/// `conv → BN (+ hint term) → activation`: the hint term is added after the BatchNorm, so the running
-/// statistics stay those of the L path and a photo without hints is normalised exactly as before. In
-/// inference BatchNorm is a per-channel affine map, so this is a conv over the concatenation [L, hints]
-/// with the hint weights rescaled.
-fn conv_with_hints(block: &ConvBnAct, x: Tensor<4>, hint: Option<(&Conv2d, &Tensor<4>)>) -> Tensor<4> {
-    match hint {
-        Some((conv, h)) => block
-            .act
-            .apply(block.bn.forward(block.conv.forward(x)) + conv.forward(h.clone())),
-        None => block.forward(x),
-    }
-}
-
 impl Mleu {
-    /// This network with hint inputs added (zero weights) if it has none: a fine-tune of an automatic
-    /// model into a hint-taking one starts from exactly the automatic model.
-    pub fn with_hint_inputs(mut self, device: &Device) -> Self {
-        if self.hint_in.is_none() {
-            self.hint_in = Some(hint_conv(self.encoder[0].conv1.conv.weight.val().dims()[0], device));
-        }
-        if self.hint_skip.is_none() && self.decoder.len() == 5 {
-            self.hint_skip = Some(hint_conv(self.decoder[4].fuse_conv.conv.weight.val().dims()[0], device));
-        }
-        self
-    }
-
-    /// Whether the network takes hint planes.
-    pub fn takes_hints(&self) -> bool {
-        self.hint_in.is_some()
-    }
-
     /// The main output: ab / 110 for regression and joint heads, the logits for classification.
     ///
     /// # Shapes
@@ -350,8 +330,10 @@ impl Mleu {
         let mut x = input.clone();
         let mut skips = Vec::with_capacity(5);
         for (i, block) in self.encoder.iter().enumerate() {
-            let hint = (i == 0).then(|| self.hint_in.as_ref().zip(hints.as_ref())).flatten();
-            x = block.conv2.forward(conv_with_hints(&block.conv1, x, hint));
+            let conv = if i == 0 { self.hint_in.as_ref() } else { self.hint_down.get(i - 1) };
+            let pooled = hints.as_ref().filter(|_| conv.is_some()).map(|h| pooled_hints(h.clone(), 1 << i));
+            let hint = conv.zip(pooled.as_ref());
+            x = block.conv2.forward(conv_with_hints(&block.conv1, x, hint, self.hint_scale));
             if let Some(f) = &features {
                 x = Tensor::cat(vec![x, self.embed[i].forward(f[i].clone())], 1);
             }
@@ -371,6 +353,7 @@ impl Mleu {
                 &block.fuse_conv,
                 Tensor::cat(vec![block.up_conv.forward(up), skip], 1),
                 hint,
+                self.hint_scale,
             );
             if j == 2 && self.class_stride == 4 {
                 class_features = Some(x.clone());

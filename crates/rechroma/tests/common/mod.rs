@@ -55,6 +55,7 @@ pub fn tiny_mleu(widths: [usize; 5], head: rechroma::model::mleu::Head) -> rechr
         finetune_backbone: false,
         class_stride: 1,
         hints: false,
+        hint_scale: rechroma::model::mleu::DEFAULT_HINT_SCALE,
     }
 }
 

@@ -6,6 +6,26 @@ const EXTENSIONS = /\.(jpe?g|png|webp|tiff?|bmp)$/i;
 const PARALLEL = 2; // requests in flight at once; the server queues a few more and answers 503 beyond
 const MAX_RETRIES = 30;
 
+// A server bound beyond loopback prints its address with ?token=…: kept for this tab, taken out of
+// the address bar, and sent with every API call.
+const TOKEN = (() => {
+  const q = new URLSearchParams(location.search);
+  const given = q.get("token");
+  if (given) {
+    sessionStorage.setItem("rechroma-token", given);
+    history.replaceState(null, "", location.pathname);
+  }
+  return given || sessionStorage.getItem("rechroma-token") || "";
+})();
+
+function authHeaders() {
+  return TOKEN ? { Authorization: "Bearer " + TOKEN } : {};
+}
+
+function api(path, options = {}) {
+  return fetch(path, { ...options, headers: { ...authHeaders(), ...(options.headers || {}) } });
+}
+
 const state = {
   model: null, // from /api/models
   limits: null,
@@ -50,14 +70,25 @@ function showValues() {
   $("temperature-out").textContent = parseFloat($("temperature").value).toFixed(2);
 }
 
-function query(settings, confidence) {
+// The hints of a photo that have a colour, as the API's JSON (photo pixels).
+function hintsJson(item) {
+  const placed = (item.hints || []).filter((h) => h.color);
+  return placed.length ? JSON.stringify(placed.map((h) => ({ x: h.x, y: h.y, color: h.color }))) : "";
+}
+
+function query(item, confidence, extra = {}) {
+  const settings = item.settings;
   const controls = (state.model && state.model.controls) || {};
   const q = new URLSearchParams();
   q.set("size", settings.size);
   q.set("vividness", settings.vividness);
   if (controls.temperature) q.set("temperature", settings.temperature);
   if (confidence) q.set("confidence", "true");
-  else q.set("format", settings.format);
+  else q.set("format", extra.format || settings.format);
+  const hints = hintsJson(item);
+  if (hints) q.set("hints", hints);
+  if (item.photoId) q.set("photo", item.photoId);
+  if (extra.preview) q.set("preview", "true");
   return q.toString();
 }
 
@@ -133,10 +164,12 @@ function pump() {
 
 // One request: the photo's bytes as the body; resolves with the result's object URL.
 function request(item, confidence, attempt = 0) {
+  item.resultSeq = item.previewSeq;
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     item.xhr = xhr;
-    xhr.open("POST", "/api/colorize?" + query(item.settings, confidence));
+    xhr.open("POST", "/api/colorize?" + query(item, confidence));
+    for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
     xhr.responseType = "blob";
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable) {
@@ -173,10 +206,10 @@ function request(item, confidence, attempt = 0) {
       }
       reject(new Error(message));
     };
-    item.status = "uploading";
-    item.message = "uploading";
+    item.status = item.photoId ? "working" : "uploading";
+    item.message = item.photoId ? "colorizing…" : "uploading";
     renderItem(item);
-    xhr.send(item.file);
+    xhr.send(item.photoId ? null : item.file);
   });
 }
 
@@ -191,6 +224,7 @@ async function colorize(item, confidence) {
       if (item.confidence) URL.revokeObjectURL(item.confidence);
       item.result = url;
       item.confidence = null;
+      if (item.resultSeq === item.previewSeq) item.previewFresh = false;
     }
     item.status = "done";
     item.message = `${item.width} × ${item.height}`;
@@ -269,7 +303,7 @@ function renderStage() {
   $("dims").textContent = item.width ? `${item.width} × ${item.height} px` : "";
   const showConfidence = $("confidence").checked && item.confidence;
   const after = $("after");
-  const src = showConfidence ? item.confidence : item.result;
+  const src = showConfidence ? item.confidence : item.previewFresh && item.previewUrl ? item.previewUrl : item.result;
   if (src && after.getAttribute("src") !== src) {
     after.dataset.state = "loading";
     after.src = src;
@@ -325,6 +359,261 @@ function placeSplit() {
   divider.style.left = img.left - box.left + split * img.width - 1 + "px";
   divider.style.top = img.top - box.top + "px";
   divider.style.height = img.height + "px";
+  // The range input and the hint layer lie exactly over the photo, so the divider follows the pointer.
+  for (const el of [$("split"), $("markers")]) {
+    el.style.left = img.left - box.left + "px";
+    el.style.top = img.top - box.top + "px";
+    el.style.width = img.width + "px";
+    el.style.height = img.height + "px";
+  }
+  renderMarkers();
+}
+
+
+// ---- colour hints -------------------------------------------------------------------------------
+// A hint is {x, y, color} in the photo's pixels. The photo is kept by the server (/api/photos) once,
+// so each change re-colours a preview at the working size without a re-upload; a full-resolution
+// result with the hints follows a moment later, for the download.
+
+const hintUi = { on: false, selected: null, drag: null };
+
+function hintsOf(item) {
+  if (!item.hints) { item.hints = []; item.undo = []; item.previewSeq = 0; }
+  return item.hints;
+}
+
+function snapshot(item) {
+  hintsOf(item);
+  item.undo.push(JSON.stringify(item.hints));
+  if (item.undo.length > 100) item.undo.shift();
+}
+
+async function ensurePhoto(item) {
+  if (item.photoId) return item.photoId;
+  if (!item.keeping) {
+    item.keeping = (async () => {
+      for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
+        const r = await api("/api/photos", { method: "POST", body: item.file });
+        if (r.status === 503) {
+          await new Promise((ok) => setTimeout(ok, (parseInt(r.headers.get("retry-after"), 10) || 2) * 1000));
+          continue;
+        }
+        const body = await r.json();
+        if (!r.ok) throw new Error(body.error || `error ${r.status}`);
+        item.photoId = body.photo;
+        item.width = body.width;
+        item.height = body.height;
+        return body.photo;
+      }
+      throw new Error("the server stayed busy");
+    })();
+    item.keeping.catch(() => { item.keeping = null; });
+  }
+  return item.keeping;
+}
+
+// The photo pixel under a pointer event, from the drawn photo's rectangle.
+function photoPoint(item, e) {
+  const r = $("markers").getBoundingClientRect();
+  const fx = Math.min(Math.max((e.clientX - r.left) / r.width, 0), 0.9999);
+  const fy = Math.min(Math.max((e.clientY - r.top) / r.height, 0), 0.9999);
+  return { x: Math.floor(fx * item.width) + 0.5, y: Math.floor(fy * item.height) + 0.5 };
+}
+
+function renderMarkers() {
+  const layer = $("markers");
+  const item = state.selected;
+  layer.hidden = !(hintUi.on && item && item.width);
+  layer.replaceChildren();
+  if (layer.hidden) return;
+  for (const [i, h] of hintsOf(item).entries()) {
+    const m = document.createElement("button");
+    m.type = "button";
+    m.className = "marker" + (h.color ? "" : " empty") + (h === hintUi.selected ? " selected" : "");
+    m.style.left = (h.x / item.width) * 100 + "%";
+    m.style.top = (h.y / item.height) * 100 + "%";
+    if (h.color) m.style.background = h.color;
+    m.setAttribute("aria-label", `hint ${i + 1} at ${Math.round(h.x)}, ${Math.round(h.y)}: ${h.color || "no colour yet"} (arrows move it, Delete removes it, Enter picks its colour)`);
+    m.dataset.index = i;
+    m.addEventListener("pointerdown", (e) => startDrag(e, h, m));
+    m.addEventListener("keydown", (e) => markerKey(e, h));
+    m.addEventListener("focus", () => { hintUi.selected = h; });
+    layer.append(m);
+  }
+  const n = hintsOf(item).filter((h) => h.color).length;
+  $("hint-count").textContent = n ? `${n} hint${n > 1 ? "s" : ""}` : "";
+  $("hint-undo").disabled = !item.undo.length;
+  $("hint-clear").disabled = !item.hints.length;
+}
+
+function startDrag(e, h, marker) {
+  e.preventDefault();
+  e.stopPropagation();
+  const item = state.selected;
+  marker.setPointerCapture(e.pointerId);
+  const before = JSON.stringify(item.hints);
+  let moved = false;
+  const move = (ev) => {
+    const p = photoPoint(item, ev);
+    if (Math.abs(p.x - h.x) + Math.abs(p.y - h.y) > 0.5) moved = true;
+    h.x = p.x; h.y = p.y;
+    marker.style.left = (h.x / item.width) * 100 + "%";
+    marker.style.top = (h.y / item.height) * 100 + "%";
+  };
+  const up = () => {
+    marker.removeEventListener("pointermove", move);
+    marker.removeEventListener("pointerup", up);
+    hintUi.selected = h;
+    if (moved) {
+      item.undo.push(before);
+      if (h.color) hintsChanged(item);
+      renderMarkers();
+    } else {
+      openPicker(item, h);
+    }
+  };
+  marker.addEventListener("pointermove", move);
+  marker.addEventListener("pointerup", up);
+}
+
+function markerKey(e, h) {
+  const item = state.selected;
+  const step = Math.max(1, Math.round(Math.max(item.width, item.height) / 100));
+  const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
+  if (e.key === "Delete" || e.key === "Backspace") {
+    e.preventDefault();
+    removeHint(item, h);
+  } else if (moves[e.key]) {
+    e.preventDefault();
+    e.stopPropagation();
+    snapshot(item);
+    h.x = Math.min(Math.max(h.x + moves[e.key][0], 0.5), item.width - 0.5);
+    h.y = Math.min(Math.max(h.y + moves[e.key][1], 0.5), item.height - 0.5);
+    if (h.color) hintsChanged(item);
+    renderMarkers();
+    focusMarker(item, h);
+  } else if (e.key === "Enter" || e.key === " ") {
+    e.preventDefault();
+    openPicker(item, h);
+  }
+}
+
+function focusMarker(item, h) {
+  const i = item.hints.indexOf(h);
+  const m = document.querySelector(`.marker[data-index="${i}"]`);
+  if (m) m.focus();
+}
+
+function addHint(item, point) {
+  snapshot(item);
+  const h = { x: point.x, y: point.y, color: null };
+  item.hints.push(h);
+  hintUi.selected = h;
+  renderMarkers();
+  openPicker(item, h);
+}
+
+function removeHint(item, h) {
+  snapshot(item);
+  item.hints.splice(item.hints.indexOf(h), 1);
+  closePicker();
+  hintsChanged(item);
+  renderMarkers();
+}
+
+async function openPicker(item, h) {
+  hintUi.selected = h;
+  const picker = $("picker");
+  picker.hidden = false;
+  picker.dataset.state = "loading";
+  const box = $("suggestions");
+  box.replaceChildren();
+  box.textContent = "asking the model…";
+  if (h.color) $("hint-color").value = h.color;
+  renderMarkers();
+  try {
+    await ensurePhoto(item);
+    const others = item.hints.filter((o) => o !== h && o.color);
+    const q = new URLSearchParams({ photo: item.photoId, x: h.x, y: h.y, size: item.settings.size, count: 6 });
+    if (others.length) q.set("hints", JSON.stringify(others.map((o) => ({ x: o.x, y: o.y, color: o.color }))));
+    const r = await api("/api/suggest?" + q, { method: "POST" });
+    const body = await r.json();
+    if (!r.ok) throw new Error(body.error || `error ${r.status}`);
+    if (hintUi.selected !== h) return;
+    box.replaceChildren();
+    for (const s of body.suggestions) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "swatch";
+      b.setAttribute("role", "option");
+      b.setAttribute("aria-selected", String(h.color === s.color));
+      b.style.background = s.color;
+      b.textContent = Math.round(s.probability * 100) + " %";
+      b.title = `${s.color}, ${Math.round(s.probability * 100)} % likely here`;
+      b.setAttribute("aria-label", b.title);
+      b.dataset.color = s.color;
+      b.addEventListener("click", () => setColor(item, h, s.color));
+      box.append(b);
+    }
+    picker.dataset.state = "ready";
+    const first = box.querySelector(".swatch");
+    if (first) first.focus();
+  } catch (e) {
+    box.textContent = e.message;
+    picker.dataset.state = "error";
+  }
+}
+
+function closePicker() {
+  $("picker").hidden = true;
+  const item = state.selected;
+  if (item && item.hints) {
+    // A point left without a colour is dropped.
+    const empty = item.hints.filter((h) => !h.color);
+    if (empty.length) { item.hints = item.hints.filter((h) => h.color); renderMarkers(); }
+  }
+}
+
+function setColor(item, h, color) {
+  snapshot(item);
+  h.color = color;
+  $("hint-color").value = color;
+  for (const b of $("suggestions").children) b.setAttribute("aria-selected", String(b.dataset.color === color));
+  hintsChanged(item);
+  renderMarkers();
+}
+
+const fullRun = debounce((item) => rerun(item, item.settings), 1500);
+
+// Re-colours the preview now, the full-resolution result a moment later.
+async function hintsChanged(item) {
+  hintsOf(item);
+  const seq = ++item.previewSeq;
+  const started = performance.now();
+  try {
+    await ensurePhoto(item);
+    const r = await api("/api/colorize?" + query(item, false, { preview: true, format: "jpeg" }), { method: "POST" });
+    if (seq !== item.previewSeq) return;
+    if (!r.ok) throw new Error((await r.json()).error || `error ${r.status}`);
+    if (item.previewUrl) URL.revokeObjectURL(item.previewUrl);
+    item.previewUrl = URL.createObjectURL(await r.blob());
+    item.previewFresh = true;
+    state.lastPreviewMs = performance.now() - started;
+    renderStage();
+    fullRun(item);
+  } catch (e) {
+    if (seq === item.previewSeq) { $("status").hidden = false; $("status").textContent = e.message; }
+  }
+}
+
+function setHintMode(on) {
+  hintUi.on = on;
+  $("hint-mode").setAttribute("aria-pressed", String(on));
+  $("hints-bar").hidden = !on;
+  $("split").hidden = on;
+  if (on) { $("split").value = 0; }
+  else closePicker();
+  placeSplit();
 }
 
 // ---- wiring -------------------------------------------------------------------------------------
@@ -336,13 +625,14 @@ function debounce(f, ms) {
 
 async function start() {
   try {
-    const info = await (await fetch("/api/models")).json();
+    const info = await (await api("/api/models")).json();
     state.model = info.models[0];
     state.limits = info.limits;
     $("model").textContent = `${state.model.architecture} · ${state.model.name} model`;
     $("limits").textContent = `JPEG, PNG, WebP, TIFF, BMP · up to ${megabytes(info.limits.max_upload_bytes)} and ${Math.round(info.limits.max_pixels / 1e6)} megapixels`;
     $("temperature-row").hidden = !state.model.controls.temperature;
     $("confidence-row").hidden = !state.model.controls.confidence;
+    $("hint-mode").hidden = !state.model.controls.hints;
   } catch (e) {
     $("model").textContent = "the server cannot be reached";
   }
@@ -379,6 +669,49 @@ async function start() {
     renderStage();
   });
   $("split").addEventListener("input", placeSplit);
+  $("split").addEventListener("focus", () => $("compare").classList.add("split-focus"));
+  $("split").addEventListener("blur", () => $("compare").classList.remove("split-focus"));
+  $("hint-mode").addEventListener("click", () => setHintMode(!hintUi.on));
+  $("markers").addEventListener("pointerdown", (e) => {
+    const item = state.selected;
+    if (e.target !== $("markers") || !item || !item.width) return;
+    e.preventDefault();
+    addHint(item, photoPoint(item, e));
+  });
+  $("hint-add").addEventListener("click", async () => {
+    const item = state.selected;
+    if (!item) return;
+    await ensurePhoto(item).catch(() => {});
+    if (!item.width) return;
+    addHint(item, { x: Math.floor(item.width / 2) + 0.5, y: Math.floor(item.height / 2) + 0.5 });
+  });
+  $("hint-undo").addEventListener("click", () => {
+    const item = state.selected;
+    if (!item || !item.undo.length) return;
+    item.hints = JSON.parse(item.undo.pop());
+    closePicker();
+    hintsChanged(item);
+    renderMarkers();
+  });
+  $("hint-clear").addEventListener("click", () => {
+    const item = state.selected;
+    if (!item || !item.hints.length) return;
+    snapshot(item);
+    item.hints = [];
+    closePicker();
+    hintsChanged(item);
+    renderMarkers();
+  });
+  $("hint-color").addEventListener("change", () => {
+    const item = state.selected;
+    if (item && hintUi.selected) setColor(item, hintUi.selected, $("hint-color").value);
+  });
+  $("hint-delete").addEventListener("click", () => {
+    const item = state.selected;
+    if (item && hintUi.selected) removeHint(item, hintUi.selected);
+  });
+  $("picker-close").addEventListener("click", closePicker);
+  $("picker").addEventListener("keydown", (e) => { if (e.key === "Escape") closePicker(); });
   $("after").addEventListener("load", () => { $("after").dataset.state = "ready"; placeSplit(); });
   $("before").addEventListener("load", placeSplit);
   // A format the browser cannot show (TIFF): the result's own gray stands in for the original.
