@@ -977,3 +977,73 @@ fn messages_name_a_link_loop_and_carry_no_colour_codes_off_a_terminal() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn colour_hints_are_checked_before_any_work_and_need_a_model_that_takes_them() {
+    let dir = scratch("hints");
+    let photo = fixtures().join("photos/chelsea_128x96.png");
+    // A tiny model without hints, and the same trained with --hints.
+    let plain = dir.join("plain");
+    let run = tiny_train(&plain).args(["--steps", "1"]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let hinted = dir.join("hinted");
+    let run = tiny_train(&hinted).args(["--steps", "2", "--hints"]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(hinted.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["model"]["mleu"]["hints"], true);
+    assert_eq!(config["format_version"], 2);
+
+    let out = dir.join("out.png");
+    // Refusals, each one line, each before anything is written.
+    let cases: Vec<(&std::path::Path, &str, &str)> = vec![
+        (&plain, "10,10,#ff0000", "takes no colour hints"),
+        (&hinted, "128,10,#ff0000", "outside the 128×96 photo"),
+        (&hinted, "10,10,red", "colour \"red\" is not #RRGGBB"),
+        (&hinted, "10,10", "not X,Y,#RRGGBB"),
+    ];
+    for (model, hint, says) in cases {
+        let (ok, _, stderr) = rechroma(args!["colorize", photo, "-o", out, "--model", model, "--hint", hint]);
+        assert!(!ok, "{hint}");
+        let first = stderr.lines().find(|l| l.starts_with("error")).unwrap_or_default();
+        assert!(first.contains(says), "{hint}: {stderr}");
+        assert!(!out.exists(), "nothing written for {hint}");
+    }
+    let bad_file = dir.join("bad.json");
+    std::fs::write(&bad_file, r##"[{"x": 10, "y": 10, "color": "#12"}]"##).unwrap();
+    let (ok, _, stderr) = rechroma(args!["colorize", photo, "-o", out, "--model", hinted, "--hints", bad_file]);
+    assert!(!ok && stderr.contains("bad.json") && stderr.contains("hint 0"), "{stderr}");
+    // A folder's hints file names its photos; a name that matches none is refused.
+    let map = dir.join("map.json");
+    std::fs::write(&map, r##"{"nosuch.png": [{"x": 1, "y": 1, "color": "#ff0000"}]}"##).unwrap();
+    let (ok, _, stderr) = rechroma(args![
+        "colorize", fixtures().join("photos"), "--out-dir", dir.join("batch"), "--model", hinted, "--hints", map
+    ]);
+    assert!(!ok && stderr.contains("\"nosuch.png\" names none of the input photos"), "{stderr}");
+    // Good hints colorize (from the file and the flag together).
+    let good = dir.join("good.json");
+    std::fs::write(&good, r##"[{"x": 20, "y": 30, "color": "#3a5f2a", "radius": 4}]"##).unwrap();
+    let (ok, _, stderr) = rechroma(args![
+        "colorize", photo, "-o", out, "--model", hinted, "--hints", good, "--hint", "100,50,#b03030"
+    ]);
+    assert!(ok, "{stderr}");
+    assert_eq!(image::image_dimensions(&out).unwrap(), (128, 96));
+    // eval --hints needs a hint model too.
+    let (ok, _, stderr) = rechroma(args!["eval", fixtures().join("metrics"), "--model", plain, "--hints", "5"]);
+    assert!(!ok && stderr.contains("takes no colour hints"), "{stderr}");
+    let (ok, stdout, stderr) = rechroma(args!["eval", fixtures().join("metrics"), "--model", hinted, "--hints", "5", "--crop", "64"]);
+    assert!(ok && stdout.contains("5 true colours revealed"), "{stdout}{stderr}");
+    // Suggestions need a colour distribution: the regression model has none; the default model lists
+    // distinct colours with probabilities.
+    let (ok, _, stderr) = rechroma(args!["suggest", photo, "--at", "10,10", "--model", plain]);
+    assert!(!ok && stderr.contains("no colour distribution"), "{stderr}");
+    let (ok, stdout, stderr) = rechroma(args!["suggest", photo, "--at", "64,40", "--json"]);
+    assert!(ok, "{stderr}");
+    let list: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 6);
+    let p: Vec<f64> = list.iter().map(|s| s["probability"].as_f64().unwrap()).collect();
+    assert!(p.windows(2).all(|w| w[0] >= w[1]) && p.iter().sum::<f64>() <= 1.0 + 1e-6, "{p:?}");
+    let (ok, _, stderr) = rechroma(args!["suggest", photo, "--at", "500,10"]);
+    assert!(!ok && stderr.contains("outside the 128×96 photo"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
