@@ -456,3 +456,110 @@ async fn only_this_origin_may_use_the_server() {
     assert_eq!(right.status(), 200);
     assert_eq!(reqwest::get(format!("{base}/")).await.unwrap().status(), 200);
 }
+
+/// A tiny hint-taking joint MLEU with random weights whose hints visibly change its output (its last
+/// hint weights set to one), served like the embedded model.
+fn tiny_hint_colorizer(hints: bool) -> Arc<Colorizer> {
+    use rechroma::model::mleu::Head;
+    use rechroma::model::{ModelConfig, Network};
+    let device = Device::flex();
+    device.seed(11);
+    let config = rechroma::model::mleu::MleuConfig {
+        hints,
+        ..common::tiny_mleu([8, 8, 8, 8, 8], Head::Joint)
+    };
+    let mut net = config.init(&device);
+    if let Some(conv) = net.hint_skip.take() {
+        net.hint_skip = Some(burn::nn::conv::Conv2d {
+            weight: conv.weight.map(|w| w.ones_like()),
+            ..conv
+        });
+    }
+    let model = rechroma::run::Model {
+        config: rechroma::RunConfig::new(ModelConfig::Mleu(config), rechroma::TrainConfig::default()),
+        network: Network::Mleu(net),
+        prior: None,
+    };
+    Arc::new(Colorizer::new(model, &device, "tiny".into()))
+}
+
+async fn start_with(colorizer: Arc<Colorizer>, config: ServeConfig) -> String {
+    let app = router(colorizer, config.clone()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { serve(listener, app, &config).await });
+    format!("http://{addr}")
+}
+
+async fn json_of(response: reqwest::Response) -> serde_json::Value {
+    assert_eq!(response.status(), 200);
+    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_takes_hints_on_kept_photos_and_refuses_bad_ones() {
+    let base = start_with(tiny_hint_colorizer(true), ServeConfig::default()).await;
+    let client = reqwest::Client::new();
+    let models = json_of(reqwest::get(format!("{base}/api/models")).await.unwrap()).await;
+    assert_eq!(models["models"][0]["controls"]["hints"], true);
+    // Keep the photo once; the same bytes give the same id.
+    let kept = json_of(client.post(format!("{base}/api/photos")).body(sample()).send().await.unwrap()).await;
+    let id = kept["photo"].as_str().unwrap().to_string();
+    assert_eq!((kept["width"].as_u64(), kept["height"].as_u64()), (Some(512), Some(512)));
+    let again = json_of(client.post(format!("{base}/api/photos")).body(sample()).send().await.unwrap()).await;
+    assert_eq!(again["photo"], kept["photo"]);
+    let run = |query: String| {
+        let client = client.clone();
+        let base = base.clone();
+        async move { client.post(format!("{base}/api/colorize?{query}")).send().await.unwrap() }
+    };
+    let enc = |json: &str| json.replace('#', "%23").replace('"', "%22").replace(' ', "%20");
+    let hints = enc(r##"[{"x": 256, "y": 200, "color": "#b03030", "radius": 40}]"##);
+    let plain = run(format!("photo={id}&size=64")).await;
+    assert_eq!(plain.status(), 200);
+    let plain = image::load_from_memory(&plain.bytes().await.unwrap()).unwrap().to_rgb8();
+    let hinted = run(format!("photo={id}&size=64&hints={hints}")).await;
+    assert_eq!(hinted.status(), 200);
+    assert_eq!(hinted.headers()["x-rechroma-width"], "512");
+    let hinted = image::load_from_memory(&hinted.bytes().await.unwrap()).unwrap().to_rgb8();
+    assert_eq!(hinted.dimensions(), (512, 512));
+    let changed = |x: u32, y: u32| plain.get_pixel(x, y) != hinted.get_pixel(x, y);
+    assert!(changed(256, 200), "the hint changes its place");
+    // The preview: the same colours, at most the preview side (the sample is smaller: its own size).
+    let preview = run(format!("photo={id}&size=64&preview=true&format=jpeg&hints={hints}")).await;
+    assert_eq!(preview.status(), 200);
+    assert_eq!(preview.headers()["content-type"], "image/jpeg");
+    // The same hints with an upload instead of a kept photo.
+    let uploaded = client
+        .post(format!("{base}/api/colorize?size=64&hints={hints}"))
+        .body(sample())
+        .send()
+        .await
+        .unwrap();
+    let uploaded = image::load_from_memory(&uploaded.bytes().await.unwrap()).unwrap().to_rgb8();
+    assert_eq!(uploaded.get_pixel(256, 200), hinted.get_pixel(256, 200));
+    // Refusals.
+    let outside = enc(r##"[{"x": 600, "y": 10, "color": "#b03030"}]"##);
+    let message = error(run(format!("photo={id}&hints={outside}")).await, 422).await;
+    assert!(message.contains("outside the 512×512 photo"), "{message}");
+    let malformed = enc(r##"[{"x": 1, "y": 1, "color": "#b0303"}]"##);
+    let message = error(run(format!("photo={id}&hints={malformed}")).await, 400).await;
+    assert!(message.contains("hints: hint 0"), "{message}");
+    error(run("photo=0123&size=64".into()).await, 404).await;
+    let message = error(client.post(format!("{base}/api/colorize?size=64&preview=true")).body(sample()).send().await.unwrap(), 400).await;
+    assert!(message.contains("photo=ID"), "{message}");
+    // Suggestions at a point, most likely first; outside the photo: 422.
+    let s = json_of(client.post(format!("{base}/api/suggest?photo={id}&x=10&y=10&count=4")).send().await.unwrap()).await;
+    let s = s["suggestions"].as_array().unwrap();
+    assert_eq!(s.len(), 4);
+    assert!(s.iter().all(|c| c["color"].as_str().unwrap().len() == 7));
+    error(client.post(format!("{base}/api/suggest?photo={id}&x=600&y=10")).send().await.unwrap(), 422).await;
+    // A model that takes no hints refuses them (400) and still colorizes without.
+    let base = start_with(tiny_hint_colorizer(false), ServeConfig::default()).await;
+    let message = error(
+        client.post(format!("{base}/api/colorize?size=64&hints={hints}")).body(sample()).send().await.unwrap(),
+        400,
+    )
+    .await;
+    assert!(message.contains("takes no colour hints"), "{message}");
+}
