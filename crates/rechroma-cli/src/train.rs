@@ -74,6 +74,10 @@ pub struct Args {
     /// zero-initialised hint inputs, so at step 0 it colorizes exactly as that model does.
     #[arg(long)]
     hints: bool,
+    /// Scale of the hint planes inside a hint-taking network: an effective learning-rate multiplier for
+    /// its zero-initialised hint weights (see MleuConfig::hint_scale).
+    #[arg(long, default_value_t = rechroma::model::mleu::DEFAULT_HINT_SCALE, value_parser = crate::parse::positive)]
+    hint_scale: f32,
     /// Train a plain U-Net without the embedded backbone (ablation).
     #[arg(long)]
     no_backbone: bool,
@@ -241,7 +245,7 @@ fn config_from(args: &Args) -> Result<RunConfig> {
             finetune_backbone: args.finetune_backbone,
             class_stride: args.class_stride,
             hints: args.hints,
-            hint_scale: rechroma::model::mleu::DEFAULT_HINT_SCALE,
+            hint_scale: args.hint_scale,
         }),
         Arch::Chromagan => {
             let Some(backbone) = backbone else {
@@ -261,7 +265,10 @@ fn config_from(args: &Args) -> Result<RunConfig> {
     };
     if args.hints {
         match &mut model {
-            ModelConfig::Mleu(m) => m.hints = true,
+            ModelConfig::Mleu(m) => {
+                m.hints = true;
+                m.hint_scale = args.hint_scale;
+            }
             ModelConfig::ChromaGan { .. } => bail!("--hints needs an MLEU (ChromaGAN takes no hints)"),
         }
     }

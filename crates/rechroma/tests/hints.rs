@@ -199,3 +199,31 @@ fn coarse_levels_see_the_mean_revealed_colour_of_each_cell() {
         assert!(pooled[i].abs() < 1e-6 && pooled[4 + i].abs() < 1e-6 && pooled[8 + i] == 0.0, "{pooled:?}");
     }
 }
+
+fn lighthouse() -> image::DynamicImage {
+    image::open(common::fixtures().join("hints/lighthouse_gray_128x192.png")).unwrap()
+}
+
+#[test]
+fn the_suggested_colours_at_a_sky_pixel_start_with_blue() {
+    let device = Device::flex();
+    let colorizer = rechroma::Colorizer::embedded(&device).unwrap();
+    let photo = lighthouse();
+    let options = rechroma::ColorizeOptions::default();
+    let s = colorizer.suggest(&photo, &options, &[], (10.5, 30.5), 6).unwrap();
+    assert_eq!(s.len(), 6);
+    // Blue: b* well below zero, and the bluest hue of the list. The truth there is sRGB (33, 82, 161).
+    let [a, b] = s[0].ab;
+    assert!(b < -15.0 && a.abs() < -b, "first suggestion {:?}", s[0]);
+    // Distinct colours (merged bins are at least the merge distance apart), probabilities descending.
+    for (i, x) in s.iter().enumerate() {
+        for y in &s[i + 1..] {
+            let d = ((x.ab[0] - y.ab[0]).powi(2) + (x.ab[1] - y.ab[1]).powi(2)).sqrt();
+            assert!(d > 5.0, "{x:?} and {y:?} are one colour");
+        }
+    }
+    assert!(s.windows(2).all(|w| w[0].probability >= w[1].probability));
+    // Outside the photo: refused, naming the size.
+    let e = colorizer.suggest(&photo, &options, &[], (128.0, 10.0), 6).unwrap_err();
+    assert!(e.to_string().contains("outside the 128×192 photo"), "{e}");
+}
