@@ -107,7 +107,13 @@ async fn the_page_colorizes_a_dropped_photo_in_a_real_browser() {
         );
         return;
     };
-    let (_server, url) = start_server(&["--jobs", "1"]);
+    // RECHROMA_TEST_SERVE_MODEL=RUN serves another model (a hint-taking run while the default is not).
+    let model = std::env::var("RECHROMA_TEST_SERVE_MODEL").ok();
+    let mut args = vec!["--jobs", "1"];
+    if let Some(m) = &model {
+        args.extend(["--model", m.as_str()]);
+    }
+    let (_server, url) = start_server(&args);
     let port = free_port();
     let _driver = Killed(
         Command::new(&driver)
@@ -141,7 +147,7 @@ async fn the_page_colorizes_a_dropped_photo_in_a_real_browser() {
     };
 
     client.goto(&format!("{url}/")).await.unwrap();
-    let model = wait_for(&client, "document.getElementById('model').textContent.includes('embedded') && document.getElementById('model').textContent", Duration::from_secs(10)).await;
+    let model = wait_for(&client, "document.getElementById('model').textContent.includes('model') && document.getElementById('model').textContent", Duration::from_secs(10)).await;
     assert!(model.as_str().unwrap().contains("MLEU"), "{model}");
 
     // Drop the photo on the page, as a drag from the file manager does.
@@ -225,6 +231,18 @@ async fn the_page_colorizes_a_dropped_photo_in_a_real_browser() {
     )
     .await;
 
+    // Colour hints (a model that takes them): click the photo, pick a suggested colour, see the preview
+    // change there, download the full-size result with the hint.
+    let takes_hints = client
+        .execute("return !document.getElementById('hint-mode').hidden;", vec![])
+        .await
+        .unwrap();
+    if takes_hints == json!(true) {
+        place_a_hint_and_download(&client, (width, height)).await;
+    } else {
+        eprintln!("\n*** the served model takes no colour hints: the hints part of the browser test did not run ***\n");
+    }
+
     // Vividness 0 re-runs the photo and fades it to gray.
     client
         .execute(
@@ -270,6 +288,116 @@ async fn the_page_colorizes_a_dropped_photo_in_a_real_browser() {
     .await;
     assert!(message.as_str().unwrap().contains("cannot decode"), "{message}");
     client.close().await.unwrap();
+}
+
+/// Mean RGB of a `2r+1` square around the photo point (`fx`, `fy`) (fractions of its size) of an image
+/// element of the page.
+async fn colour_at(client: &Client, id: &str, (fx, fy): (f64, f64), r: i64) -> [f64; 3] {
+    let v = client
+        .execute(
+            "const img = document.getElementById(arguments[0]);
+             const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+             const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+             const x = Math.round(arguments[1] * c.width), y = Math.round(arguments[2] * c.height), r = arguments[3];
+             const d = g.getImageData(x - r, y - r, 2 * r + 1, 2 * r + 1).data; const m = [0, 0, 0];
+             for (let i = 0; i < d.length; i += 4) { m[0] += d[i]; m[1] += d[i+1]; m[2] += d[i+2]; }
+             return m.map((v) => v / (d.length / 4));",
+            vec![json!(id), json!(fx), json!(fy), json!(r)],
+        )
+        .await
+        .unwrap();
+    let v: Vec<f64> = v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    [v[0], v[1], v[2]]
+}
+
+/// Turns hint mode on, clicks the middle of the photo, picks the suggested colour farthest from what is
+/// shown there, and checks the preview and then the full-size download change there.
+async fn place_a_hint_and_download(client: &Client, (width, height): (u32, u32)) {
+    use fantoccini::Locator;
+    client.find(Locator::Id("hint-mode")).await.unwrap().click().await.unwrap();
+    wait_for(client, "!document.getElementById('markers').hidden", Duration::from_secs(10)).await;
+    let centre = (0.5, 0.5);
+    let shown = colour_at(client, "after", centre, 6).await;
+    // A real click (WebDriver) in the middle of the hint layer, which lies exactly over the photo.
+    client.find(Locator::Id("markers")).await.unwrap().click().await.unwrap();
+    wait_for(client, "document.querySelectorAll('.marker').length === 1", Duration::from_secs(5)).await;
+    let placed = client
+        .execute("return [document.querySelector('.marker').style.left, document.querySelector('.marker').style.top];", vec![])
+        .await
+        .unwrap();
+    let pct = |v: &Value| v.as_str().unwrap().trim_end_matches('%').parse::<f64>().unwrap();
+    let placed = placed.as_array().unwrap();
+    assert!((pct(&placed[0]) - 50.0).abs() < 2.0 && (pct(&placed[1]) - 50.0).abs() < 2.0, "the point is where the click was: {placed:?}");
+    wait_for(client, "document.getElementById('picker').dataset.state === 'ready'", Duration::from_secs(60)).await;
+    let swatches = client
+        .execute("return [...document.querySelectorAll('#suggestions .swatch')].map((b) => b.dataset.color);", vec![])
+        .await
+        .unwrap();
+    let swatches: Vec<String> = swatches.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    assert!(swatches.len() >= 3, "suggested colours: {swatches:?}");
+    let rgb = |hex: &str| [1, 3, 5].map(|i| f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap()));
+    let distance = |a: [f64; 3], b: [f64; 3]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f64>();
+    let (pick, _) = swatches
+        .iter()
+        .enumerate()
+        .max_by(|a, b| distance(rgb(a.1), shown).total_cmp(&distance(rgb(b.1), shown)))
+        .unwrap();
+    let before_seq = client.execute("return document.getElementById('after').src;", vec![]).await.unwrap();
+    let picked = Instant::now();
+    client
+        .find(Locator::Css(&format!("#suggestions .swatch:nth-child({})", pick + 1)))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        client,
+        &format!("document.getElementById('after').src !== {before_seq} && document.getElementById('after').dataset.state === 'ready'"),
+        Duration::from_secs(60),
+    )
+    .await;
+    let seen = picked.elapsed();
+    let server_ms = client.execute("return state.lastPreviewMs;", vec![]).await.unwrap();
+    eprintln!("a new hint on a {width}×{height} photo: preview shown {seen:?} after the click (request {server_ms} ms)");
+    let shot = client.screenshot().await.unwrap();
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-hints.png");
+    std::fs::write(&out, &shot).unwrap();
+    eprintln!("screenshot: {}", out.display());
+    let now = colour_at(client, "after", centre, 6).await;
+    let target = rgb(&swatches[pick]);
+    assert!(
+        distance(now, target) < distance(shown, target),
+        "the preview moved towards the picked colour {}: {shown:?} → {now:?}",
+        swatches[pick]
+    );
+    // The full-resolution result with the hint replaces the preview; the download is that.
+    wait_for(
+        client,
+        "(() => { const i = state.selected; return i.status === 'done' && !i.previewFresh && i.resultSeq === i.previewSeq; })()",
+        Duration::from_secs(120),
+    )
+    .await;
+    let download = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const img = new Image();
+             img.onload = () => done([img.naturalWidth, img.naturalHeight]);
+             img.onerror = () => done('the download does not load');
+             img.src = document.getElementById('download').href;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(download, json!([width, height]));
+    let full = colour_at(client, "after", centre, 6).await;
+    assert!(distance(full, target) < distance(shown, target), "{shown:?} → {full:?}");
+    // Undo takes the hint away again; the picker's Delete (keyboard users: the Delete key) too.
+    client.find(Locator::Id("hint-undo")).await.unwrap().click().await.unwrap();
+    wait_for(client, "document.querySelectorAll('.marker.empty').length === 1 || document.querySelectorAll('.marker').length === 0", Duration::from_secs(5)).await;
+    client.find(Locator::Id("hint-clear")).await.unwrap().click().await.unwrap();
+    wait_for(client, "document.querySelectorAll('.marker').length === 0", Duration::from_secs(5)).await;
+    client.find(Locator::Id("hint-mode")).await.unwrap().click().await.unwrap();
 }
 
 /// Peak resident memory (VmHWM) of a process, in MB.

@@ -251,6 +251,7 @@ function rerun(item, settings) {
     item.pending = { ...settings }; // applied when the running request ends
     return;
   }
+  item.pending = null;
   if (state.limits && item.file.size > state.limits.max_upload_bytes) return;
   item.settings = { ...settings };
   item.status = "queued";
@@ -652,7 +653,15 @@ async function start() {
     addFiles(await filesFromDrop(e.dataTransfer));
   });
 
-  const changed = debounce(() => rerun(state.selected, readControls()), 400);
+  // The settings are read when they change (a result arriving meanwhile redraws the controls from its
+  // photo's settings), and applied after a pause.
+  const rerunLater = debounce((item, s) => rerun(item, s), 400);
+  const changed = () => {
+    const item = state.selected;
+    if (!item) return;
+    item.pending = readControls();
+    rerunLater(item, item.pending);
+  };
   for (const id of ["vividness", "temperature"]) {
     $(id).addEventListener("input", () => { showValues(); changed(); });
   }
