@@ -90,6 +90,8 @@ struct Job {
     /// a per-photo hints file names it by.
     key: String,
     hints: Vec<Hint>,
+    /// False when only the confidence map is missing (--skip-existing): the photo is not rewritten.
+    map_only: bool,
 }
 
 /// The hints of `--hints` and `--hint`, given to the jobs they name. Refuses, before any work, a file
@@ -199,6 +201,7 @@ fn plan(args: &Args, notes: &mut Vec<String>) -> Result<(Vec<Job>, Vec<String>)>
                     key: rel.to_string_lossy().into_owned(),
                     input: photo,
                     hints: Vec::new(),
+                    map_only: false,
                 });
             }
         } else if !input.exists() {
@@ -219,6 +222,7 @@ fn plan(args: &Args, notes: &mut Vec<String>) -> Result<(Vec<Job>, Vec<String>)>
                 input: input.clone(),
                 output,
                 hints: Vec::new(),
+                map_only: false,
             });
         }
     }
@@ -272,6 +276,9 @@ fn run_one(
     if options.confidence {
         outputs.push(confidence_path(&job.output));
     }
+    if job.map_only {
+        outputs.remove(0);
+    }
     // The output folders were created by `check_writable` before any job started.
     for out in &outputs {
         if inputs.contains(&resolved(out)) {
@@ -285,6 +292,12 @@ fn run_one(
     if metadata.animated {
         notes.push(format!(
             "{}: holds several images (an animation or pages): only the first is colorized",
+            name(&job.input)
+        ));
+    }
+    if metadata.icc.as_ref().is_some_and(|icc| !rechroma::fsutil::is_rgb_profile(icc)) {
+        notes.push(format!(
+            "{}: its ICC profile is not an RGB one (a gray profile): the colour output carries no profile (sRGB)",
             name(&job.input)
         ));
     }
@@ -305,9 +318,11 @@ fn run_one(
         metadata: Some(&metadata),
         jpeg_quality: quality,
     };
-    rechroma::fsutil::save_image_atomic_with(&result.image, &job.output, &save).map_err(|e| chain(&e))?;
+    if !job.map_only {
+        rechroma::fsutil::save_image_atomic_with(&result.image, &job.output, &save).map_err(|e| chain(&e))?;
+    }
     if let Some(map) = result.confidence {
-        rechroma::fsutil::save_image_atomic(&image::DynamicImage::ImageRgb8(map), &outputs[1])
+        rechroma::fsutil::save_image_atomic(&image::DynamicImage::ImageRgb8(map), &confidence_path(&job.output))
             .map_err(|e| chain(&e))?;
     }
     Ok(())
@@ -358,7 +373,11 @@ pub fn run(args: Args) -> Result<()> {
     let mut skipped = 0;
     if args.skip_existing {
         let before = jobs.len();
-        jobs.retain(|j| !j.output.exists());
+        // A job is done when every file it writes is there (a confidence map asked for now counts).
+        jobs.retain(|j| !j.output.exists() || (options.confidence && !confidence_path(&j.output).exists()));
+        for j in &mut jobs {
+            j.map_only = j.output.exists();
+        }
         skipped = before - jobs.len();
     }
     check_writable(&jobs)?;

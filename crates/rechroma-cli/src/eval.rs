@@ -28,8 +28,12 @@ pub struct Args {
     /// Reveal this many points of each photo's true colour as hints (Zhang et al. 2017's protocol: random
     /// places, a fixed seed per photo, each the mean colour of a --hint-side² patch) to a model that takes
     /// hints.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    hints: usize,
+    /// Several counts (e.g. 0,1,2,5,10,20,50) score each and print the curve.
+    #[arg(long, value_name = "N[,N…]", value_delimiter = ',', default_value = "0")]
+    hints: Vec<usize>,
+    /// With several --hints counts: draw PSNR against the count (model and gray) into this PNG.
+    #[arg(long, value_name = "PNG")]
+    curve: Option<PathBuf>,
     /// Side in pixels of the patch each revealed point averages (at the crop's scale).
     #[arg(long, default_value_t = 3, value_parser = crate::parse::count)]
     hint_side: usize,
@@ -77,14 +81,17 @@ pub fn run(args: Args) -> Result<()> {
         .expect("clap requires a folder");
     rechroma::model::mleu::check_size(args.crop as usize, args.crop as usize)
         .context("--crop must be a positive multiple of 32")?;
-    if let Some(sheet) = &args.sheet {
-        crate::outputs::check_new(&[sheet], args.force)?;
+    for out in [&args.sheet, &args.curve].into_iter().flatten() {
+        crate::outputs::check_new(&[out], args.force)?;
+    }
+    if args.curve.is_some() && args.hints.len() < 2 {
+        anyhow::bail!("--curve needs several --hints counts, e.g. --hints 0,1,2,5,10,20,50");
     }
     let colorizer = args.model.colorizer()?;
-    if args.hints > 0 && !colorizer.takes_hints() {
+    let most = args.hints.iter().copied().max().unwrap_or(0);
+    if most > 0 && !colorizer.takes_hints() {
         anyhow::bail!(
-            "--hints {}: the model ({}) takes no colour hints",
-            args.hints,
+            "--hints {most}: the model ({}) takes no colour hints",
             colorizer.source
         );
     }
@@ -92,15 +99,21 @@ pub fn run(args: Args) -> Result<()> {
         .with_context(|| format!("cannot read the photos of {}", data.display()))?;
     // Each crop goes through the same pipeline as `rechroma colorize`.
     let options = args.model.options(args.size.unwrap_or(args.crop), false);
-    let photo = std::sync::atomic::AtomicU64::new(0);
-    let validated = validate_with(&set, |truth, lab| {
-        // The same points for every model: seeded by (seed, photo index).
-        let i = photo.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let size = (lab.width as usize, lab.height as usize);
-        let hints = rechroma::hints::eval_hints(&lab.data, size, (args.hints, args.hint_side), (args.hint_seed, i));
-        let out = colorizer.colorize_with_hints(&image::DynamicImage::ImageRgb8(truth.clone()), &options, &hints)?;
-        Ok::<_, rechroma::infer::InferError>(LabImage::from_rgb8(&out.image.to_rgb8()).ab().to_vec())
-    })?;
+    let score = |count: usize| {
+        let photo = std::sync::atomic::AtomicU64::new(0);
+        validate_with(&set, |truth, lab| {
+            // The same points for every model: seeded by (seed, photo index).
+            let i = photo.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let size = (lab.width as usize, lab.height as usize);
+            let hints = rechroma::hints::eval_hints(&lab.data, size, (count, args.hint_side), (args.hint_seed, i));
+            let out = colorizer.colorize_with_hints(&image::DynamicImage::ImageRgb8(truth.clone()), &options, &hints)?;
+            Ok::<_, rechroma::infer::InferError>(LabImage::from_rgb8(&out.image.to_rgb8()).ab().to_vec())
+        })
+    };
+    if args.hints.len() > 1 {
+        return curve(&args, &set, &data, &colorizer.source, score);
+    }
+    let validated = score(args.hints[0])?;
     let (report, predictions) = (validated.report, &validated.predictions);
     if let Some(path) = &args.sheet {
         let sheet = contact_sheet(&set, predictions, predictions.len());
@@ -137,7 +150,7 @@ pub fn run(args: Args) -> Result<()> {
             "prior_correction": classifies.then_some(decode.prior_correction),
             "vividness": decode.vividness,
             "gamut": decode.gamut,
-            "hints": args.hints,
+            "hints": args.hints[0],
             "model_scores": report.model,
             "gray_scores": report.gray,
             "truth_colorfulness": report.truth_colorfulness,
@@ -161,8 +174,8 @@ pub fn run(args: Args) -> Result<()> {
         describe(architecture, &decode),
         s = args.crop,
     );
-    if args.hints > 0 {
-        println!("{} true colours revealed per photo as hints ({}² patches, seed {})", args.hints, args.hint_side, args.hint_seed);
+    if args.hints[0] > 0 {
+        println!("{} true colours revealed per photo as hints ({}² patches, seed {})", args.hints[0], args.hint_side, args.hint_seed);
     }
     if !set.skipped_gray.is_empty() {
         println!(
@@ -192,6 +205,57 @@ pub fn run(args: Args) -> Result<()> {
     );
     if let Some(path) = &args.sheet {
         println!("contact sheet: {}", path.display());
+    }
+    Ok(())
+}
+
+/// `--hints N,N,…`: the protocol once per count; a table (or JSON) of PSNR against the count, and the
+/// plot with `--curve`.
+fn curve(
+    args: &Args,
+    set: &ValidationSet,
+    data: &std::path::Path,
+    source: &str,
+    score: impl Fn(usize) -> Result<rechroma::evaluate::Validated, rechroma::infer::InferError>,
+) -> Result<()> {
+    let mut rows = Vec::new();
+    for &n in &args.hints {
+        rows.push((n, score(n)?.report));
+    }
+    let gray = set.gray_scores.psnr;
+    if args.json {
+        let json: Vec<_> = rows
+            .iter()
+            .map(|(n, r)| serde_json::json!({"hints": n, "model_scores": r.model, "gray_scores": r.gray, "beats_gray": r.beats_gray, "median_gain_db": r.median_gain_db}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"data": data, "model": source, "curve": json}))?);
+    } else {
+        println!(
+            "{} photos of {}, model {source}; revealed points (true colours, {}² patches, seed {}):",
+            set.names.len(),
+            data.display(),
+            args.hint_side,
+            args.hint_seed
+        );
+        println!("{:>7} {:>9} {:>12} {:>13} {:>11}", "points", "PSNR dB", "over gray", "over 0 hints", "above gray");
+        let none = rows[0].1.model.psnr;
+        for (n, r) in &rows {
+            println!(
+                "{n:>7} {:>9.2} {:>+12.2} {:>+13.2} {:>10.0} %",
+                r.model.psnr,
+                r.model.psnr - gray,
+                r.model.psnr - none,
+                100.0 * r.beats_gray
+            );
+        }
+        println!("{:>7} {:>9.2}", "gray", gray);
+    }
+    if let Some(path) = &args.curve {
+        let name = data.file_name().map_or("photos".into(), |n| n.to_string_lossy().into_owned());
+        let points = rows.iter().map(|(n, r)| (*n, r.model.psnr)).collect();
+        let picture = rechroma::plot::hint_curve(&[(name, points, gray)])?;
+        rechroma::fsutil::save_image_atomic(&image::DynamicImage::ImageRgb8(picture), path)?;
+        println!("curve: {}", path.display());
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ pub struct Args {
     /// The run folder to export (as --model; kept for earlier scripts).
     #[arg(hide = true)]
     run: Option<PathBuf>,
-    /// A run folder written by `rechroma train`.
+    /// A run folder written by `rechroma train`, or `default` (the embedded model).
     #[arg(long, value_name = "RUN")]
     model: Option<PathBuf>,
     /// Where to write config.json, prior.json and model.safetensors (f16).
@@ -33,8 +33,12 @@ pub fn run(args: Args) -> Result<()> {
     let files = [CONFIG_FILE, WEIGHTS_FILE, PRIOR_FILE].map(|f| args.out.join(f));
     let existing: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).filter(|p| p.exists()).collect();
     crate::outputs::check_new(&existing, args.force)?;
-    let bytes = rechroma::run::export(run, &args.out, |d| args.decode.apply(d))
-        .with_context(|| format!("cannot export {}", run.display()))?;
+    let bytes = if run.as_os_str() == "default" && !run.exists() {
+        rechroma::run::export_embedded(&args.out, |d| args.decode.apply(d)).context("cannot export the default model")?
+    } else {
+        rechroma::run::export(run, &args.out, |d| args.decode.apply(d))
+            .with_context(|| format!("cannot export {}", run.display()))?
+    };
     println!(
         "wrote {} (config.json, model.safetensors: {:.1} MB)",
         args.out.display(),

@@ -78,6 +78,10 @@ pub struct Args {
     /// its zero-initialised hint weights (see MleuConfig::hint_scale).
     #[arg(long, default_value_t = rechroma::model::mleu::DEFAULT_HINT_SCALE, value_parser = crate::parse::positive)]
     hint_scale: f32,
+    /// Keep the U-Net's BatchNorms as they are (statistics, scale and shift): for a hint fine-tune, so the
+    /// statistics stay those of photos without hints.
+    #[arg(long)]
+    freeze_batchnorm: bool,
     /// Train a plain U-Net without the embedded backbone (ablation).
     #[arg(long)]
     no_backbone: bool,
@@ -111,7 +115,7 @@ pub struct Args {
     #[arg(long, value_parser = crate::parse::steps)]
     steps: Option<u64>,
     /// Adam learning rate [default: 0.004 for MLEU (its paper), 2e-5 for ChromaGAN (its paper), which
-    /// also uses β1 = 0.5].
+    /// also uses β1 = 0.5; 1e-4 for a fine-tune (--init)].
     #[arg(long, value_parser = crate::parse::positive_f64)]
     lr: Option<f64>,
     /// Learning-rate step decay: from step STEP on, train at LR (repeatable, e.g. --lr-drop 1000:1e-3).
@@ -303,7 +307,8 @@ fn config_from(args: &Args) -> Result<RunConfig> {
         dataset,
         batch_size: args.batch_size,
         steps: args.steps.unwrap_or(paper.steps),
-        lr: args.lr.unwrap_or(paper.lr),
+        // A fine-tune starts from trained weights: the from-scratch rate would undo them.
+        lr: args.lr.unwrap_or(if args.init.is_some() { rechroma::run::FINETUNE_LR } else { paper.lr }),
         lr_drops: args.lr_drop.clone(),
         cosine: args.cosine_steps.map(|total| CosineSchedule {
             warmup: args.warmup_steps,
@@ -318,6 +323,7 @@ fn config_from(args: &Args) -> Result<RunConfig> {
         checkpoint_every: args.checkpoint_every,
         validate_every: args.validate_every,
         keep_validated: !args.no_keep_validated,
+        freeze_batchnorm: args.freeze_batchnorm,
         ..paper
     };
     let mut config = RunConfig::new(model, train);
@@ -337,7 +343,9 @@ pub fn run(args: Args) -> Result<()> {
             args.out.display()
         );
     }
-    if !args.resume && !args.force && (saved.exists() || has_checkpoint) {
+    // A folder without a checkpoint (a start that failed before its first one) is not a run: it is
+    // started afresh, never "already holds a training run".
+    if !args.resume && !args.force && has_checkpoint {
         bail!(
             "{} already holds a training run: --resume continues it, --force replaces it",
             args.out.display()

@@ -1047,3 +1047,108 @@ fn colour_hints_are_checked_before_any_work_and_need_a_model_that_takes_them() {
     assert!(!ok && stderr.contains("outside the 128×96 photo"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_diverging_run_stops_keeps_its_last_finite_checkpoint_and_nan_weights_are_refused() {
+    let dir = scratch("nan");
+    let run = dir.join("run");
+    // Two good steps (a checkpoint every 2), then --lr 1e30 from the resumed run diverges.
+    let ok = tiny_train(&run).args(["--steps", "2"]).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let before = std::fs::read(run.join("model.safetensors")).unwrap();
+    let bad = dir.join("bad");
+    let out = tiny_train(&bad).args(["--steps", "6", "--lr", "1e30"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a NaN loss is an error: {stderr}");
+    assert!(stderr.contains("the loss became") && stderr.contains("stopped"), "{stderr}");
+    if bad.join("model.safetensors").exists() {
+        // Whatever was saved before the loss went bad loads and colorizes.
+        let (ok, _, stderr) = rechroma(args![
+            "colorize", fixtures().join("photos/chelsea_128x96.png"), "-o", dir.join("c.png"), "--model", bad
+        ]);
+        assert!(ok, "{stderr}");
+    }
+    // A weights file holding NaN (written by hand here) is refused at load, naming the tensor.
+    let mut poisoned = before.clone();
+    let n = u64::from_le_bytes(poisoned[..8].try_into().unwrap()) as usize;
+    let at = 8 + n + 16;
+    poisoned[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(run.join("model.safetensors"), &poisoned).unwrap();
+    let (ok, _, stderr) = rechroma(args![
+        "colorize", fixtures().join("photos/chelsea_128x96.png"), "-o", dir.join("d.png"), "--model", run
+    ]);
+    assert!(!ok && stderr.contains("NaN or infinite"), "{stderr}");
+    assert!(!dir.join("d.png").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn small_mishaps_of_training_and_export_are_handled() {
+    let dir = scratch("mishaps");
+    // A failed start (no photos) leaves no "run" that blocks the retry.
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let run = dir.join("run");
+    let mut cmd = tiny_train(&run);
+    let out = cmd.args(["--steps", "1", "--data"]).arg(&empty).output().unwrap();
+    assert!(!out.status.success());
+    let out = tiny_train(&run).args(["--steps", "1"]).output().unwrap();
+    assert!(out.status.success(), "the retry trains: {}", String::from_utf8_lossy(&out.stderr));
+    // A fine-tune has its own learning rate unless one is given.
+    let tuned = dir.join("tuned");
+    let (ok, _, stderr) = rechroma(args![
+        "train", "--init", "default", "--crop", "64", "--batch-size", "2", "--steps", "1",
+        "--data", fixtures().join("photos"), "--out", tuned
+    ]);
+    assert!(ok, "{stderr}");
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(tuned.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["train"]["lr"], 1e-4);
+    // `export --model default` writes the embedded model.
+    let exported = dir.join("exported");
+    let (ok, _, stderr) = rechroma(args!["export", "--model", "default", "--out-dir", exported]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        std::fs::read(exported.join("model.safetensors")).unwrap().len(),
+        rechroma::run::embedded::WEIGHTS.len()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_gray_icc_profile_is_not_copied_into_the_colour_output_and_missing_maps_are_work() {
+    let dir = scratch("icc");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A grayscale JPEG carrying a gray ICC profile (a 132-byte profile whose header says "GRAY").
+    let mut icc = vec![0u8; 132];
+    icc[..4].copy_from_slice(&132u32.to_be_bytes());
+    icc[12..16].copy_from_slice(b"mntr");
+    icc[16..20].copy_from_slice(b"GRAY");
+    icc[20..24].copy_from_slice(b"XYZ ");
+    icc[36..40].copy_from_slice(b"acsp");
+    let gray = image::GrayImage::from_fn(64, 48, |x, y| image::Luma([(x * 3 + y) as u8]));
+    let input = dir.join("scan.jpg");
+    let mut bytes = Vec::new();
+    let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90);
+    image::ImageEncoder::set_icc_profile(&mut encoder, icc).unwrap();
+    image::ImageEncoder::write_image(encoder, gray.as_raw(), 64, 48, image::ExtendedColorType::L8).unwrap();
+    std::fs::write(&input, &bytes).unwrap();
+    let output = dir.join("out.jpg");
+    let (ok, _, stderr) = rechroma(args!["colorize", input, "-o", output]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("not an RGB one"), "said so: {stderr}");
+    let mut decoder = image::codecs::jpeg::JpegDecoder::new(std::io::Cursor::new(std::fs::read(&output).unwrap())).unwrap();
+    assert_eq!(image::ImageDecoder::icc_profile(&mut decoder).unwrap(), None);
+    // --skip-existing --confidence after a run without maps: the maps are still to do.
+    let out_dir = dir.join("batch");
+    let inputs = dir.join("in");
+    std::fs::create_dir_all(&inputs).unwrap();
+    std::fs::copy(&input, inputs.join("scan.jpg")).unwrap();
+    let (ok, _, stderr) = rechroma(args!["colorize", inputs, "--out-dir", out_dir]);
+    assert!(ok, "{stderr}");
+    let before = std::fs::read(out_dir.join("scan.jpg")).unwrap();
+    let (ok, _, stderr) = rechroma(args!["colorize", inputs, "--out-dir", out_dir, "--skip-existing", "--confidence"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(std::fs::read(out_dir.join("scan.jpg")).unwrap(), before, "the photo is left as it was");
+    assert!(out_dir.join("scan.confidence.png").exists(), "the missing map was made: {stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

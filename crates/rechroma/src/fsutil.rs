@@ -130,6 +130,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     result.map_err(io)
 }
 
+/// Whether an ICC profile describes RGB data (its header's colour-space signature, bytes 16–19, is
+/// `RGB `): only such a profile is written into a colorized output.
+pub fn is_rgb_profile(icc: &[u8]) -> bool {
+    icc.get(16..20) == Some(b"RGB ")
+}
+
 /// JPEG quality of written files (the `image` crate's default, 75, shows blocking in smooth skies).
 pub const JPEG_QUALITY: u8 = 95;
 
@@ -209,7 +215,9 @@ pub fn encode_image(
     // error: the pixels are what was asked for).
     fn with_metadata<E: ImageEncoder>(mut encoder: E, metadata: Option<&Metadata>) -> E {
         if let Some(m) = metadata {
-            if let Some(icc) = &m.icc {
+            // Only an RGB profile describes the RGB output: a gray one (sGray of a grayscale JPEG) would
+            // be rejected or misread by colour-managed software.
+            if let Some(icc) = m.icc.as_ref().filter(|icc| is_rgb_profile(icc)) {
                 let _ = encoder.set_icc_profile(icc.clone());
             }
             if let Some(exif) = &m.exif {

@@ -270,3 +270,67 @@ pub fn labelled_sheet(sheet: &RgbImage, labels: &[String], row: u32, gutter: u32
     image::imageops::overlay(&mut out, sheet, LABEL_WIDTH as i64, 0);
     Ok(out)
 }
+
+/// The evaluation PSNR against the number of revealed points (Zhang et al. 2017's Fig. 4): one line per
+/// `(name, [(points, PSNR)])` series, the gray baseline of each as a dashed level, on a log-like axis
+/// (x = log2(1 + points)).
+pub fn hint_curve(series: &[(String, Vec<(usize, f64)>, f64)]) -> Result<RgbImage, PlotError> {
+    register_font();
+    let (w, h) = (2 * PANEL, PANEL + PANEL / 4);
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let x = |n: usize| (1.0 + n as f64).log2();
+        let last = series.iter().flat_map(|s| s.1.iter().map(|p| p.0)).max().unwrap_or(1);
+        let values = series.iter().flat_map(|s| s.1.iter().map(|p| p.1).chain([s.2]));
+        let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(v), h.max(v)));
+        let mut chart = ChartBuilder::on(&root)
+            .caption("PSNR (dB) against revealed points; dashed: gray", ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0f64..x(last) + 0.2, (lo - 0.3)..(hi + 0.3))
+            .map_err(err)?;
+        let ticks: Vec<usize> = series.first().map(|s| s.1.iter().map(|p| p.0).collect()).unwrap_or_default();
+        chart
+            .configure_mesh()
+            .x_desc("revealed points (log scale)")
+            .x_labels(12)
+            .x_label_formatter(&|v| {
+                ticks
+                    .iter()
+                    .find(|&&n| (x(n) - v).abs() < 0.15)
+                    .map_or(String::new(), |n| n.to_string())
+            })
+            .draw()
+            .map_err(err)?;
+        let colours = [BLUE, RGBColor(200, 80, 40), RGBColor(40, 150, 60)];
+        for (k, (name, points, gray)) in series.iter().enumerate() {
+            let c = colours[k % colours.len()];
+            let pts: Vec<(f64, f64)> = points.iter().map(|&(n, p)| (x(n), p)).collect();
+            chart
+                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
+                .map_err(err)?
+                .label(name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+            chart
+                .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled())))
+                .map_err(err)?;
+            let dashes = (0..40).map(|i| {
+                let a = i as f64 * (x(last) + 0.2) / 40.0;
+                PathElement::new(vec![(a, *gray), (a + 0.6 * (x(last) + 0.2) / 40.0, *gray)], c.stroke_width(1))
+            });
+            chart.draw_series(dashes).map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    RgbImage::from_raw(w, h, buf).ok_or_else(|| PlotError("buffer size".into()))
+}

@@ -15,6 +15,7 @@ use super::blocks::ConvBnAct;
 use super::mleu::{EncoderBlock, Mleu};
 use crate::hints::HINT_PLANES;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::module::Module;
 use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
@@ -82,5 +83,27 @@ impl Mleu {
     /// Whether the network takes hint planes.
     pub fn takes_hints(&self) -> bool {
         self.hint_in.is_some()
+    }
+}
+
+impl Mleu {
+    /// This network with every BatchNorm of the U-Net frozen (its scale, shift and running statistics
+    /// kept; inference statistics used in training too), for a hint fine-tune: the hint terms are added
+    /// after the BatchNorms they join, but the BatchNorms after them would otherwise learn statistics of
+    /// hinted activations, which a photo without hints then meets with the wrong normalisation.
+    pub fn freeze_batchnorms(mut self) -> Self {
+        fn freeze(block: &mut ConvBnAct) {
+            block.bn = block.bn.clone().freeze();
+        }
+        for b in &mut self.encoder {
+            freeze(&mut b.conv1);
+            freeze(&mut b.conv2);
+        }
+        self.embed.iter_mut().for_each(freeze);
+        for b in &mut self.decoder {
+            freeze(&mut b.up_conv);
+            freeze(&mut b.fuse_conv);
+        }
+        self
     }
 }

@@ -14,6 +14,10 @@ use std::path::PathBuf;
 /// are still read.
 pub const FORMAT_VERSION: u32 = 2;
 
+/// The learning rate of a fine-tune (`train --init`) unless one is given: 1/40 of the MLEU paper's
+/// from-scratch 0.004, near where the shipped model's cosine schedule ended its useful range.
+pub const FINETUNE_LR: f64 = 1e-4;
+
 /// Default weight of the classification term in the joint head's loss: the rebalanced cross-entropy
 /// (≈ 2–5 nats) is ~100× the regression MSE on ab/110 (≈ 0.01–0.03), so 0.01 gives the two terms
 /// similar sizes.
@@ -102,6 +106,9 @@ pub struct TrainConfig {
     pub keep_validated: bool,
     /// How colour hints are drawn from the truth for a hint-taking model (Zhang et al. 2017).
     pub hint_sim: crate::hints::HintSimConfig,
+    /// Keep the U-Net's BatchNorms as they are (statistics and affine), as a fine-tune into a hint-taking
+    /// model should: see [`crate::model::mleu::Mleu::freeze_batchnorms`]. Default false (the papers').
+    pub freeze_batchnorm: bool,
 }
 
 impl Default for TrainConfig {
@@ -136,6 +143,7 @@ impl TrainConfig {
             validate_every: 500,
             keep_validated: true,
             hint_sim: crate::hints::HintSimConfig::default(),
+            freeze_batchnorm: false,
         }
     }
 

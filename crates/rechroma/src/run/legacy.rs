@@ -112,6 +112,7 @@ impl From<LegacyConfig> for RunConfig {
             validate_every: c.validate_every,
             keep_validated: true,
             hint_sim: Default::default(),
+            freeze_batchnorm: false,
         };
         RunConfig {
             decode: c.decode,

@@ -25,7 +25,7 @@ mod legacy;
 pub mod weights;
 
 pub use config::{
-    CosineSchedule, DEFAULT_JOINT_CLASS_WEIGHT, FORMAT_VERSION, GanLossConfig, Init, InvalidConfig, RunConfig,
+    CosineSchedule, DEFAULT_JOINT_CLASS_WEIGHT, FINETUNE_LR, FORMAT_VERSION, GanLossConfig, Init, InvalidConfig, RunConfig,
     TrainConfig,
 };
 
@@ -71,6 +71,14 @@ pub fn validated_dir(run_dir: &Path, step: u64) -> PathBuf {
 /// Errors reading, writing or exporting a run folder; each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// A weights file holds NaN or infinite values (a run whose training diverged).
+    #[error("{path}: tensor {tensor} holds NaN or infinite values (its training diverged): not a usable model")]
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// The first such tensor.
+        tensor: String,
+    },
     /// A file of the run cannot be read.
     #[error("cannot read {path}")]
     Read {
@@ -299,6 +307,22 @@ pub fn export(run_dir: &Path, out_dir: &Path, edit: impl FnOnce(&mut DecodeConfi
     }
     write_atomic(&out_dir.join(WEIGHTS_FILE), &weights)?;
     Ok(weights.len())
+}
+
+/// [`export`] of the embedded default model (`rechroma export --model default`): its files as shipped,
+/// the decode settings edited.
+pub fn export_embedded(out_dir: &Path, edit: impl FnOnce(&mut DecodeConfig)) -> Result<usize, RunError> {
+    let mut config = RunConfig::from_json(embedded::CONFIG, Path::new("<embedded model>"))?;
+    edit(&mut config.decode);
+    config.validate().map_err(|source| RunError::Invalid {
+        path: PathBuf::from("<embedded model>"),
+        source,
+    })?;
+    create_dir(out_dir)?;
+    config.save(out_dir)?;
+    write_atomic(&out_dir.join(PRIOR_FILE), embedded::PRIOR)?;
+    write_atomic(&out_dir.join(WEIGHTS_FILE), embedded::WEIGHTS)?;
+    Ok(embedded::WEIGHTS.len())
 }
 
 /// Keeps the run's current model (`config.json`, `prior.json`, `model.safetensors`, which the caller has

@@ -64,6 +64,19 @@ pub fn widen_to_f32(bytes: &[u8]) -> Result<Vec<u8>, SafeTensorError> {
     })
 }
 
+/// The name of the first f32 tensor holding a NaN or an infinity, if any.
+fn first_non_finite(bytes: &[u8]) -> Option<String> {
+    let tensors = SafeTensors::deserialize(bytes).ok()?;
+    tensors.tensors().into_iter().find_map(|(name, view)| {
+        let bad = view.dtype() == Dtype::F32
+            && view
+                .data()
+                .chunks_exact(4)
+                .any(|c| !f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite());
+        bad.then_some(name)
+    })
+}
+
 /// Loads safetensors bytes (f32, or f16 as [`narrow_to_f16`] writes them) into `module`; `path` names
 /// them in errors. Every tensor of the module must be there with its shape.
 pub fn load_safetensors<M: Module>(module: M, bytes: &[u8], path: &Path) -> Result<M, RunError> {
@@ -71,6 +84,12 @@ pub fn load_safetensors<M: Module>(module: M, bytes: &[u8], path: &Path) -> Resu
         path: path.to_path_buf(),
         source,
     })?;
+    if let Some(tensor) = first_non_finite(&wide) {
+        return Err(RunError::NonFinite {
+            path: path.to_path_buf(),
+            tensor,
+        });
+    }
     let mut store = SafetensorsStore::from_bytes(Some(wide));
     Ok(load_store(module, &mut store, path)?)
 }

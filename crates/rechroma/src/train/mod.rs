@@ -28,6 +28,16 @@ use trainee::Trainee;
 /// Errors of a training run.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
+    /// The loss became NaN or infinite: the run stops, its last checkpoint (all finite) kept.
+    #[error(
+        "the loss became {value} at step {step} (the learning rate is probably too high): stopped; the last checkpoint, from before it, is kept"
+    )]
+    NonFinite {
+        /// The step whose loss was not finite.
+        step: u64,
+        /// The loss.
+        value: f32,
+    },
     /// The training or validation photos cannot be read.
     #[error(transparent)]
     Data(#[from] DataError),
@@ -201,6 +211,12 @@ pub fn train(
         // The GAN's step draws interpolation weights: seed them by step, so a resumed run draws the same.
         device.seed(t.dataset.seed ^ state.step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let values = trainee.step(&batch, t.lr_at(state.step));
+        if let Some(&value) = values.iter().find(|v| !v.is_finite()) {
+            return Err(TrainError::NonFinite {
+                step: state.step + 1,
+                value,
+            });
+        }
         state.step += 1;
         state.losses.push((state.step, values[0]));
         if values.len() > 1 {

@@ -117,6 +117,9 @@ fn initial_mleu(config: &TrainConfig, mc: &MleuConfig, device: &Device) -> Resul
         (Init::Default | Init::Run(_), _) if !mc.finetune_backbone => model = model.freeze_backbone(),
         _ => {}
     }
+    if config.freeze_batchnorm {
+        model = model.freeze_batchnorms();
+    }
     Ok(model)
 }
 
@@ -156,6 +159,11 @@ impl MleuTrainee {
                     model
                 } else {
                     model.freeze_backbone()
+                };
+                let model = if config.freeze_batchnorm {
+                    model.freeze_batchnorms()
+                } else {
+                    model
                 };
                 let ema = match config.ema_decay {
                     Some(d) if dir.join("ema.bpk").is_file() => Some(Ema {
