@@ -82,6 +82,10 @@ pub struct Args {
     /// statistics stay those of photos without hints.
     #[arg(long)]
     freeze_batchnorm: bool,
+    /// With --hints: train only the hint weights, everything else frozen, so the model colorizes a photo
+    /// without hints exactly as before.
+    #[arg(long, requires = "hints")]
+    hints_only: bool,
     /// Train a plain U-Net without the embedded backbone (ablation).
     #[arg(long)]
     no_backbone: bool,
@@ -324,6 +328,7 @@ fn config_from(args: &Args) -> Result<RunConfig> {
         validate_every: args.validate_every,
         keep_validated: !args.no_keep_validated,
         freeze_batchnorm: args.freeze_batchnorm,
+        hints_only: args.hints_only,
         ..paper
     };
     let mut config = RunConfig::new(model, train);

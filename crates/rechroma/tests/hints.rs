@@ -227,3 +227,66 @@ fn the_suggested_colours_at_a_sky_pixel_start_with_blue() {
     let e = colorizer.suggest(&photo, &options, &[], (128.0, 10.0), 6).unwrap_err();
     assert!(e.to_string().contains("outside the 128×192 photo"), "{e}");
 }
+
+#[test]
+fn a_hints_only_fine_tune_trains_the_hint_weights_alone() {
+    let device = Device::flex().autodiff();
+    let config = MleuConfig {
+        hints: true,
+        ..common::tiny_mleu([8, 8, 8, 8, 8], Head::Joint)
+    };
+    let model = config.init(&device).freeze_all_but_hints();
+    assert!(model.hint_in.as_ref().unwrap().weight.is_require_grad());
+    assert!(model.hint_down.iter().all(|c| c.weight.is_require_grad()));
+    assert!(model.hint_skip.as_ref().unwrap().weight.is_require_grad());
+    assert!(!model.encoder[0].conv1.conv.weight.is_require_grad());
+    assert!(!model.decoder[4].fuse_conv.conv.weight.is_require_grad());
+    assert!(!model.out.weight.is_require_grad());
+    // The loss reaches the hint weights (and nothing else).
+    let l = Tensor::<4>::random([2, 1, 64, 64], Distribution::Uniform(0.0, 100.0), &device);
+    let hints = Tensor::<4>::random([2, 3, 64, 64], Distribution::Uniform(0.0, 1.0), &device);
+    let loss = model.forward_hinted(l, Some(hints)).ab.unwrap().powi_scalar(2).mean();
+    let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &model);
+    assert!(grads.get::<4>(model.hint_skip.as_ref().unwrap().weight.id).is_some());
+    assert!(grads.get::<4>(model.encoder[0].conv1.conv.weight.id).is_none());
+}
+
+/// Mean Lab (a, b) of a `2r+1` square around (`x`, `y`) of an image.
+fn mean_ab(img: &image::RgbImage, (x, y): (u32, u32), r: u32) -> [f32; 2] {
+    let crop = image::imageops::crop_imm(img, x - r, y - r, 2 * r + 1, 2 * r + 1).to_image();
+    let lab = rechroma::color::LabImage::from_rgb8(&crop);
+    let n = lab.pixels();
+    let (a, b) = lab.ab().split_at(n);
+    [a.iter().sum::<f32>() / n as f32, b.iter().sum::<f32>() / n as f32]
+}
+
+#[test]
+fn a_red_hint_turns_a_whitish_region_red_and_leaves_the_sky_blue() {
+    let device = Device::flex();
+    let colorizer = rechroma::Colorizer::embedded(&device).unwrap();
+    assert!(colorizer.takes_hints(), "the shipped model takes colour hints");
+    let photo = lighthouse();
+    let options = rechroma::ColorizeOptions::default();
+    let plain = colorizer.colorize(&photo, &options).unwrap().image.to_rgb8();
+    // The white lantern room, hinted dark red.
+    let hint = Hint {
+        x: 64.5,
+        y: 80.5,
+        color: "#a02020".into(),
+        radius: Some(4.0),
+    };
+    let red = colorizer
+        .colorize_with_hints(&photo, &options, std::slice::from_ref(&hint))
+        .unwrap()
+        .image
+        .to_rgb8();
+    let (before, after) = (mean_ab(&plain, (64, 80), 3), mean_ab(&red, (64, 80), 3));
+    eprintln!("a* around the hint: {:.1} → {:.1} (b* {:.1} → {:.1})", before[0], after[0], before[1], after[1]);
+    assert!(after[0] > before[0] + 8.0, "the region turned red: a* {before:?} → {after:?}");
+    // Far from it, the sky keeps its colour.
+    let (sky, sky_after) = (mean_ab(&plain, (10, 30), 3), mean_ab(&red, (10, 30), 3));
+    assert!(
+        (sky[0] - sky_after[0]).abs() < 3.0 && (sky[1] - sky_after[1]).abs() < 3.0,
+        "the sky moved: {sky:?} → {sky_after:?}"
+    );
+}

@@ -337,19 +337,39 @@ fn gamut_fit_keeps_a_bright_wall_pale_where_clipping_paints_it_blue() {
     assert!(lab(c)[1] < -5.0 && lab(f)[1].abs() < 1.0, "clip {c:?}, fit {f:?}");
 }
 
-/// FNV-1a, 64 bits: a checksum of pixel bytes (no hashing crate needed for a golden number).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
+/// Mean of each channel over a 4×4 grid of blocks (block-major, then R, G, B): a fingerprint of an image
+/// that float rounding differences between CPUs (AVX2, AVX-512 kernels) move by far less than 0.1.
+fn grid_means(img: &image::RgbImage) -> Vec<f64> {
+    let (w, h) = img.dimensions();
+    let mut out = Vec::new();
+    for by in 0..4 {
+        for bx in 0..4 {
+            let mut sum = [0f64; 3];
+            let (x0, x1, y0, y1) = (bx * w / 4, (bx + 1) * w / 4, by * h / 4, (by + 1) * h / 4);
+            for y in y0..y1 {
+                for x in x0..x1 {
+                    let p = img.get_pixel(x, y).0;
+                    for c in 0..3 {
+                        sum[c] += f64::from(p[c]);
+                    }
+                }
+            }
+            let n = f64::from((x1 - x0) * (y1 - y0));
+            out.extend(sum.map(|s| s / n));
+        }
+    }
+    out
 }
 
 #[test]
 fn the_embedded_model_output_on_the_sample_photo_is_pinned() {
-    // Golden checksums of `rechroma colorize samples/astronaut.jpg` (default options) and of its confidence
-    // map, re-taken when the step-900 model of runs/joint5 was shipped: any change to how the shipped model
-    // colorizes (weights, decoding, recombination) changes them. Update them only for an intended change of
-    // output.
+    // Golden block means of `rechroma colorize samples/astronaut.jpg` (default options) and of its
+    // confidence map. Byte checksums were pinned before, but the CPU backend's kernels round differently
+    // on AVX2 and AVX-512 machines (one byte here and there), so the fingerprint is now the mean colour of
+    // each of 4×4 blocks, within 0.1: any change to how the shipped model colorizes (weights, decoding,
+    // recombination) moves some block by more. Re-taken when the hint-taking model was shipped: its
+    // automatic colours are bit-exact those of the step-900 model of runs/joint5 (the same byte checksum
+    // on one machine). Update them only for an intended change of output.
     let device = Device::flex();
     let colorizer = Colorizer::embedded(&device).unwrap();
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/astronaut.jpg");
@@ -359,13 +379,24 @@ fn the_embedded_model_output_on_the_sample_photo_is_pinned() {
         ..ColorizeOptions::default()
     };
     let out = colorizer.colorize(&img, &options).unwrap();
-    let rgb = out.image.to_rgb8();
-    let confidence = out.confidence.expect("the joint head has a distribution");
-    let got = (fnv1a(rgb.as_raw()), fnv1a(confidence.as_raw()));
-    println!("checksums: {got:#018x?}");
-    assert_eq!(
-        got,
-        (0x6813_ea87_cbbd_93ee, 0xac2e_7290_dfee_ef2f),
-        "the embedded model's output on the sample photo changed"
-    );
+    let rgb = grid_means(&out.image.to_rgb8());
+    let confidence = grid_means(&out.confidence.expect("the joint head has a distribution"));
+    println!("rgb: {rgb:.3?}\nconfidence: {confidence:.3?}");
+    for (name, got, want) in [("colours", &rgb, &GOLDEN_RGB[..]), ("confidence", &confidence, &GOLDEN_CONFIDENCE[..])] {
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g - w).abs() < 0.1,
+                "the embedded model's {name} on the sample photo changed: block {}, channel {}: {g:.3} (was {w:.3})",
+                i / 3,
+                i % 3
+            );
+        }
+    }
 }
+
+/// The sample's colorized block means (see the test above).
+#[rustfmt::skip]
+const GOLDEN_RGB: [f64; 48] = [132.087, 120.680, 103.674, 165.021, 157.287, 145.656, 172.466, 168.459, 161.646, 154.142, 142.307, 123.908, 138.232, 125.608, 105.074, 95.433, 89.755, 81.545, 186.923, 179.037, 163.984, 164.136, 152.817, 134.591, 140.294, 128.063, 110.802, 117.262, 111.576, 102.233, 115.066, 105.148, 90.214, 50.619, 49.167, 46.271, 116.466, 105.623, 91.629, 123.761, 113.579, 98.944, 49.504, 46.717, 42.012, 36.980, 35.089, 31.982];
+/// The sample's confidence-map block means.
+#[rustfmt::skip]
+const GOLDEN_CONFIDENCE: [f64; 48] = [118.780, 205.753, 82.426, 129.104, 209.771, 76.535, 130.260, 209.511, 75.574, 138.645, 212.512, 70.563, 124.571, 208.621, 78.842, 93.190, 192.888, 98.388, 125.577, 208.264, 78.356, 134.648, 211.234, 72.829, 134.569, 211.552, 72.820, 118.830, 204.727, 82.798, 106.531, 201.709, 90.107, 53.630, 168.818, 124.029, 113.560, 205.385, 85.623, 112.017, 204.738, 86.589, 57.700, 160.760, 124.412, 45.997, 163.450, 129.436];

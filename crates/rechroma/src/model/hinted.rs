@@ -107,3 +107,22 @@ impl Mleu {
         self
     }
 }
+
+impl Mleu {
+    /// This network with everything frozen but its hint weights: a hint fine-tune that leaves the
+    /// automatic model exactly as it was (every weight and statistic the same, so a photo without hints
+    /// gets exactly the colours it got before).
+    pub fn freeze_all_but_hints(self) -> Self {
+        // Parameters share their (lazy) state with their clones, so the hint weights are frozen with the
+        // rest and then made trainable again.
+        let thaw = |c: Conv2d| Conv2d {
+            weight: c.weight.set_require_grad(true),
+            ..c
+        };
+        let mut model = self.freeze();
+        model.hint_in = model.hint_in.take().map(thaw);
+        model.hint_down = std::mem::take(&mut model.hint_down).into_iter().map(thaw).collect();
+        model.hint_skip = model.hint_skip.take().map(thaw);
+        model
+    }
+}

@@ -109,6 +109,9 @@ pub struct TrainConfig {
     /// Keep the U-Net's BatchNorms as they are (statistics and affine), as a fine-tune into a hint-taking
     /// model should: see [`crate::model::mleu::Mleu::freeze_batchnorms`]. Default false (the papers').
     pub freeze_batchnorm: bool,
+    /// Train only a hint-taking model's hint weights, everything else frozen: the automatic model stays
+    /// exactly as it was. Default false.
+    pub hints_only: bool,
 }
 
 impl Default for TrainConfig {
@@ -144,6 +147,7 @@ impl TrainConfig {
             keep_validated: true,
             hint_sim: crate::hints::HintSimConfig::default(),
             freeze_batchnorm: false,
+            hints_only: false,
         }
     }
 

@@ -113,6 +113,7 @@ impl From<LegacyConfig> for RunConfig {
             keep_validated: true,
             hint_sim: Default::default(),
             freeze_batchnorm: false,
+            hints_only: false,
         };
         RunConfig {
             decode: c.decode,

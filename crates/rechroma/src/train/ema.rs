@@ -55,7 +55,14 @@ impl ModuleMapper for Blend {
                 current.shape().num_elements(),
                 "the average has the trained model's structure"
             );
-            ema * d + current.reshape(shape) * (1.0 - d)
+            let current = current.reshape(shape);
+            // A weight that has not moved (a frozen one) stays bit-exact: d·x + (1 − d)·x is not always x
+            // in f32, and a hints-only fine-tune must leave the automatic model exactly as it was.
+            if ema.clone().equal(current.clone()).all().into_scalar::<bool>() {
+                ema
+            } else {
+                ema * d + current * (1.0 - d)
+            }
         })
     }
 }

@@ -120,6 +120,9 @@ fn initial_mleu(config: &TrainConfig, mc: &MleuConfig, device: &Device) -> Resul
     if config.freeze_batchnorm {
         model = model.freeze_batchnorms();
     }
+    if config.hints_only {
+        model = model.freeze_all_but_hints();
+    }
     Ok(model)
 }
 
@@ -162,6 +165,11 @@ impl MleuTrainee {
                 };
                 let model = if config.freeze_batchnorm {
                     model.freeze_batchnorms()
+                } else {
+                    model
+                };
+                let model = if config.hints_only {
+                    model.freeze_all_but_hints()
                 } else {
                     model
                 };
