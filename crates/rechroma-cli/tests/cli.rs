@@ -934,7 +934,10 @@ fn outputs_keep_the_photos_metadata_and_quality_is_a_flag() {
         .to_luma8();
     let mut bytes = Vec::new();
     let mut encoder = image::codecs::png::PngEncoder::new(&mut bytes);
-    let icc = b"an ICC profile's bytes, carried as they are".to_vec();
+    // An RGB profile (its header's colour space "RGB "; a gray one is dropped, see the gray-ICC test).
+    let mut icc = b"an ICC profile's bytes, carried as they are".to_vec();
+    icc.resize(132, 0);
+    icc[16..20].copy_from_slice(b"RGB ");
     encoder.set_icc_profile(icc.clone()).unwrap();
     encoder
         .write_image(gray.as_raw(), gray.width(), gray.height(), image::ExtendedColorType::L8)

@@ -32,8 +32,13 @@ fn sample() -> PathBuf {
 
 /// Starts `rechroma serve` on a free loopback port with `args`; the process and its base URL.
 fn start_server(args: &[&str]) -> (Killed, String) {
+    start_server_at("127.0.0.1:0", args)
+}
+
+/// Starts `rechroma serve --bind BIND` with `args`; the process and the address it printed.
+fn start_server_at(bind: &str, args: &[&str]) -> (Killed, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rechroma"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(["serve", "--bind", bind])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -79,6 +84,22 @@ async fn wait_for(client: &Client, script: &str, limit: Duration) -> Value {
         assert!(start.elapsed() < limit, "timed out waiting for {script}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// Drops a JPEG file on the page, as a drag from the file manager does (a `drop` event whose
+/// `DataTransfer` carries the file).
+async fn drop_photo(client: &Client, bytes: &[u8], name: &str) {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+    client
+        .execute(
+            "const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
+             const dt = new DataTransfer();
+             dt.items.add(new File([bytes], arguments[1], {type: 'image/jpeg'}));
+             window.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));",
+            vec![json!(b64), json!(name)],
+        )
+        .await
+        .unwrap();
 }
 
 /// Mean |r−g| + |g−b| of an image element of the page, drawn at most 256 px wide.
@@ -153,17 +174,7 @@ async fn the_page_colorizes_a_dropped_photo_in_a_real_browser() {
     // Drop the photo on the page, as a drag from the file manager does.
     let bytes = std::fs::read(sample()).unwrap();
     let (width, height) = image::image_dimensions(sample()).unwrap();
-    let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
-    client
-        .execute(
-            "const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
-             const dt = new DataTransfer();
-             dt.items.add(new File([bytes], 'astronaut.jpg', {type: 'image/jpeg'}));
-             window.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));",
-            vec![json!(b64)],
-        )
-        .await
-        .unwrap();
+    drop_photo(&client, &bytes, "astronaut.jpg").await;
     wait_for(
         &client,
         "document.getElementById('after').dataset.state === 'ready'",
@@ -288,6 +299,21 @@ async fn the_page_colorizes_a_dropped_photo_in_a_real_browser() {
     )
     .await;
     assert!(message.as_str().unwrap().contains("cannot decode"), "{message}");
+
+    // Bound beyond loopback, the server prints its address with an access token; the page opened there
+    // keeps working (it sends the token with every API call), while the API without it answers 401.
+    let (_exposed, printed) = start_server_at("0.0.0.0:0", &["--jobs", "1"]);
+    let token = printed.split("?token=").nth(1).expect("the address carries a token").to_string();
+    let port = printed.trim_start_matches("http://0.0.0.0:").split('/').next().unwrap().to_string();
+    let base = format!("http://127.0.0.1:{port}");
+    let refused = reqwest::get(format!("{base}/api/models")).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    client.goto(&format!("{base}/?token={token}")).await.unwrap();
+    wait_for(&client, "document.getElementById('model').textContent.includes('model')", Duration::from_secs(10)).await;
+    let address = client.execute("return location.href;", vec![]).await.unwrap();
+    assert!(!address.as_str().unwrap().contains("token"), "the token leaves the address bar: {address}");
+    drop_photo(&client, &std::fs::read(sample()).unwrap(), "astronaut.jpg").await;
+    wait_for(&client, "document.getElementById('after').dataset.state === 'ready'", Duration::from_secs(120)).await;
     client.close().await.unwrap();
 }
 
@@ -329,7 +355,7 @@ async fn place_a_hint_and_download(client: &Client, (width, height): (u32, u32))
     let pct = |v: &Value| v.as_str().unwrap().trim_end_matches('%').parse::<f64>().unwrap();
     let placed = placed.as_array().unwrap();
     assert!((pct(&placed[0]) - 50.0).abs() < 2.0 && (pct(&placed[1]) - 50.0).abs() < 2.0, "the point is where the click was: {placed:?}");
-    wait_for(client, "document.getElementById('picker').dataset.state === 'ready'", Duration::from_secs(60)).await;
+    wait_for(client, "!document.getElementById('picker').hidden && document.getElementById('picker').dataset.state === 'ready'", Duration::from_secs(60)).await;
     let swatches = client
         .execute("return [...document.querySelectorAll('#suggestions .swatch')].map((b) => b.dataset.color);", vec![])
         .await
@@ -411,23 +437,13 @@ async fn time_a_hint_on_a_12_megapixel_photo(client: &Client) {
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
         .encode_image(&big)
         .unwrap();
-    let b64 = base64::engine::general_purpose::STANDARD.encode(&jpeg);
-    client
-        .execute(
-            "const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
-             const dt = new DataTransfer();
-             dt.items.add(new File([bytes], 'big.jpg', {type: 'image/jpeg'}));
-             window.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));",
-            vec![json!(b64)],
-        )
-        .await
-        .unwrap();
+    drop_photo(client, &jpeg, "big.jpg").await;
     // Select it and wait for its first (automatic, full-resolution) result.
     client.execute("state.selected = state.items[state.items.length - 1]; render();", vec![]).await.unwrap();
     wait_for(client, "state.selected.status === 'done' && document.getElementById('after').dataset.state === 'ready'", Duration::from_secs(180)).await;
     client.find(Locator::Id("hint-mode")).await.unwrap().click().await.unwrap();
     client.find(Locator::Id("hint-add")).await.unwrap().click().await.unwrap();
-    wait_for(client, "document.getElementById('picker').dataset.state === 'ready'", Duration::from_secs(120)).await;
+    wait_for(client, "!document.getElementById('picker').hidden && document.getElementById('picker').dataset.state === 'ready'", Duration::from_secs(120)).await;
     let src = client.execute("return document.getElementById('after').src;", vec![]).await.unwrap();
     let picked = Instant::now();
     client.find(Locator::Css("#suggestions .swatch:last-child")).await.unwrap().click().await.unwrap();

@@ -567,6 +567,7 @@ async function openPicker(item, h) {
 
 function closePicker() {
   $("picker").hidden = true;
+  $("picker").dataset.state = "closed";
   const item = state.selected;
   if (item && item.hints) {
     // A point left without a colour is dropped.
@@ -612,8 +613,11 @@ function setHintMode(on) {
   $("hint-mode").setAttribute("aria-pressed", String(on));
   $("hints-bar").hidden = !on;
   $("split").hidden = on;
-  if (on) { $("split").value = 0; }
-  else closePicker();
+  if (on) {
+    $("split").value = 0;
+    // Keep the photo on the server now, so the first hint does not wait for its upload.
+    if (state.selected) ensurePhoto(state.selected).then(renderMarkers, () => {});
+  } else closePicker();
   placeSplit();
 }
 
