@@ -30,7 +30,7 @@ pub struct Args {
     /// the photo's own resolution, so fine detail always comes from the photo's own lightness. The
     /// model learnt colours on crops of about its training size: much larger sizes show it objects at
     /// scales it never saw (larger, blotchier colour areas) and cost time and memory quadratically.
-    #[arg(long, default_value_t = rechroma::infer::DEFAULT_SIZE)]
+    #[arg(long, default_value_t = rechroma::infer::DEFAULT_SIZE, value_parser = clap::value_parser!(u32).range(32..=2048))]
     size: u32,
     /// Also write NAME.confidence.png: the entropy of the predicted colour distribution
     /// (dark = sure of the colour, yellow = unsure).

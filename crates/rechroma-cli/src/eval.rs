@@ -83,6 +83,8 @@ pub fn run(args: Args) -> Result<()> {
         .context("--crop must be a positive multiple of 32")?;
     for out in [&args.sheet, &args.curve].into_iter().flatten() {
         crate::outputs::check_new(&[out], args.force)?;
+        crate::outputs::check_folder(out)?;
+        crate::outputs::check_not_input(out, &data)?;
     }
     if args.curve.is_some() && args.hints.len() < 2 {
         anyhow::bail!("--curve needs several --hints counts, e.g. --hints 0,1,2,5,10,20,50");

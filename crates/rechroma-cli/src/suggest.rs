@@ -14,7 +14,7 @@ pub struct Args {
     #[command(flatten)]
     model: crate::model_args::ModelArgs,
     /// Working size, as `colorize --size`.
-    #[arg(long, default_value_t = rechroma::infer::DEFAULT_SIZE)]
+    #[arg(long, default_value_t = rechroma::infer::DEFAULT_SIZE, value_parser = clap::value_parser!(u32).range(32..=2048))]
     size: u32,
     /// Hints already placed (a JSON list, as `colorize --hints`): the suggestions reflect them.
     #[arg(long, value_name = "FILE")]

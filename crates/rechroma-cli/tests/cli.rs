@@ -1155,3 +1155,24 @@ fn a_gray_icc_profile_is_not_copied_into_the_colour_output_and_missing_maps_are_
     assert!(out_dir.join("scan.confidence.png").exists(), "the missing map was made: {stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn eval_checks_its_outputs_before_scoring_and_never_replaces_an_input() {
+    let dir = scratch("eval-outputs");
+    let photos = dir.join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::copy(fixtures().join("photos/coffee_128x128.jpg"), photos.join("coffee.jpg")).unwrap();
+    // A sheet in a folder that does not exist: refused at once, nothing scored.
+    let (ok, stdout, stderr) = rechroma(args!["eval", photos, "--crop", "64", "--sheet", dir.join("nosuch/s.png")]);
+    assert!(!ok && stderr.contains("does not exist") && stdout.is_empty(), "{stdout}{stderr}");
+    // --force never lets the sheet replace a photo it reads.
+    let input = photos.join("coffee.jpg");
+    let before = std::fs::read(&input).unwrap();
+    let (ok, _, stderr) = rechroma(args!["eval", photos, "--crop", "64", "--sheet", input, "--force"]);
+    assert!(!ok && stderr.contains("refusing to overwrite an input"), "{stderr}");
+    assert_eq!(std::fs::read(&input).unwrap(), before);
+    // A working size out of range is refused when parsed, once, before any photo.
+    let (ok, _, stderr) = rechroma(args!["colorize", input, "-o", dir.join("x.png"), "--size", "4000"]);
+    assert!(!ok && stderr.contains("32..=2048"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
