@@ -299,6 +299,8 @@ async fn the_page_colorizes_a_dropped_photo_in_a_real_browser() {
     )
     .await;
     assert!(message.as_str().unwrap().contains("cannot decode"), "{message}");
+    // Its card shows an empty tile, not a broken-image icon.
+    wait_for(&client, "document.querySelector('.item.error img').classList.contains('broken')", Duration::from_secs(10)).await;
 
     // Bound beyond loopback, the server prints its address with an access token; the page opened there
     // keeps working (it sends the token with every API call), while the API without it answers 401.
@@ -438,8 +440,14 @@ async fn time_a_hint_on_a_12_megapixel_photo(client: &Client) {
         .encode_image(&big)
         .unwrap();
     drop_photo(client, &jpeg, "big.jpg").await;
-    // Select it and wait for its first (automatic, full-resolution) result.
-    client.execute("state.selected = state.items[state.items.length - 1]; render();", vec![]).await.unwrap();
+    // Select it (a click on its card): until its result comes, the viewer shows the original alone, never
+    // a broken "after" image.
+    client.find(Locator::Css(".item:last-child")).await.unwrap().click().await.unwrap();
+    let waiting = client
+        .execute("return state.selected.status === 'done' || (document.getElementById('after').hidden && document.getElementById('before').classList.contains('solo'));", vec![])
+        .await
+        .unwrap();
+    assert_eq!(waiting, json!(true), "while colorizing, the original stands alone");
     wait_for(client, "state.selected.status === 'done' && document.getElementById('after').dataset.state === 'ready'", Duration::from_secs(180)).await;
     client.find(Locator::Id("hint-mode")).await.unwrap().click().await.unwrap();
     client.find(Locator::Id("hint-add")).await.unwrap().click().await.unwrap();
@@ -459,7 +467,17 @@ async fn time_a_hint_on_a_12_megapixel_photo(client: &Client) {
     // Generous on a busy machine; the note reports the measured time.
     assert!(seen < Duration::from_secs(10), "{seen:?}");
     client.find(Locator::Id("hint-mode")).await.unwrap().click().await.unwrap();
-    client.execute("state.selected = state.items[0]; render();", vec![]).await.unwrap();
+    // With "Confidence map" ticked, selecting another photo shows (and asks for) that photo's map.
+    client.find(Locator::Id("confidence")).await.unwrap().click().await.unwrap();
+    wait_for(client, "state.selected.confidence && document.getElementById('after-tag').textContent === 'confidence' && document.getElementById('after').dataset.state === 'ready'", Duration::from_secs(120)).await;
+    client.find(Locator::Css(".item:first-child")).await.unwrap().click().await.unwrap();
+    wait_for(
+        client,
+        "state.selected === state.items[0] && state.selected.confidence && document.getElementById('after').getAttribute('src') === state.selected.confidence && document.getElementById('after').dataset.state === 'ready'",
+        Duration::from_secs(120),
+    )
+    .await;
+    client.find(Locator::Id("confidence")).await.unwrap().click().await.unwrap();
 }
 
 /// Peak resident memory (VmHWM) of a process, in MB.

@@ -271,13 +271,13 @@ function renderItem(item) {
     li.tabIndex = 0;
     const thumb = document.createElement("img");
     thumb.alt = "";
+    // A file the browser cannot show (not a photo, or a TIFF) gets an empty tile, not a broken icon.
+    thumb.addEventListener("error", () => thumb.classList.add("broken"));
+    thumb.addEventListener("load", () => thumb.classList.remove("broken"));
     const text = document.createElement("div");
     text.innerHTML = '<div class="name"></div><div class="state"></div><div class="progress"><div></div></div>';
     li.append(thumb, text);
-    const pick = () => {
-      state.selected = item;
-      render();
-    };
+    const pick = () => select(item);
     li.addEventListener("click", pick);
     li.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pick(); } });
     $("list").append(li);
@@ -304,7 +304,11 @@ function renderStage() {
   $("dims").textContent = item.width ? `${item.width} × ${item.height} px` : "";
   const showConfidence = $("confidence").checked && item.confidence;
   const after = $("after");
-  const src = showConfidence ? item.confidence : item.previewFresh && item.previewUrl ? item.previewUrl : item.result;
+  const src0 = showConfidence ? item.confidence : item.previewFresh && item.previewUrl ? item.previewUrl : item.result;
+  const src = src0;
+  // Until there is a result, the original is shown alone (no broken "after" image).
+  after.hidden = !src;
+  $("before").classList.toggle("solo", !src);
   if (src && after.getAttribute("src") !== src) {
     after.dataset.state = "loading";
     after.src = src;
@@ -344,6 +348,14 @@ function render() {
   renderStage();
 }
 
+// Selects a photo; with "Confidence map" ticked, its map is requested too.
+function select(item) {
+  state.selected = item;
+  closePicker();
+  render();
+  if (item && $("confidence").checked && item.status === "done" && !item.confidence) colorize(item, true);
+}
+
 // The before image covers the left part of the after image, up to the split.
 function placeSplit() {
   const after = $("after");
@@ -355,7 +367,8 @@ function placeSplit() {
   before.style.height = img.height + "px";
   before.style.left = img.left - box.left + "px";
   before.style.top = img.top - box.top + "px";
-  before.style.clipPath = `inset(0 ${(1 - split) * 100}% 0 0)`;
+  before.style.clipPath = before.classList.contains("solo") ? "none" : `inset(0 ${(1 - split) * 100}% 0 0)`;
+  $("divider").hidden = before.classList.contains("solo");
   const divider = $("divider");
   divider.style.left = img.left - box.left + split * img.width - 1 + "px";
   divider.style.top = img.top - box.top + "px";
@@ -739,8 +752,8 @@ async function start() {
   document.addEventListener("keydown", (e) => {
     if (e.target.tagName === "INPUT" || e.target.tagName === "SELECT") return;
     const i = state.items.indexOf(state.selected);
-    if (e.key === "ArrowDown" && i + 1 < state.items.length) { state.selected = state.items[i + 1]; render(); }
-    if (e.key === "ArrowUp" && i > 0) { state.selected = state.items[i - 1]; render(); }
+    if (e.key === "ArrowDown" && i + 1 < state.items.length) select(state.items[i + 1]);
+    if (e.key === "ArrowUp" && i > 0) select(state.items[i - 1]);
   });
   render();
 }
