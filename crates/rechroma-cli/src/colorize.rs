@@ -104,7 +104,8 @@ fn assign_hints(args: &Args, jobs: &mut [Job], colorizer: &Colorizer) -> Result<
     }
     let file = match &args.hints {
         Some(path) => {
-            let bytes = std::fs::read(path).with_context(|| format!("cannot read the hints file {}", path.display()))?;
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read the hints file {}", path.display()))?;
             Some(rechroma::hints::parse_hint_file(&bytes).with_context(|| format!("{}", path.display()))?)
         }
         None => None,
@@ -122,7 +123,9 @@ fn assign_hints(args: &Args, jobs: &mut [Job], colorizer: &Colorizer) -> Result<
     let count = jobs.len();
     let single = |what: &str| -> Result<()> {
         if count != 1 {
-            bail!("{what} is for one photo, but there are {count} inputs: give --hints a file that maps photo names to hints");
+            bail!(
+                "{what} is for one photo, but there are {count} inputs: give --hints a file that maps photo names to hints"
+            );
         }
         Ok(())
     };
@@ -140,7 +143,10 @@ fn assign_hints(args: &Args, jobs: &mut [Job], colorizer: &Colorizer) -> Result<
                     .map(|(i, _)| i)
                     .collect();
                 match matching.as_slice() {
-                    [] => bail!("{}: {name:?} names none of the input photos", args.hints.as_ref().expect("a file").display()),
+                    [] => bail!(
+                        "{}: {name:?} names none of the input photos",
+                        args.hints.as_ref().expect("a file").display()
+                    ),
                     [i] => jobs[*i].hints = hints,
                     _ => bail!(
                         "{}: {name:?} names {} input photos: use its path relative to the input folder",
@@ -218,7 +224,11 @@ fn plan(args: &Args, notes: &mut Vec<String>) -> Result<(Vec<Job>, Vec<String>)>
                 (None, None) => unreachable!("clap requires -o or --out-dir"),
             };
             jobs.push(Job {
-                key: input.file_name().unwrap_or(input.as_os_str()).to_string_lossy().into_owned(),
+                key: input
+                    .file_name()
+                    .unwrap_or(input.as_os_str())
+                    .to_string_lossy()
+                    .into_owned(),
                 input: input.clone(),
                 output,
                 hints: Vec::new(),
@@ -295,7 +305,11 @@ fn run_one(
             name(&job.input)
         ));
     }
-    if metadata.icc.as_ref().is_some_and(|icc| !rechroma::fsutil::is_rgb_profile(icc)) {
+    if metadata
+        .icc
+        .as_ref()
+        .is_some_and(|icc| !rechroma::fsutil::is_rgb_profile(icc))
+    {
         notes.push(format!(
             "{}: its ICC profile is not an RGB one (a gray profile): the colour output carries no profile (sRGB)",
             name(&job.input)

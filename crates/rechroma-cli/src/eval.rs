@@ -92,10 +92,7 @@ pub fn run(args: Args) -> Result<()> {
     let colorizer = args.model.colorizer()?;
     let most = args.hints.iter().copied().max().unwrap_or(0);
     if most > 0 && !colorizer.takes_hints() {
-        anyhow::bail!(
-            "--hints {most}: the model ({}) takes no colour hints",
-            colorizer.source
-        );
+        anyhow::bail!("--hints {most}: the model ({}) takes no colour hints", colorizer.source);
     }
     let set = ValidationSet::open(&data, args.crop)
         .with_context(|| format!("cannot read the photos of {}", data.display()))?;
@@ -108,7 +105,8 @@ pub fn run(args: Args) -> Result<()> {
             let i = photo.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let size = (lab.width as usize, lab.height as usize);
             let hints = rechroma::hints::eval_hints(&lab.data, size, (count, args.hint_side), (args.hint_seed, i));
-            let out = colorizer.colorize_with_hints(&image::DynamicImage::ImageRgb8(truth.clone()), &options, &hints)?;
+            let out =
+                colorizer.colorize_with_hints(&image::DynamicImage::ImageRgb8(truth.clone()), &options, &hints)?;
             Ok::<_, rechroma::infer::InferError>(LabImage::from_rgb8(&out.image.to_rgb8()).ab().to_vec())
         })
     };
@@ -177,7 +175,10 @@ pub fn run(args: Args) -> Result<()> {
         s = args.crop,
     );
     if args.hints[0] > 0 {
-        println!("{} true colours revealed per photo as hints ({}² patches, seed {})", args.hints[0], args.hint_side, args.hint_seed);
+        println!(
+            "{} true colours revealed per photo as hints ({}² patches, seed {})",
+            args.hints[0], args.hint_side, args.hint_seed
+        );
     }
     if !set.skipped_gray.is_empty() {
         println!(
@@ -230,7 +231,10 @@ fn curve(
             .iter()
             .map(|(n, r)| serde_json::json!({"hints": n, "model_scores": r.model, "gray_scores": r.gray, "beats_gray": r.beats_gray, "median_gain_db": r.median_gain_db}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"data": data, "model": source, "curve": json}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"data": data, "model": source, "curve": json}))?
+        );
     } else {
         println!(
             "{} photos of {}, model {source}; revealed points (true colours, {}² patches, seed {}):",
@@ -239,7 +243,10 @@ fn curve(
             args.hint_side,
             args.hint_seed
         );
-        println!("{:>7} {:>9} {:>12} {:>13} {:>11}", "points", "PSNR dB", "over gray", "over 0 hints", "above gray");
+        println!(
+            "{:>7} {:>9} {:>12} {:>13} {:>11}",
+            "points", "PSNR dB", "over gray", "over 0 hints", "above gray"
+        );
         let none = rows[0].1.model.psnr;
         for (n, r) in &rows {
             println!(
@@ -253,7 +260,9 @@ fn curve(
         println!("{:>7} {:>9.2}", "gray", gray);
     }
     if let Some(path) = &args.curve {
-        let name = data.file_name().map_or("photos".into(), |n| n.to_string_lossy().into_owned());
+        let name = data
+            .file_name()
+            .map_or("photos".into(), |n| n.to_string_lossy().into_owned());
         let points = rows.iter().map(|(n, r)| (*n, r.model.psnr)).collect();
         let picture = rechroma::plot::hint_curve(&[(name, points, gray)])?;
         rechroma::fsutil::save_image_atomic(&image::DynamicImage::ImageRgb8(picture), path)?;

@@ -34,7 +34,8 @@ pub fn run(args: Args) -> Result<()> {
     let existing: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).filter(|p| p.exists()).collect();
     crate::outputs::check_new(&existing, args.force)?;
     let bytes = if run.as_os_str() == "default" && !run.exists() {
-        rechroma::run::export_embedded(&args.out, |d| args.decode.apply(d)).context("cannot export the default model")?
+        rechroma::run::export_embedded(&args.out, |d| args.decode.apply(d))
+            .context("cannot export the default model")?
     } else {
         rechroma::run::export(run, &args.out, |d| args.decode.apply(d))
             .with_context(|| format!("cannot export {}", run.display()))?

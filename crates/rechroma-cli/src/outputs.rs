@@ -7,7 +7,10 @@ use std::path::Path;
 /// Refuses, before any work, an output whose folder does not exist (a typo would otherwise surface only
 /// after minutes of work), for commands that do not create it.
 pub fn check_folder(path: &Path) -> Result<()> {
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     if !parent.is_dir() {
         bail!("{}: the folder {} does not exist", path.display(), parent.display());
     }

@@ -34,7 +34,10 @@ pub struct Args {
 fn point(text: &str) -> Result<(f64, f64)> {
     let bad = || anyhow::anyhow!("--at {text:?} is not X,Y (e.g. 412,230)");
     let (x, y) = text.split_once(',').ok_or_else(bad)?;
-    let (x, y): (f64, f64) = (x.trim().parse().map_err(|_| bad())?, y.trim().parse().map_err(|_| bad())?);
+    let (x, y): (f64, f64) = (
+        x.trim().parse().map_err(|_| bad())?,
+        y.trim().parse().map_err(|_| bad())?,
+    );
     if !(x.is_finite() && y.is_finite()) {
         return Err(bad());
     }
@@ -45,7 +48,8 @@ pub fn run(args: Args) -> Result<()> {
     let at = point(&args.at)?;
     let mut hints = match &args.hints {
         Some(path) => {
-            let bytes = std::fs::read(path).with_context(|| format!("cannot read the hints file {}", path.display()))?;
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read the hints file {}", path.display()))?;
             rechroma::hints::parse_hints(&bytes).with_context(|| format!("{}", path.display()))?
         }
         None => Vec::new(),

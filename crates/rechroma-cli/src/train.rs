@@ -312,7 +312,11 @@ fn config_from(args: &Args) -> Result<RunConfig> {
         batch_size: args.batch_size,
         steps: args.steps.unwrap_or(paper.steps),
         // A fine-tune starts from trained weights: the from-scratch rate would undo them.
-        lr: args.lr.unwrap_or(if args.init.is_some() { rechroma::run::FINETUNE_LR } else { paper.lr }),
+        lr: args.lr.unwrap_or(if args.init.is_some() {
+            rechroma::run::FINETUNE_LR
+        } else {
+            paper.lr
+        }),
         lr_drops: args.lr_drop.clone(),
         cosine: args.cosine_steps.map(|total| CosineSchedule {
             warmup: args.warmup_steps,

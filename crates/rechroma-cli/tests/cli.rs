@@ -992,7 +992,8 @@ fn colour_hints_are_checked_before_any_work_and_need_a_model_that_takes_them() {
     let hinted = dir.join("hinted");
     let run = tiny_train(&hinted).args(["--steps", "2", "--hints"]).output().unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(hinted.join("config.json")).unwrap()).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(hinted.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["model"]["mleu"]["hints"], true);
     assert_eq!(config["format_version"], 2);
 
@@ -1013,27 +1014,67 @@ fn colour_hints_are_checked_before_any_work_and_need_a_model_that_takes_them() {
     }
     let bad_file = dir.join("bad.json");
     std::fs::write(&bad_file, r##"[{"x": 10, "y": 10, "color": "#12"}]"##).unwrap();
-    let (ok, _, stderr) = rechroma(args!["colorize", photo, "-o", out, "--model", hinted, "--hints", bad_file]);
-    assert!(!ok && stderr.contains("bad.json") && stderr.contains("hint 0"), "{stderr}");
+    let (ok, _, stderr) = rechroma(args![
+        "colorize", photo, "-o", out, "--model", hinted, "--hints", bad_file
+    ]);
+    assert!(
+        !ok && stderr.contains("bad.json") && stderr.contains("hint 0"),
+        "{stderr}"
+    );
     // A folder's hints file names its photos; a name that matches none is refused.
     let map = dir.join("map.json");
     std::fs::write(&map, r##"{"nosuch.png": [{"x": 1, "y": 1, "color": "#ff0000"}]}"##).unwrap();
     let (ok, _, stderr) = rechroma(args![
-        "colorize", fixtures().join("photos"), "--out-dir", dir.join("batch"), "--model", hinted, "--hints", map
+        "colorize",
+        fixtures().join("photos"),
+        "--out-dir",
+        dir.join("batch"),
+        "--model",
+        hinted,
+        "--hints",
+        map
     ]);
-    assert!(!ok && stderr.contains("\"nosuch.png\" names none of the input photos"), "{stderr}");
+    assert!(
+        !ok && stderr.contains("\"nosuch.png\" names none of the input photos"),
+        "{stderr}"
+    );
     // Good hints colorize (from the file and the flag together).
     let good = dir.join("good.json");
     std::fs::write(&good, r##"[{"x": 20, "y": 30, "color": "#3a5f2a", "radius": 4}]"##).unwrap();
     let (ok, _, stderr) = rechroma(args![
-        "colorize", photo, "-o", out, "--model", hinted, "--hints", good, "--hint", "100,50,#b03030"
+        "colorize",
+        photo,
+        "-o",
+        out,
+        "--model",
+        hinted,
+        "--hints",
+        good,
+        "--hint",
+        "100,50,#b03030"
     ]);
     assert!(ok, "{stderr}");
     assert_eq!(image::image_dimensions(&out).unwrap(), (128, 96));
     // eval --hints needs a hint model too.
-    let (ok, _, stderr) = rechroma(args!["eval", fixtures().join("metrics"), "--model", plain, "--hints", "5"]);
+    let (ok, _, stderr) = rechroma(args![
+        "eval",
+        fixtures().join("metrics"),
+        "--model",
+        plain,
+        "--hints",
+        "5"
+    ]);
     assert!(!ok && stderr.contains("takes no colour hints"), "{stderr}");
-    let (ok, stdout, stderr) = rechroma(args!["eval", fixtures().join("metrics"), "--model", hinted, "--hints", "5", "--crop", "64"]);
+    let (ok, stdout, stderr) = rechroma(args![
+        "eval",
+        fixtures().join("metrics"),
+        "--model",
+        hinted,
+        "--hints",
+        "5",
+        "--crop",
+        "64"
+    ]);
     assert!(ok && stdout.contains("5 true colours revealed"), "{stdout}{stderr}");
     // Suggestions need a colour distribution: the regression model has none; the default model lists
     // distinct colours with probabilities.
@@ -1045,7 +1086,10 @@ fn colour_hints_are_checked_before_any_work_and_need_a_model_that_takes_them() {
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), 6);
     let p: Vec<f64> = list.iter().map(|s| s["probability"].as_f64().unwrap()).collect();
-    assert!(p.windows(2).all(|w| w[0] >= w[1]) && p.iter().sum::<f64>() <= 1.0 + 1e-6, "{p:?}");
+    assert!(
+        p.windows(2).all(|w| w[0] >= w[1]) && p.iter().sum::<f64>() <= 1.0 + 1e-6,
+        "{p:?}"
+    );
     let (ok, _, stderr) = rechroma(args!["suggest", photo, "--at", "500,10"]);
     assert!(!ok && stderr.contains("outside the 128×96 photo"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -1060,14 +1104,25 @@ fn a_diverging_run_stops_keeps_its_last_finite_checkpoint_and_nan_weights_are_re
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     let before = std::fs::read(run.join("model.safetensors")).unwrap();
     let bad = dir.join("bad");
-    let out = tiny_train(&bad).args(["--steps", "6", "--lr", "1e30"]).output().unwrap();
+    let out = tiny_train(&bad)
+        .args(["--steps", "6", "--lr", "1e30"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a NaN loss is an error: {stderr}");
-    assert!(stderr.contains("the loss became") && stderr.contains("stopped"), "{stderr}");
+    assert!(
+        stderr.contains("the loss became") && stderr.contains("stopped"),
+        "{stderr}"
+    );
     if bad.join("model.safetensors").exists() {
         // Whatever was saved before the loss went bad loads and colorizes.
         let (ok, _, stderr) = rechroma(args![
-            "colorize", fixtures().join("photos/chelsea_128x96.png"), "-o", dir.join("c.png"), "--model", bad
+            "colorize",
+            fixtures().join("photos/chelsea_128x96.png"),
+            "-o",
+            dir.join("c.png"),
+            "--model",
+            bad
         ]);
         assert!(ok, "{stderr}");
     }
@@ -1078,7 +1133,12 @@ fn a_diverging_run_stops_keeps_its_last_finite_checkpoint_and_nan_weights_are_re
     poisoned[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
     std::fs::write(run.join("model.safetensors"), &poisoned).unwrap();
     let (ok, _, stderr) = rechroma(args![
-        "colorize", fixtures().join("photos/chelsea_128x96.png"), "-o", dir.join("d.png"), "--model", run
+        "colorize",
+        fixtures().join("photos/chelsea_128x96.png"),
+        "-o",
+        dir.join("d.png"),
+        "--model",
+        run
     ]);
     assert!(!ok && stderr.contains("NaN or infinite"), "{stderr}");
     assert!(!dir.join("d.png").exists());
@@ -1096,12 +1156,27 @@ fn small_mishaps_of_training_and_export_are_handled() {
     let out = cmd.args(["--steps", "1", "--data"]).arg(&empty).output().unwrap();
     assert!(!out.status.success());
     let out = tiny_train(&run).args(["--steps", "1"]).output().unwrap();
-    assert!(out.status.success(), "the retry trains: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "the retry trains: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A fine-tune has its own learning rate unless one is given.
     let tuned = dir.join("tuned");
     let (ok, _, stderr) = rechroma(args![
-        "train", "--init", "default", "--crop", "64", "--batch-size", "2", "--steps", "1",
-        "--data", fixtures().join("photos"), "--out", tuned
+        "train",
+        "--init",
+        "default",
+        "--crop",
+        "64",
+        "--batch-size",
+        "2",
+        "--steps",
+        "1",
+        "--data",
+        fixtures().join("photos"),
+        "--out",
+        tuned
     ]);
     assert!(ok, "{stderr}");
     let config: serde_json::Value = serde_json::from_slice(&std::fs::read(tuned.join("config.json")).unwrap()).unwrap();
@@ -1139,7 +1214,8 @@ fn a_gray_icc_profile_is_not_copied_into_the_colour_output_and_missing_maps_are_
     let (ok, _, stderr) = rechroma(args!["colorize", input, "-o", output]);
     assert!(ok, "{stderr}");
     assert!(stderr.contains("not an RGB one"), "said so: {stderr}");
-    let mut decoder = image::codecs::jpeg::JpegDecoder::new(std::io::Cursor::new(std::fs::read(&output).unwrap())).unwrap();
+    let mut decoder =
+        image::codecs::jpeg::JpegDecoder::new(std::io::Cursor::new(std::fs::read(&output).unwrap())).unwrap();
     assert_eq!(image::ImageDecoder::icc_profile(&mut decoder).unwrap(), None);
     // --skip-existing --confidence after a run without maps: the maps are still to do.
     let out_dir = dir.join("batch");
@@ -1149,10 +1225,24 @@ fn a_gray_icc_profile_is_not_copied_into_the_colour_output_and_missing_maps_are_
     let (ok, _, stderr) = rechroma(args!["colorize", inputs, "--out-dir", out_dir]);
     assert!(ok, "{stderr}");
     let before = std::fs::read(out_dir.join("scan.jpg")).unwrap();
-    let (ok, _, stderr) = rechroma(args!["colorize", inputs, "--out-dir", out_dir, "--skip-existing", "--confidence"]);
+    let (ok, _, stderr) = rechroma(args![
+        "colorize",
+        inputs,
+        "--out-dir",
+        out_dir,
+        "--skip-existing",
+        "--confidence"
+    ]);
     assert!(ok, "{stderr}");
-    assert_eq!(std::fs::read(out_dir.join("scan.jpg")).unwrap(), before, "the photo is left as it was");
-    assert!(out_dir.join("scan.confidence.png").exists(), "the missing map was made: {stderr}");
+    assert_eq!(
+        std::fs::read(out_dir.join("scan.jpg")).unwrap(),
+        before,
+        "the photo is left as it was"
+    );
+    assert!(
+        out_dir.join("scan.confidence.png").exists(),
+        "the missing map was made: {stderr}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -1163,8 +1253,18 @@ fn eval_checks_its_outputs_before_scoring_and_never_replaces_an_input() {
     std::fs::create_dir_all(&photos).unwrap();
     std::fs::copy(fixtures().join("photos/coffee_128x128.jpg"), photos.join("coffee.jpg")).unwrap();
     // A sheet in a folder that does not exist: refused at once, nothing scored.
-    let (ok, stdout, stderr) = rechroma(args!["eval", photos, "--crop", "64", "--sheet", dir.join("nosuch/s.png")]);
-    assert!(!ok && stderr.contains("does not exist") && stdout.is_empty(), "{stdout}{stderr}");
+    let (ok, stdout, stderr) = rechroma(args![
+        "eval",
+        photos,
+        "--crop",
+        "64",
+        "--sheet",
+        dir.join("nosuch/s.png")
+    ]);
+    assert!(
+        !ok && stderr.contains("does not exist") && stdout.is_empty(),
+        "{stdout}{stderr}"
+    );
     // --force never lets the sheet replace a photo it reads.
     let input = photos.join("coffee.jpg");
     let before = std::fs::read(&input).unwrap();

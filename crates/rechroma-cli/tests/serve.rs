@@ -300,22 +300,49 @@ async fn the_page_colorizes_a_dropped_photo_in_a_real_browser() {
     .await;
     assert!(message.as_str().unwrap().contains("cannot decode"), "{message}");
     // Its card shows an empty tile, not a broken-image icon.
-    wait_for(&client, "document.querySelector('.item.error img').classList.contains('broken')", Duration::from_secs(10)).await;
+    wait_for(
+        &client,
+        "document.querySelector('.item.error img').classList.contains('broken')",
+        Duration::from_secs(10),
+    )
+    .await;
 
     // Bound beyond loopback, the server prints its address with an access token; the page opened there
     // keeps working (it sends the token with every API call), while the API without it answers 401.
     let (_exposed, printed) = start_server_at("0.0.0.0:0", &["--jobs", "1"]);
-    let token = printed.split("?token=").nth(1).expect("the address carries a token").to_string();
-    let port = printed.trim_start_matches("http://0.0.0.0:").split('/').next().unwrap().to_string();
+    let token = printed
+        .split("?token=")
+        .nth(1)
+        .expect("the address carries a token")
+        .to_string();
+    let port = printed
+        .trim_start_matches("http://0.0.0.0:")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
     let base = format!("http://127.0.0.1:{port}");
     let refused = reqwest::get(format!("{base}/api/models")).await.unwrap();
     assert_eq!(refused.status(), 401);
     client.goto(&format!("{base}/?token={token}")).await.unwrap();
-    wait_for(&client, "document.getElementById('model').textContent.includes('model')", Duration::from_secs(10)).await;
+    wait_for(
+        &client,
+        "document.getElementById('model').textContent.includes('model')",
+        Duration::from_secs(10),
+    )
+    .await;
     let address = client.execute("return location.href;", vec![]).await.unwrap();
-    assert!(!address.as_str().unwrap().contains("token"), "the token leaves the address bar: {address}");
+    assert!(
+        !address.as_str().unwrap().contains("token"),
+        "the token leaves the address bar: {address}"
+    );
     drop_photo(&client, &std::fs::read(sample()).unwrap(), "astronaut.jpg").await;
-    wait_for(&client, "document.getElementById('after').dataset.state === 'ready'", Duration::from_secs(120)).await;
+    wait_for(
+        &client,
+        "document.getElementById('after').dataset.state === 'ready'",
+        Duration::from_secs(120),
+    )
+    .await;
     client.close().await.unwrap();
 }
 
@@ -343,26 +370,67 @@ async fn colour_at(client: &Client, id: &str, (fx, fy): (f64, f64), r: i64) -> [
 /// shown there, and checks the preview and then the full-size download change there.
 async fn place_a_hint_and_download(client: &Client, (width, height): (u32, u32)) {
     use fantoccini::Locator;
-    client.find(Locator::Id("hint-mode")).await.unwrap().click().await.unwrap();
-    wait_for(client, "!document.getElementById('markers').hidden", Duration::from_secs(10)).await;
+    client
+        .find(Locator::Id("hint-mode"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        client,
+        "!document.getElementById('markers').hidden",
+        Duration::from_secs(10),
+    )
+    .await;
     let centre = (0.5, 0.5);
     let shown = colour_at(client, "after", centre, 6).await;
     // A real click (WebDriver) in the middle of the hint layer, which lies exactly over the photo.
-    client.find(Locator::Id("markers")).await.unwrap().click().await.unwrap();
-    wait_for(client, "document.querySelectorAll('.marker').length === 1", Duration::from_secs(5)).await;
+    client
+        .find(Locator::Id("markers"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        client,
+        "document.querySelectorAll('.marker').length === 1",
+        Duration::from_secs(5),
+    )
+    .await;
     let placed = client
-        .execute("return [document.querySelector('.marker').style.left, document.querySelector('.marker').style.top];", vec![])
+        .execute(
+            "return [document.querySelector('.marker').style.left, document.querySelector('.marker').style.top];",
+            vec![],
+        )
         .await
         .unwrap();
     let pct = |v: &Value| v.as_str().unwrap().trim_end_matches('%').parse::<f64>().unwrap();
     let placed = placed.as_array().unwrap();
-    assert!((pct(&placed[0]) - 50.0).abs() < 2.0 && (pct(&placed[1]) - 50.0).abs() < 2.0, "the point is where the click was: {placed:?}");
-    wait_for(client, "!document.getElementById('picker').hidden && document.getElementById('picker').dataset.state === 'ready'", Duration::from_secs(60)).await;
+    assert!(
+        (pct(&placed[0]) - 50.0).abs() < 2.0 && (pct(&placed[1]) - 50.0).abs() < 2.0,
+        "the point is where the click was: {placed:?}"
+    );
+    wait_for(
+        client,
+        "!document.getElementById('picker').hidden && document.getElementById('picker').dataset.state === 'ready'",
+        Duration::from_secs(60),
+    )
+    .await;
     let swatches = client
-        .execute("return [...document.querySelectorAll('#suggestions .swatch')].map((b) => b.dataset.color);", vec![])
+        .execute(
+            "return [...document.querySelectorAll('#suggestions .swatch')].map((b) => b.dataset.color);",
+            vec![],
+        )
         .await
         .unwrap();
-    let swatches: Vec<String> = swatches.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let swatches: Vec<String> = swatches
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
     assert!(swatches.len() >= 3, "suggested colours: {swatches:?}");
     let rgb = |hex: &str| [1, 3, 5].map(|i| f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap()));
     let distance = |a: [f64; 3], b: [f64; 3]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f64>();
@@ -371,7 +439,10 @@ async fn place_a_hint_and_download(client: &Client, (width, height): (u32, u32))
         .enumerate()
         .max_by(|a, b| distance(rgb(a.1), shown).total_cmp(&distance(rgb(b.1), shown)))
         .unwrap();
-    let before_seq = client.execute("return document.getElementById('after').src;", vec![]).await.unwrap();
+    let before_seq = client
+        .execute("return document.getElementById('after').src;", vec![])
+        .await
+        .unwrap();
     let picked = Instant::now();
     client
         .find(Locator::Css(&format!("#suggestions .swatch:nth-child({})", pick + 1)))
@@ -388,7 +459,9 @@ async fn place_a_hint_and_download(client: &Client, (width, height): (u32, u32))
     .await;
     let seen = picked.elapsed();
     let server_ms = client.execute("return state.lastPreviewMs;", vec![]).await.unwrap();
-    eprintln!("a new hint on a {width}×{height} photo: preview shown {seen:?} after the click (request {server_ms} ms)");
+    eprintln!(
+        "a new hint on a {width}×{height} photo: preview shown {seen:?} after the click (request {server_ms} ms)"
+    );
     let shot = client.screenshot().await.unwrap();
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-hints.png");
     std::fs::write(&out, &shot).unwrap();
@@ -422,11 +495,39 @@ async fn place_a_hint_and_download(client: &Client, (width, height): (u32, u32))
     let full = colour_at(client, "after", centre, 6).await;
     assert!(distance(full, target) < distance(shown, target), "{shown:?} → {full:?}");
     // Undo takes the hint away again; the picker's Delete (keyboard users: the Delete key) too.
-    client.find(Locator::Id("hint-undo")).await.unwrap().click().await.unwrap();
-    wait_for(client, "document.querySelectorAll('.marker.empty').length === 1 || document.querySelectorAll('.marker').length === 0", Duration::from_secs(5)).await;
-    client.find(Locator::Id("hint-clear")).await.unwrap().click().await.unwrap();
-    wait_for(client, "document.querySelectorAll('.marker').length === 0", Duration::from_secs(5)).await;
-    client.find(Locator::Id("hint-mode")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::Id("hint-undo"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        client,
+        "document.querySelectorAll('.marker.empty').length === 1 || document.querySelectorAll('.marker').length === 0",
+        Duration::from_secs(5),
+    )
+    .await;
+    client
+        .find(Locator::Id("hint-clear"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        client,
+        "document.querySelectorAll('.marker').length === 0",
+        Duration::from_secs(5),
+    )
+    .await;
+    client
+        .find(Locator::Id("hint-mode"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
 
 /// Drops a 4000×3000 photo, adds a hint from the keyboard path ("Add a hint at the centre", then the
@@ -434,7 +535,9 @@ async fn place_a_hint_and_download(client: &Client, (width, height): (u32, u32))
 async fn time_a_hint_on_a_12_megapixel_photo(client: &Client) {
     use fantoccini::Locator;
     let small = image::open(sample()).unwrap();
-    let big = small.resize_exact(4000, 3000, image::imageops::FilterType::Triangle).to_luma8();
+    let big = small
+        .resize_exact(4000, 3000, image::imageops::FilterType::Triangle)
+        .to_luma8();
     let mut jpeg = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
         .encode_image(&big)
@@ -442,19 +545,56 @@ async fn time_a_hint_on_a_12_megapixel_photo(client: &Client) {
     drop_photo(client, &jpeg, "big.jpg").await;
     // Select it (a click on its card): until its result comes, the viewer shows the original alone, never
     // a broken "after" image.
-    client.find(Locator::Css(".item:last-child")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::Css(".item:last-child"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let waiting = client
         .execute("return state.selected.status === 'done' || (document.getElementById('after').hidden && document.getElementById('before').classList.contains('solo'));", vec![])
         .await
         .unwrap();
     assert_eq!(waiting, json!(true), "while colorizing, the original stands alone");
-    wait_for(client, "state.selected.status === 'done' && document.getElementById('after').dataset.state === 'ready'", Duration::from_secs(180)).await;
-    client.find(Locator::Id("hint-mode")).await.unwrap().click().await.unwrap();
-    client.find(Locator::Id("hint-add")).await.unwrap().click().await.unwrap();
-    wait_for(client, "!document.getElementById('picker').hidden && document.getElementById('picker').dataset.state === 'ready'", Duration::from_secs(120)).await;
-    let src = client.execute("return document.getElementById('after').src;", vec![]).await.unwrap();
+    wait_for(
+        client,
+        "state.selected.status === 'done' && document.getElementById('after').dataset.state === 'ready'",
+        Duration::from_secs(180),
+    )
+    .await;
+    client
+        .find(Locator::Id("hint-mode"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("hint-add"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        client,
+        "!document.getElementById('picker').hidden && document.getElementById('picker').dataset.state === 'ready'",
+        Duration::from_secs(120),
+    )
+    .await;
+    let src = client
+        .execute("return document.getElementById('after').src;", vec![])
+        .await
+        .unwrap();
     let picked = Instant::now();
-    client.find(Locator::Css("#suggestions .swatch:last-child")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::Css("#suggestions .swatch:last-child"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for(
         client,
         &format!("document.getElementById('after').src !== {src} && document.getElementById('after').dataset.state === 'ready'"),
@@ -463,21 +603,47 @@ async fn time_a_hint_on_a_12_megapixel_photo(client: &Client) {
     .await;
     let seen = picked.elapsed();
     let request = client.execute("return state.lastPreviewMs;", vec![]).await.unwrap();
-    eprintln!("a new hint on a 4000×3000 photo at working size 256: preview shown {seen:?} after the click (request {request} ms)");
+    eprintln!(
+        "a new hint on a 4000×3000 photo at working size 256: preview shown {seen:?} after the click (request {request} ms)"
+    );
     // Generous on a busy machine; the note reports the measured time.
     assert!(seen < Duration::from_secs(10), "{seen:?}");
-    client.find(Locator::Id("hint-mode")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::Id("hint-mode"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     // With "Confidence map" ticked, selecting another photo shows (and asks for) that photo's map.
-    client.find(Locator::Id("confidence")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::Id("confidence"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for(client, "state.selected.confidence && document.getElementById('after-tag').textContent === 'confidence' && document.getElementById('after').dataset.state === 'ready'", Duration::from_secs(120)).await;
-    client.find(Locator::Css(".item:first-child")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::Css(".item:first-child"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for(
         client,
         "state.selected === state.items[0] && state.selected.confidence && document.getElementById('after').getAttribute('src') === state.selected.confidence && document.getElementById('after').dataset.state === 'ready'",
         Duration::from_secs(120),
     )
     .await;
-    client.find(Locator::Id("confidence")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::Id("confidence"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
 
 /// Peak resident memory (VmHWM) of a process, in MB.
@@ -600,13 +766,20 @@ fn binding_beyond_loopback_warns_and_a_busy_port_is_one_line() {
 fn reset_mid_body(addr: &str, expect_continue: bool) {
     use std::io::Write;
     let mut c = std::net::TcpStream::connect(addr).unwrap();
-    let expect = if expect_continue { "Expect: 100-continue\r\n" } else { "" };
+    let expect = if expect_continue {
+        "Expect: 100-continue\r\n"
+    } else {
+        ""
+    };
     let head = format!("POST /api/colorize HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 1000\r\n{expect}\r\nabc");
     let _ = c.write_all(head.as_bytes());
     std::thread::sleep(Duration::from_millis(20));
     // SAFETY: setting SO_LINGER {on, 0} on an open socket we own: close() then sends RST.
     unsafe {
-        let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
         libc::setsockopt(
             std::os::fd::AsRawFd::as_raw_fd(&c),
             libc::SOL_SOCKET,
@@ -655,7 +828,11 @@ fn clients_that_reset_mid_upload_do_not_stop_the_server() {
             c.write_all(&body).unwrap();
             let mut answer = Vec::new();
             c.read_to_end(&mut answer).unwrap();
-            assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer[..40.min(answer.len())]));
+            assert!(
+                answer.starts_with(b"HTTP/1.1 200"),
+                "{}",
+                String::from_utf8_lossy(&answer[..40.min(answer.len())])
+            );
         }
     }
     assert!(server.0.try_wait().unwrap().is_none(), "the server still runs");

@@ -283,7 +283,13 @@ pub fn draw_count(config: &HintSimConfig, rng: &mut impl Rng) -> usize {
 /// Reveals `count` patches of the truth `ab` (`[2, H, W]` planar, Lab units) at random places: each a
 /// square of side uniform in 1..=`max_side`, whose revealed colour is the mean ab inside it. Returns the
 /// `[3, H, W]` planes.
-pub fn reveal(ab: &[f32], (height, width): (usize, usize), count: usize, max_side: usize, rng: &mut impl Rng) -> Vec<f32> {
+pub fn reveal(
+    ab: &[f32],
+    (height, width): (usize, usize),
+    count: usize,
+    max_side: usize,
+    rng: &mut impl Rng,
+) -> Vec<f32> {
     let n = height * width;
     assert_eq!(ab.len(), 2 * n, "ab must be [2, H, W]");
     let mut planes = empty_planes(height, width);
@@ -313,12 +319,23 @@ pub fn reveal(ab: &[f32], (height, width): (usize, usize), count: usize, max_sid
 }
 
 /// Training hints for a batch: `ab` is `[B, 2, H, W]` planar (Lab units); returns `[B, 3, H, W]`.
-pub fn simulate(ab: &[f32], (batch, height, width): (usize, usize, usize), config: &HintSimConfig, rng: &mut impl Rng) -> Vec<f32> {
+pub fn simulate(
+    ab: &[f32],
+    (batch, height, width): (usize, usize, usize),
+    config: &HintSimConfig,
+    rng: &mut impl Rng,
+) -> Vec<f32> {
     let n = height * width;
     let mut out = Vec::with_capacity(batch * HINT_PLANES * n);
     for i in 0..batch {
         let count = draw_count(config, rng);
-        out.extend(reveal(&ab[i * 2 * n..(i + 1) * 2 * n], (height, width), count, config.max_side, rng));
+        out.extend(reveal(
+            &ab[i * 2 * n..(i + 1) * 2 * n],
+            (height, width),
+            count,
+            config.max_side,
+            rng,
+        ));
     }
     out
 }
@@ -326,7 +343,13 @@ pub fn simulate(ab: &[f32], (batch, height, width): (usize, usize, usize), confi
 /// Evaluation hints (Zhang 2017's protocol): `count` points at uniformly random places of a
 /// `width × height` photo, each revealing the mean colour of the truth in a `side × side` patch around it,
 /// as [`Hint`]s in the photo's pixels (`lab`: planar L, a, b of the photo).
-pub fn reveal_hints(lab: &[f32], (width, height): (usize, usize), count: usize, side: usize, rng: &mut impl Rng) -> Vec<Hint> {
+pub fn reveal_hints(
+    lab: &[f32],
+    (width, height): (usize, usize),
+    count: usize,
+    side: usize,
+    rng: &mut impl Rng,
+) -> Vec<Hint> {
     let n = width * height;
     assert_eq!(lab.len(), 3 * n, "lab must be [3, H, W]");
     let r = side.saturating_sub(1) / 2;
@@ -358,7 +381,12 @@ pub fn reveal_hints(lab: &[f32], (width, height): (usize, usize), count: usize, 
 
 /// [`reveal_hints`] with `count` points of `side²` patches, drawn by a generator seeded by (`seed`,
 /// `index`): `rechroma eval --hints` gives photo `index` the same points for every model.
-pub fn eval_hints(lab: &[f32], size: (usize, usize), (count, side): (usize, usize), (seed, index): (u64, u64)) -> Vec<Hint> {
+pub fn eval_hints(
+    lab: &[f32],
+    size: (usize, usize),
+    (count, side): (usize, usize),
+    (seed, index): (u64, u64),
+) -> Vec<Hint> {
     use rand::SeedableRng;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     reveal_hints(lab, size, count, side, &mut rng)

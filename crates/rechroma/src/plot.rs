@@ -292,7 +292,10 @@ pub fn hint_curve(series: &[(String, Vec<(usize, f64)>, f64)]) -> Result<RgbImag
             .y_label_area_size(50)
             .build_cartesian_2d(0f64..x(last) + 0.2, (lo - 0.3)..(hi + 0.3))
             .map_err(err)?;
-        let ticks: Vec<usize> = series.first().map(|s| s.1.iter().map(|p| p.0).collect()).unwrap_or_default();
+        let ticks: Vec<usize> = series
+            .first()
+            .map(|s| s.1.iter().map(|p| p.0).collect())
+            .unwrap_or_default();
         chart
             .configure_mesh()
             .x_desc("revealed points (log scale)")
@@ -319,7 +322,10 @@ pub fn hint_curve(series: &[(String, Vec<(usize, f64)>, f64)]) -> Result<RgbImag
                 .map_err(err)?;
             let dashes = (0..40).map(|i| {
                 let a = i as f64 * (x(last) + 0.2) / 40.0;
-                PathElement::new(vec![(a, *gray), (a + 0.6 * (x(last) + 0.2) / 40.0, *gray)], c.stroke_width(1))
+                PathElement::new(
+                    vec![(a, *gray), (a + 0.6 * (x(last) + 0.2) / 40.0, *gray)],
+                    c.stroke_width(1),
+                )
             });
             chart.draw_series(dashes).map_err(err)?;
         }

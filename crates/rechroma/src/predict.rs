@@ -157,7 +157,10 @@ pub fn mleu_logits(
     let hints = hints
         .filter(|_| model.takes_hints())
         .map(|p| Tensor::<4>::from_data(TensorData::new(p.to_vec(), [1, HINT_PLANES, h, w]), device));
-    let logits = model.forward_hinted(x, hints).logits.expect("a classifying head has logits");
+    let logits = model
+        .forward_hinted(x, hints)
+        .logits
+        .expect("a classifying head has logits");
     let s = model.class_stride;
     let data = logits.into_data().convert::<f32>().try_into_vec().expect("f32 data");
     Ok((data, (w / s, h / s)))

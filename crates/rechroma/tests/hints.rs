@@ -26,13 +26,22 @@ fn a_hints_file_parses_and_each_mistake_is_named() {
         assert!(e.contains(says), "{json}: {e}");
         assert!(!e.contains('\n'));
     };
-    refused(r##"[{"x": 1, "y": 2, "color": "#b0303"}]"##, "hint 0: colour \"#b0303\" is not #RRGGBB");
-    refused(r##"[{"x": 1, "y": 2, "color": "#b03030"}, {"x": 1, "y": 2, "color": "red"}]"##, "hint 1");
+    refused(
+        r##"[{"x": 1, "y": 2, "color": "#b0303"}]"##,
+        "hint 0: colour \"#b0303\" is not #RRGGBB",
+    );
+    refused(
+        r##"[{"x": 1, "y": 2, "color": "#b03030"}, {"x": 1, "y": 2, "color": "red"}]"##,
+        "hint 1",
+    );
     refused(r##"[{"x": 1, "y": 2, "color": "#b03030", "radius": -1}]"##, "radius -1");
     refused(r##"[{"x": 1, "y": 2, "colour": "#b03030"}]"##, "unknown field `colour`");
     refused(r##"{"x": 1}"##, "not a list of hints");
     refused("not json", "not a list of hints");
-    let many = format!("[{}]", vec![r##"{"x": 1, "y": 2, "color": "#000000"}"##; 1001].join(","));
+    let many = format!(
+        "[{}]",
+        vec![r##"{"x": 1, "y": 2, "color": "#000000"}"##; 1001].join(",")
+    );
     refused(&many, "1001 hints");
 
     // Outside the photo: named with the photo's size.
@@ -82,7 +91,10 @@ fn hints_are_drawn_at_the_working_size_as_three_planes() {
     let planes = render(std::slice::from_ref(&hint), (1000, 500), (w, h));
     assert_eq!(planes.len(), 3 * w * h);
     let n = w * h;
-    let mask: Vec<(usize, usize)> = (0..n).filter(|&p| planes[2 * n + p] == 1.0).map(|p| (p % w, p / w)).collect();
+    let mask: Vec<(usize, usize)> = (0..n)
+        .filter(|&p| planes[2 * n + p] == 1.0)
+        .map(|p| (p % w, p / w))
+        .collect();
     // The default patch: 3×3 working pixels around the point.
     assert_eq!(mask.len(), 9);
     assert!(mask.contains(&(105, 58)) && mask.contains(&(104, 57)) && mask.contains(&(106, 59)));
@@ -90,7 +102,10 @@ fn hints_are_drawn_at_the_working_size_as_three_planes() {
     assert!((planes[p] - 51.31 / 110.0).abs() < 1e-3 && (planes[n + p] - 30.94 / 110.0).abs() < 1e-3);
     assert_eq!(planes[0], 0.0, "no colour where nothing is revealed");
     // A radius in photo pixels scales to the working size: 8 photo pixels ≈ 2 working pixels → 5×5.
-    let wide = Hint { radius: Some(8.0), ..hint };
+    let wide = Hint {
+        radius: Some(8.0),
+        ..hint
+    };
     let planes = render(&[wide], (1000, 500), (w, h));
     assert_eq!(planes[2 * n..].iter().filter(|&&m| m == 1.0).count(), 25);
     // At the photo's edge the patch is clipped, not wrapped.
@@ -127,7 +142,10 @@ fn training_hints_follow_zhangs_distribution_and_reveal_patch_means() {
     // A truth whose a is the column index and b the row index: a revealed patch holds its mean.
     let (w, h) = (32, 24);
     let n = w * h;
-    let ab: Vec<f32> = (0..n).map(|p| (p % w) as f32).chain((0..n).map(|p| (p / w) as f32)).collect();
+    let ab: Vec<f32> = (0..n)
+        .map(|p| (p % w) as f32)
+        .chain((0..n).map(|p| (p / w) as f32))
+        .collect();
     let planes = hints::reveal(&ab, (h, w), 1, 9, &mut rng);
     let revealed: Vec<usize> = (0..n).filter(|&p| planes[2 * n + p] == 1.0).collect();
     let side = (revealed.len() as f64).sqrt() as usize;
@@ -155,8 +173,14 @@ fn a_zero_initialised_hint_model_is_exactly_the_automatic_model() {
     for given in [None, Some(hints.clone())] {
         let after = hinted.forward_hinted(l.clone(), given);
         let same = |a: Tensor<4>, b: Tensor<4>| a.equal(b).all().into_scalar::<bool>();
-        assert!(same(before.ab.clone().unwrap(), after.ab.unwrap()), "regression output unchanged");
-        assert!(same(before.logits.clone().unwrap(), after.logits.unwrap()), "class output unchanged");
+        assert!(
+            same(before.ab.clone().unwrap(), after.ab.unwrap()),
+            "regression output unchanged"
+        );
+        assert!(
+            same(before.logits.clone().unwrap(), after.logits.unwrap()),
+            "class output unchanged"
+        );
     }
     // Once its hint weights move, hints change the output (and no hints still give the automatic one).
     let mut moved = hinted.clone();
@@ -167,7 +191,13 @@ fn a_zero_initialised_hint_model_is_exactly_the_automatic_model() {
     });
     let with = moved.forward_hinted(l.clone(), Some(hints)).ab.unwrap();
     let without = moved.forward_hinted(l, None).ab.unwrap();
-    assert!(!with.clone().equal(before.ab.clone().unwrap()).all().into_scalar::<bool>());
+    assert!(
+        !with
+            .clone()
+            .equal(before.ab.clone().unwrap())
+            .all()
+            .into_scalar::<bool>()
+    );
     assert!(without.equal(before.ab.unwrap()).all().into_scalar::<bool>());
     // The config says whether a model takes hints; configs without the field take none.
     let json = serde_json::to_value(&config).unwrap();
@@ -191,12 +221,21 @@ fn coarse_levels_see_the_mean_revealed_colour_of_each_cell() {
         planes[2 * h * w + y * w + x] = 1.0;
     }
     let t = Tensor::<4>::from_data(burn::tensor::TensorData::new(planes, [1, 3, h, w]), &device);
-    let pooled: Vec<f32> = rechroma::model::hinted::pooled_hints(t, 4).into_data().to_vec().unwrap();
+    let pooled: Vec<f32> = rechroma::model::hinted::pooled_hints(t, 4)
+        .into_data()
+        .to_vec()
+        .unwrap();
     // [3, 2, 2]: the cell with the patch keeps its colour at full strength; the others are empty.
     assert_eq!(pooled.len(), 12);
-    assert!((pooled[0] - 0.5).abs() < 1e-5 && (pooled[4] + 0.25).abs() < 1e-5 && pooled[8] == 1.0, "{pooled:?}");
+    assert!(
+        (pooled[0] - 0.5).abs() < 1e-5 && (pooled[4] + 0.25).abs() < 1e-5 && pooled[8] == 1.0,
+        "{pooled:?}"
+    );
     for i in [1, 2, 3] {
-        assert!(pooled[i].abs() < 1e-6 && pooled[4 + i].abs() < 1e-6 && pooled[8 + i] == 0.0, "{pooled:?}");
+        assert!(
+            pooled[i].abs() < 1e-6 && pooled[4 + i].abs() < 1e-6 && pooled[8 + i] == 0.0,
+            "{pooled:?}"
+        );
     }
 }
 
@@ -281,8 +320,14 @@ fn a_red_hint_turns_a_whitish_region_red_and_leaves_the_sky_blue() {
         .image
         .to_rgb8();
     let (before, after) = (mean_ab(&plain, (64, 80), 3), mean_ab(&red, (64, 80), 3));
-    eprintln!("a* around the hint: {:.1} → {:.1} (b* {:.1} → {:.1})", before[0], after[0], before[1], after[1]);
-    assert!(after[0] > before[0] + 8.0, "the region turned red: a* {before:?} → {after:?}");
+    eprintln!(
+        "a* around the hint: {:.1} → {:.1} (b* {:.1} → {:.1})",
+        before[0], after[0], before[1], after[1]
+    );
+    assert!(
+        after[0] > before[0] + 8.0,
+        "the region turned red: a* {before:?} → {after:?}"
+    );
     // Far from it, the sky keeps its colour.
     let (sky, sky_after) = (mean_ab(&plain, (10, 30), 3), mean_ab(&red, (10, 30), 3));
     assert!(

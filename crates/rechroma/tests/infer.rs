@@ -382,7 +382,10 @@ fn the_embedded_model_output_on_the_sample_photo_is_pinned() {
     let rgb = grid_means(&out.image.to_rgb8());
     let confidence = grid_means(&out.confidence.expect("the joint head has a distribution"));
     println!("rgb: {rgb:.3?}\nconfidence: {confidence:.3?}");
-    for (name, got, want) in [("colours", &rgb, &GOLDEN_RGB[..]), ("confidence", &confidence, &GOLDEN_CONFIDENCE[..])] {
+    for (name, got, want) in [
+        ("colours", &rgb, &GOLDEN_RGB[..]),
+        ("confidence", &confidence, &GOLDEN_CONFIDENCE[..]),
+    ] {
         for (i, (g, w)) in got.iter().zip(want).enumerate() {
             assert!(
                 (g - w).abs() < 0.1,

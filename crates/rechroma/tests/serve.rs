@@ -286,7 +286,8 @@ async fn idle_uploads_do_not_lock_others_out() {
         let mut idle = Vec::new();
         for _ in 0..idlers {
             let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-            let head = format!("POST /api/colorize HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 10485760\r\n\r\n0123456789");
+            let head =
+                format!("POST /api/colorize HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 10485760\r\n\r\n0123456789");
             s.write_all(head.as_bytes()).await.unwrap();
             idle.push(s);
         }
@@ -323,7 +324,10 @@ async fn abandoned_large_work_stops_and_the_working_size_is_capped() {
         .map(|_| {
             let base = base.clone();
             tokio::spawn(async move {
-                let client = reqwest::Client::builder().timeout(Duration::from_secs(1)).build().unwrap();
+                let client = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(1))
+                    .build()
+                    .unwrap();
                 let _ = client
                     .post(format!("{base}/api/colorize?size=1024"))
                     .body(sample())
@@ -339,10 +343,21 @@ async fn abandoned_large_work_stops_and_the_working_size_is_capped() {
     eprintln!("a small photo after six abandoned 1024² requests: {took:?}");
     // Of the six, at most the forward pass under way when they were abandoned (and one whose stage
     // had just begun) ran to its end; the others stopped at a stage boundary or never started.
-    let health = reqwest::get(format!("{base}/healthz")).await.unwrap().bytes().await.unwrap();
+    let health = reqwest::get(format!("{base}/healthz"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     let health: serde_json::Value = serde_json::from_slice(&health).unwrap();
-    let (finished, stopped) = (health["jobs_finished"].as_u64().unwrap(), health["jobs_stopped"].as_u64().unwrap());
-    assert!(finished <= 1 + 2, "{finished} jobs ran to the end (the small photo is one): {health}");
+    let (finished, stopped) = (
+        health["jobs_finished"].as_u64().unwrap(),
+        health["jobs_stopped"].as_u64().unwrap(),
+    );
+    assert!(
+        finished <= 1 + 2,
+        "{finished} jobs ran to the end (the small photo is one): {health}"
+    );
     assert!(stopped >= 1, "{health}");
 }
 
@@ -377,17 +392,27 @@ async fn slow_headers_are_cut_off_and_connections_are_capped() {
     for mut s in slow {
         let mut buf = Vec::new();
         let closed = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf)).await;
-        assert!(closed.is_ok(), "a slow connection was still open after {:?}", opened.elapsed());
+        assert!(
+            closed.is_ok(),
+            "a slow connection was still open after {:?}",
+            opened.elapsed()
+        );
     }
     assert!(opened.elapsed() < Duration::from_secs(20));
     // An idle keep-alive connection is closed after the same timeout.
     let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    s.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+    s.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
     let mut buf = Vec::new();
     let idle = Instant::now();
     let closed = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf)).await;
     assert!(closed.is_ok() && String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"));
-    assert!(idle.elapsed() >= Duration::from_secs(1), "kept alive for a while: {:?}", idle.elapsed());
+    assert!(
+        idle.elapsed() >= Duration::from_secs(1),
+        "kept alive for a while: {:?}",
+        idle.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,7 +430,10 @@ async fn only_this_origin_may_use_the_server() {
     // DNS rebinding: a hostile name pointed at 127.0.0.1 → 421, JSON, with the security headers.
     let answer = raw(&addr, head(&format!("evil.example:{port}"), None, "x").as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 421"), "{answer}");
-    assert!(answer.contains("content-type: application/json") && answer.contains("content-security-policy"), "{answer}");
+    assert!(
+        answer.contains("content-type: application/json") && answer.contains("content-security-policy"),
+        "{answer}"
+    );
     assert!(answer.contains("\"error\""), "{answer}");
     // A page elsewhere posting text/plain (a "simple" request, no preflight) → 403.
     let answer = raw(&addr, head(&addr, Some("http://evil.example"), "x").as_bytes()).await;
@@ -423,7 +451,10 @@ async fn only_this_origin_may_use_the_server() {
             .await
             .unwrap();
         assert_eq!(response.status(), 200, "{host}");
-        assert!(!response.headers().contains_key("access-control-allow-origin"), "no CORS");
+        assert!(
+            !response.headers().contains_key("access-control-allow-origin"),
+            "no CORS"
+        );
     }
     // Another method on a known route: 405 with a JSON body and the headers.
     let response = reqwest::get(format!("{base}/api/colorize")).await.unwrap();
@@ -503,25 +534,54 @@ async fn the_api_takes_hints_on_kept_photos_and_refuses_bad_ones() {
     let models = json_of(reqwest::get(format!("{base}/api/models")).await.unwrap()).await;
     assert_eq!(models["models"][0]["controls"]["hints"], true);
     // Keep the photo once; the same bytes give the same id.
-    let kept = json_of(client.post(format!("{base}/api/photos")).body(sample()).send().await.unwrap()).await;
+    let kept = json_of(
+        client
+            .post(format!("{base}/api/photos"))
+            .body(sample())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     let id = kept["photo"].as_str().unwrap().to_string();
-    assert_eq!((kept["width"].as_u64(), kept["height"].as_u64()), (Some(512), Some(512)));
-    let again = json_of(client.post(format!("{base}/api/photos")).body(sample()).send().await.unwrap()).await;
+    assert_eq!(
+        (kept["width"].as_u64(), kept["height"].as_u64()),
+        (Some(512), Some(512))
+    );
+    let again = json_of(
+        client
+            .post(format!("{base}/api/photos"))
+            .body(sample())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(again["photo"], kept["photo"]);
     let run = |query: String| {
         let client = client.clone();
         let base = base.clone();
-        async move { client.post(format!("{base}/api/colorize?{query}")).send().await.unwrap() }
+        async move {
+            client
+                .post(format!("{base}/api/colorize?{query}"))
+                .send()
+                .await
+                .unwrap()
+        }
     };
     let enc = |json: &str| json.replace('#', "%23").replace('"', "%22").replace(' ', "%20");
     let hints = enc(r##"[{"x": 256, "y": 200, "color": "#b03030", "radius": 40}]"##);
     let plain = run(format!("photo={id}&size=64")).await;
     assert_eq!(plain.status(), 200);
-    let plain = image::load_from_memory(&plain.bytes().await.unwrap()).unwrap().to_rgb8();
+    let plain = image::load_from_memory(&plain.bytes().await.unwrap())
+        .unwrap()
+        .to_rgb8();
     let hinted = run(format!("photo={id}&size=64&hints={hints}")).await;
     assert_eq!(hinted.status(), 200);
     assert_eq!(hinted.headers()["x-rechroma-width"], "512");
-    let hinted = image::load_from_memory(&hinted.bytes().await.unwrap()).unwrap().to_rgb8();
+    let hinted = image::load_from_memory(&hinted.bytes().await.unwrap())
+        .unwrap()
+        .to_rgb8();
     assert_eq!(hinted.dimensions(), (512, 512));
     let changed = |x: u32, y: u32| plain.get_pixel(x, y) != hinted.get_pixel(x, y);
     assert!(changed(256, 200), "the hint changes its place");
@@ -536,7 +596,9 @@ async fn the_api_takes_hints_on_kept_photos_and_refuses_bad_ones() {
         .send()
         .await
         .unwrap();
-    let uploaded = image::load_from_memory(&uploaded.bytes().await.unwrap()).unwrap().to_rgb8();
+    let uploaded = image::load_from_memory(&uploaded.bytes().await.unwrap())
+        .unwrap()
+        .to_rgb8();
     assert_eq!(uploaded.get_pixel(256, 200), hinted.get_pixel(256, 200));
     // Refusals.
     let outside = enc(r##"[{"x": 600, "y": 10, "color": "#b03030"}]"##);
@@ -546,18 +608,47 @@ async fn the_api_takes_hints_on_kept_photos_and_refuses_bad_ones() {
     let message = error(run(format!("photo={id}&hints={malformed}")).await, 400).await;
     assert!(message.contains("hints: hint 0"), "{message}");
     error(run("photo=0123&size=64".into()).await, 404).await;
-    let message = error(client.post(format!("{base}/api/colorize?size=64&preview=true")).body(sample()).send().await.unwrap(), 400).await;
+    let message = error(
+        client
+            .post(format!("{base}/api/colorize?size=64&preview=true"))
+            .body(sample())
+            .send()
+            .await
+            .unwrap(),
+        400,
+    )
+    .await;
     assert!(message.contains("photo=ID"), "{message}");
     // Suggestions at a point, most likely first; outside the photo: 422.
-    let s = json_of(client.post(format!("{base}/api/suggest?photo={id}&x=10&y=10&count=4")).send().await.unwrap()).await;
+    let s = json_of(
+        client
+            .post(format!("{base}/api/suggest?photo={id}&x=10&y=10&count=4"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     let s = s["suggestions"].as_array().unwrap();
     assert_eq!(s.len(), 4);
     assert!(s.iter().all(|c| c["color"].as_str().unwrap().len() == 7));
-    error(client.post(format!("{base}/api/suggest?photo={id}&x=600&y=10")).send().await.unwrap(), 422).await;
+    error(
+        client
+            .post(format!("{base}/api/suggest?photo={id}&x=600&y=10"))
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
     // A model that takes no hints refuses them (400) and still colorizes without.
     let base = start_with(tiny_hint_colorizer(false), ServeConfig::default()).await;
     let message = error(
-        client.post(format!("{base}/api/colorize?size=64&hints={hints}")).body(sample()).send().await.unwrap(),
+        client
+            .post(format!("{base}/api/colorize?size=64&hints={hints}"))
+            .body(sample())
+            .send()
+            .await
+            .unwrap(),
         400,
     )
     .await;

@@ -16,12 +16,12 @@ pub use crate::run::embedded;
 use crate::color::LabImage;
 use crate::color::{fit_to_gamut, lab_to_srgb8};
 use crate::hints::{Hint, check_hints, render, to_hex};
-use crate::quantize::{Q, bin_centres};
 use crate::model::mleu::Head;
 use crate::model::{Architecture, Network};
 use crate::predict::{PredictError, PredictOptions, Prediction, chromagan_predict, mleu_logits, mleu_predict};
 use crate::quantize::decode::prior_correction;
 use crate::quantize::{DecodeConfig, Decoding, Gamut};
+use crate::quantize::{Q, bin_centres};
 use crate::run::{Model, RunError};
 use burn::tensor::Device;
 use image::{DynamicImage, RgbImage};
@@ -47,7 +47,9 @@ pub enum InferError {
     #[error("working size {0} is out of range (32 ..= 2048)")]
     WorkingSize(u32),
     /// Hints were given to a model that takes none.
-    #[error("this model takes no colour hints ({0}): train one with `rechroma train --hints`, or use the default model")]
+    #[error(
+        "this model takes no colour hints ({0}): train one with `rechroma train --hints`, or use the default model"
+    )]
     NoHints(&'static str),
     /// A hint is malformed or outside the photo.
     #[error(transparent)]
@@ -331,7 +333,11 @@ impl Colorizer {
             color: "#808080".into(),
             radius: None,
         };
-        check_hints(std::slice::from_ref(&probe), img.width() as usize, img.height() as usize)?;
+        check_hints(
+            std::slice::from_ref(&probe),
+            img.width() as usize,
+            img.height() as usize,
+        )?;
         if !self.architecture.classifies() {
             return Err(InferError::NoSuggestions(self.architecture.name()));
         }
@@ -373,7 +379,11 @@ impl Colorizer {
     }
 
     /// The photo's L at the working size for `options` (what the network sees), and that size.
-    pub fn working_l(&self, img: &DynamicImage, options: &ColorizeOptions) -> Result<(Vec<f32>, (usize, usize)), InferError> {
+    pub fn working_l(
+        &self,
+        img: &DynamicImage,
+        options: &ColorizeOptions,
+    ) -> Result<(Vec<f32>, (usize, usize)), InferError> {
         if !(32..=2048).contains(&options.size) {
             return Err(InferError::WorkingSize(options.size));
         }
@@ -392,7 +402,9 @@ impl Colorizer {
     ) -> Result<Colorized, InferError> {
         self.check_hints(hints, img.width(), img.height())?;
         let (l, (w, h)) = self.working_l(img, options)?;
-        self.colorize_working(img, (img.width(), img.height()), (&l, (w, h)), options, hints, &|| false)
+        self.colorize_working(img, (img.width(), img.height()), (&l, (w, h)), options, hints, &|| {
+            false
+        })
     }
 
     /// Colorizes `target` from the working L of a photo of `photo` = (width, height) pixels (`working`:

@@ -14,8 +14,8 @@
 use super::blocks::ConvBnAct;
 use super::mleu::{EncoderBlock, Mleu};
 use crate::hints::HINT_PLANES;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
@@ -35,7 +35,12 @@ pub(crate) fn hint_conv(c_out: usize, device: &Device) -> Conv2d {
 /// statistics stay those of the L path and a photo without hints is normalised exactly as before. In
 /// inference BatchNorm is a per-channel affine map, so this is a conv over the concatenation [L, hints]
 /// with the hint weights rescaled. `scale` multiplies the planes (see [`super::mleu::MleuConfig::hint_scale`]).
-pub(crate) fn conv_with_hints(block: &ConvBnAct, x: Tensor<4>, hint: Option<(&Conv2d, &Tensor<4>)>, scale: f32) -> Tensor<4> {
+pub(crate) fn conv_with_hints(
+    block: &ConvBnAct,
+    x: Tensor<4>,
+    hint: Option<(&Conv2d, &Tensor<4>)>,
+    scale: f32,
+) -> Tensor<4> {
     match hint {
         Some((conv, h)) => block
             .act

@@ -25,8 +25,8 @@
 use super::backbone::{BackboneConfig, EmbedsBackbone, efficientnet_features, vgg_features};
 use super::blocks::{Act, ConvBnAct};
 use super::efficientnet::{EfficientNet, EfficientNetConfig};
-use super::vgg::Vgg16;
 use super::hinted::{conv_with_hints, pooled_hints};
+use super::vgg::Vgg16;
 use crate::quantize::Q;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -330,10 +330,19 @@ impl Mleu {
         let mut x = input.clone();
         let mut skips = Vec::with_capacity(5);
         for (i, block) in self.encoder.iter().enumerate() {
-            let conv = if i == 0 { self.hint_in.as_ref() } else { self.hint_down.get(i - 1) };
-            let pooled = hints.as_ref().filter(|_| conv.is_some()).map(|h| pooled_hints(h.clone(), 1 << i));
+            let conv = if i == 0 {
+                self.hint_in.as_ref()
+            } else {
+                self.hint_down.get(i - 1)
+            };
+            let pooled = hints
+                .as_ref()
+                .filter(|_| conv.is_some())
+                .map(|h| pooled_hints(h.clone(), 1 << i));
             let hint = conv.zip(pooled.as_ref());
-            x = block.conv2.forward(conv_with_hints(&block.conv1, x, hint, self.hint_scale));
+            x = block
+                .conv2
+                .forward(conv_with_hints(&block.conv1, x, hint, self.hint_scale));
             if let Some(f) = &features {
                 x = Tensor::cat(vec![x, self.embed[i].forward(f[i].clone())], 1);
             }

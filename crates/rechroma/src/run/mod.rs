@@ -25,8 +25,8 @@ mod legacy;
 pub mod weights;
 
 pub use config::{
-    CosineSchedule, DEFAULT_JOINT_CLASS_WEIGHT, FINETUNE_LR, FORMAT_VERSION, GanLossConfig, Init, InvalidConfig, RunConfig,
-    TrainConfig,
+    CosineSchedule, DEFAULT_JOINT_CLASS_WEIGHT, FINETUNE_LR, FORMAT_VERSION, GanLossConfig, Init, InvalidConfig,
+    RunConfig, TrainConfig,
 };
 
 use crate::fsutil::{Cause, WriteError, write_atomic};

@@ -234,7 +234,12 @@ async fn receive(
     loop {
         let next = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx));
         let frame = match timeout(config.upload_idle, timeout_at(deadline, next)).await {
-            Err(_) => return Err(timed_out(&format!("stalled (nothing for {} s)", config.upload_idle.as_secs()))),
+            Err(_) => {
+                return Err(timed_out(&format!(
+                    "stalled (nothing for {} s)",
+                    config.upload_idle.as_secs()
+                )));
+            }
             Ok(Err(_)) => return Err(timed_out("took longer than the time limit")),
             Ok(Ok(None)) => break,
             Ok(Ok(Some(frame))) => frame.map_err(|e| ApiError::bad(format!("the upload broke off: {e}")))?,
@@ -335,7 +340,12 @@ fn working_of(
     photo: &CachedPhoto,
     options: &ColorizeOptions,
 ) -> Result<Arc<(Vec<f32>, (usize, usize))>, ApiError> {
-    if let Some(w) = photo.working.lock().unwrap_or_else(|p| p.into_inner()).get(&options.size) {
+    if let Some(w) = photo
+        .working
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&options.size)
+    {
         return Ok(w.clone());
     }
     let w = Arc::new(state.colorizer.working_l(&photo.image, options).map_err(infer_error)?);
@@ -377,10 +387,14 @@ async fn colorize(
         None => {
             let (bytes, reservation) = receive(&state, &headers, body, deadline).await?;
             if bytes.is_empty() {
-                return Err(ApiError::bad("the request body is empty: send the photo's bytes as the body"));
+                return Err(ApiError::bad(
+                    "the request body is empty: send the photo's bytes as the body",
+                ));
             }
             if preview {
-                return Err(ApiError::bad("preview=true needs photo=ID (a photo kept by /api/photos)"));
+                return Err(ApiError::bad(
+                    "preview=true needs photo=ID (a photo kept by /api/photos)",
+                ));
             }
             Ok((bytes, reservation))
         }
@@ -394,7 +408,9 @@ async fn colorize(
                 if stop() {
                     return Err(infer_error(InferError::Stopped));
                 }
-                colorizer.check_hints(&hints, img.width(), img.height()).map_err(infer_error)?;
+                colorizer
+                    .check_hints(&hints, img.width(), img.height())
+                    .map_err(infer_error)?;
                 let working = Arc::new(colorizer.working_l(&img, &options).map_err(infer_error)?);
                 let full = (img.width(), img.height());
                 (Arc::new(img), Arc::new(metadata), working, full)
@@ -404,7 +420,11 @@ async fn colorize(
                     .check_hints(&hints, kept.image.width(), kept.image.height())
                     .map_err(infer_error)?;
                 let working = working_of(&state2, &kept, &options)?;
-                let image = if preview { kept.preview.clone() } else { kept.image.clone() };
+                let image = if preview {
+                    kept.preview.clone()
+                } else {
+                    kept.image.clone()
+                };
                 let full = (kept.image.width(), kept.image.height());
                 (image, kept.metadata.clone(), working, full)
             }
@@ -433,7 +453,13 @@ async fn colorize(
 }
 
 /// The encoded answer, with the photo's full size in headers.
-fn encoded(image: &DynamicImage, format: Format, save: &SaveOptions, full: (u32, u32), animated: bool) -> Result<Response, ApiError> {
+fn encoded(
+    image: &DynamicImage,
+    format: Format,
+    save: &SaveOptions,
+    full: (u32, u32),
+    animated: bool,
+) -> Result<Response, ApiError> {
     let (image_format, mime) = match format {
         Format::Png => (image::ImageFormat::Png, "image/png"),
         Format::Jpeg => (image::ImageFormat::Jpeg, "image/jpeg"),
@@ -466,7 +492,9 @@ async fn keep_photo(State(state): State<Arc<AppState>>, headers: HeaderMap, body
     let deadline = Instant::now() + state.config.timeout;
     let (bytes, reservation) = receive(&state, &headers, body, deadline).await?;
     if bytes.is_empty() {
-        return Err(ApiError::bad("the request body is empty: send the photo's bytes as the body"));
+        return Err(ApiError::bad(
+            "the request body is empty: send the photo's bytes as the body",
+        ));
     }
     let id = state.cache.id_of(&bytes);
     if let Some(photo) = state.cache.get(&id) {

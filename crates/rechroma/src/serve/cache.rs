@@ -104,7 +104,12 @@ impl PhotoCache {
         (photos.len(), photos.iter().map(|p| p.bytes()).sum())
     }
 
-    pub(crate) fn new_photo(id: String, image: DynamicImage, metadata: ImageMetadata, preview_side: u32) -> CachedPhoto {
+    pub(crate) fn new_photo(
+        id: String,
+        image: DynamicImage,
+        metadata: ImageMetadata,
+        preview_side: u32,
+    ) -> CachedPhoto {
         let (w, h) = (image.width(), image.height());
         let scale = (f64::from(preview_side) / f64::from(w.max(h))).min(1.0);
         let preview = if scale < 1.0 {

@@ -29,7 +29,12 @@ pub(crate) fn allowed_hosts(local: SocketAddr, config: &ServeConfig) -> Vec<Stri
     if local.ip().is_loopback() {
         hosts.extend(["localhost", "127.0.0.1", "[::1]"].map(|h| format!("{h}:{port}")));
     }
-    hosts.extend(config.allowed_hosts.iter().map(|h| format!("{}:{port}", h.to_ascii_lowercase())));
+    hosts.extend(
+        config
+            .allowed_hosts
+            .iter()
+            .map(|h| format!("{}:{port}", h.to_ascii_lowercase())),
+    );
     hosts
 }
 
@@ -79,7 +84,9 @@ fn check(config: &ServeConfig, request: &Request) -> Result<(), ApiError> {
     let reads = matches!(*request.method(), Method::GET | Method::HEAD);
     if !reads && let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("").to_ascii_lowercase();
-        let own = allowed.iter().any(|h| origin == format!("http://{h}") || format!("{origin}:80") == format!("http://{h}"));
+        let own = allowed
+            .iter()
+            .any(|h| origin == format!("http://{h}") || format!("{origin}:80") == format!("http://{h}"));
         if !own {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,

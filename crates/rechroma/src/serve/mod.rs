@@ -171,7 +171,9 @@ pub fn router(colorizer: Arc<Colorizer>, config: ServeConfig) -> Result<Router, 
         ));
     }
     if config.token.as_ref().is_some_and(|t| t.len() < 16) {
-        return Err(ServeError::Config("an access token needs at least 16 characters".into()));
+        return Err(ServeError::Config(
+            "an access token needs at least 16 characters".into(),
+        ));
     }
     let kib = |bytes: usize| bytes.div_ceil(1024).min(Semaphore::MAX_PERMITS);
     let state = Arc::new(AppState {

@@ -78,7 +78,10 @@ fn initial_mleu(config: &TrainConfig, mc: &MleuConfig, device: &Device) -> Resul
         let has_hints = safetensors::SafeTensors::deserialize(bytes)
             .is_ok_and(|t| t.names().iter().any(|n| n.starts_with("hint_in")));
         if mc.hints && !has_hints {
-            let automatic = MleuConfig { hints: false, ..mc.clone() };
+            let automatic = MleuConfig {
+                hints: false,
+                ..mc.clone()
+            };
             return Ok(load_safetensors(automatic.init(device), bytes, path)?.with_hint_inputs(device));
         }
         Ok(load_safetensors(mc.init(device), bytes, path)?)
