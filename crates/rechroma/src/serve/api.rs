@@ -2,16 +2,15 @@
 //! `GET /healthz`, and JSON errors.
 
 use super::AppState;
-use super::cache::{CachedPhoto, PhotoCache};
-use crate::data::decode_image;
+use super::work::{cached, decode, infer_error, receive, run_job, working_of};
 use crate::error_chain as chain;
-use crate::fsutil::{Metadata, SaveOptions, encode_image};
+use crate::fsutil::{SaveOptions, encode_image};
 use crate::hints::{Hint, parse_hints};
 use crate::infer::{ColorizeOptions, InferError};
 use crate::model::Architecture;
 use crate::model::mleu::Head;
 use crate::quantize::{Decoding, Gamut};
-use axum::body::{Body, Bytes, HttpBody};
+use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query as QueryParams, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -20,26 +19,23 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use image::DynamicImage;
 use serde::Deserialize;
-use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::{Instant, timeout, timeout_at};
+use std::sync::atomic::Ordering;
+use tokio::time::Instant;
 
 /// The `Retry-After` of a 503, in seconds: about two photos' colorizing at the default working size
 /// on a laptop CPU, after which a job or queue place is likely free again.
 pub const RETRY_AFTER_S: u64 = 2;
 
 /// The message of work stopped because its request was abandoned (its client left or its time ran out).
-const ABANDONED: &str = "the request was abandoned";
+pub(crate) const ABANDONED: &str = "the request was abandoned";
 
 /// The routes of the API.
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/colorize", post(colorize))
-        .route("/api/photos", post(keep_photo))
-        .route("/api/suggest", post(suggest))
+        .route("/api/photos", post(super::photos::keep_photo))
+        .route("/api/suggest", post(super::photos::suggest))
         .route("/api/models", get(models))
         .route("/healthz", get(healthz))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page or API route") })
@@ -73,14 +69,14 @@ impl ApiError {
         }
     }
 
-    fn busy(message: impl Into<String>, retry_after: u64) -> Self {
+    pub(crate) fn busy(message: impl Into<String>, retry_after: u64) -> Self {
         Self {
             retry_after: Some(retry_after.max(1)),
             ..Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
         }
     }
 
-    fn bad(message: impl Into<String>) -> Self {
+    pub(crate) fn bad(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
 }
@@ -137,7 +133,7 @@ pub struct Query {
 }
 
 /// The working-size check shared by every route that runs the network.
-fn check_size(size: Option<u32>, max: u32) -> Result<u32, ApiError> {
+pub(crate) fn check_size(size: Option<u32>, max: u32) -> Result<u32, ApiError> {
     let size = size.unwrap_or(crate::infer::DEFAULT_SIZE);
     if size < 32 {
         return Err(ApiError::bad(format!("size={size}: must be 32–{max}")));
@@ -152,7 +148,7 @@ fn check_size(size: Option<u32>, max: u32) -> Result<u32, ApiError> {
 }
 
 /// Hints of a query (400 when malformed).
-fn hints_of(text: &Option<String>) -> Result<Vec<Hint>, ApiError> {
+pub(crate) fn hints_of(text: &Option<String>) -> Result<Vec<Hint>, ApiError> {
     match text {
         None => Ok(Vec::new()),
         Some(json) => parse_hints(json.as_bytes()).map_err(|e| ApiError::bad(format!("hints: {}", chain(&e)))),
@@ -190,172 +186,6 @@ impl Query {
             confidence: self.confidence.unwrap_or(false),
         })
     }
-}
-
-fn too_large(limit: usize) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!(
-            "the upload is larger than the limit of {} MB",
-            limit as f64 / (1 << 20) as f64
-        ),
-    )
-}
-
-/// Receives a request body within the limits: its declared length over the upload limit is 413 at
-/// once; it reserves its share of the upload budget (503 when the budget is spent); it must keep
-/// arriving (408 after `upload_idle` without a byte, or below `min_upload_rate` after that) and end
-/// before `deadline`. Returns the bytes and the reservation, to hold until they are decoded.
-async fn receive(
-    state: &AppState,
-    headers: &HeaderMap,
-    mut body: Body,
-    deadline: Instant,
-) -> Result<(Bytes, OwnedSemaphorePermit), ApiError> {
-    let config = &state.config;
-    let limit = config.max_upload_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large(limit));
-    }
-    let reserve = declared.map_or(limit, |n| n as usize).div_ceil(1024).max(1) as u32;
-    let Ok(reservation) = state.uploads.clone().try_acquire_many_owned(reserve) else {
-        return Err(ApiError::busy(
-            "too many uploads are in progress; retry shortly",
-            RETRY_AFTER_S,
-        ));
-    };
-    let started = Instant::now();
-    let timed_out = |what: &str| ApiError::new(StatusCode::REQUEST_TIMEOUT, format!("the upload {what}"));
-    let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
-    loop {
-        let next = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx));
-        let frame = match timeout(config.upload_idle, timeout_at(deadline, next)).await {
-            Err(_) => {
-                return Err(timed_out(&format!(
-                    "stalled (nothing for {} s)",
-                    config.upload_idle.as_secs()
-                )));
-            }
-            Ok(Err(_)) => return Err(timed_out("took longer than the time limit")),
-            Ok(Ok(None)) => break,
-            Ok(Ok(Some(frame))) => frame.map_err(|e| ApiError::bad(format!("the upload broke off: {e}")))?,
-        };
-        if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > limit {
-                return Err(too_large(limit));
-            }
-            buf.extend_from_slice(&data);
-        }
-        let elapsed = started.elapsed();
-        if elapsed > config.upload_idle && (buf.len() as f64) < config.min_upload_rate as f64 * elapsed.as_secs_f64() {
-            return Err(timed_out(&format!(
-                "is too slow (under {} KB/s)",
-                config.min_upload_rate / 1024
-            )));
-        }
-    }
-    Ok((buf.into(), reservation))
-}
-
-/// Sets its flag when dropped: the request's future is dropped when its client goes away or its time
-/// is up, and the work then stops at its next stage.
-struct StopOnDrop(Arc<AtomicBool>);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Takes a queue place (503 when none is free), waits for a job until `deadline`, and runs `job` on a
-/// blocking thread; the job is told to stop (at its next stage) if the request is abandoned.
-async fn run_job<T: Send + 'static>(
-    state: &AppState,
-    deadline: Instant,
-    job: impl FnOnce(&dyn Fn() -> bool) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let retry = RETRY_AFTER_S;
-    let Ok(admitted) = state.admitted.clone().try_acquire_owned() else {
-        return Err(ApiError::busy(
-            "the server is busy (every job and queue place is taken); retry shortly",
-            retry,
-        ));
-    };
-    let worker = timeout_at(deadline, state.workers.clone().acquire_owned())
-        .await
-        .map_err(|_| ApiError::busy("timed out waiting for a free job; retry shortly", retry))?
-        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping"))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let _stop_on_drop = StopOnDrop(stop.clone());
-    // The permits travel with the work: it counts until it ends, so the bound on memory holds.
-    let counters = state.work.clone();
-    let work = tokio::task::spawn_blocking(move || {
-        let result = job(&|| stop.load(Ordering::Relaxed));
-        drop((worker, admitted));
-        let stopped = matches!(&result, Err(e) if e.message == ABANDONED);
-        counters[usize::from(stopped)].fetch_add(1, Ordering::Relaxed);
-        result
-    });
-    match timeout_at(deadline, work).await {
-        Err(_) => Err(ApiError::busy("colorizing took longer than the time limit", retry)),
-        Ok(Err(join)) => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("colorizing failed: {join}"),
-        )),
-        Ok(Ok(result)) => result,
-    }
-}
-
-fn infer_error(e: InferError) -> ApiError {
-    match e {
-        InferError::NoPrior | InferError::WorkingSize(_) | InferError::NoHints(_) | InferError::NoSuggestions(_) => {
-            ApiError::bad(chain(&e))
-        }
-        InferError::Hint(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, chain(&e)),
-        InferError::Stopped => ApiError::busy(ABANDONED, RETRY_AFTER_S),
-        other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, chain(&other)),
-    }
-}
-
-fn decode(bytes: &[u8]) -> Result<(DynamicImage, Metadata), ApiError> {
-    decode_image(bytes, Path::new("the upload")).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, chain(&e)))
-}
-
-fn cached(cache: &PhotoCache, id: &str) -> Result<Arc<CachedPhoto>, ApiError> {
-    cache.get(id).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("photo {id:?} is not kept (any more): send it again to /api/photos"),
-        )
-    })
-}
-
-/// The working L of a kept photo at `options`' size, computed once per size.
-fn working_of(
-    state: &AppState,
-    photo: &CachedPhoto,
-    options: &ColorizeOptions,
-) -> Result<Arc<(Vec<f32>, (usize, usize))>, ApiError> {
-    if let Some(w) = photo
-        .working
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&options.size)
-    {
-        return Ok(w.clone());
-    }
-    let w = Arc::new(state.colorizer.working_l(&photo.image, options).map_err(infer_error)?);
-    photo
-        .working
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(options.size, w.clone());
-    state.cache.shrink();
-    Ok(w)
 }
 
 /// `POST /api/colorize`: receives the photo (or takes a kept one), then waits for a job and colorizes on
@@ -484,93 +314,6 @@ fn encoded(
         );
     }
     Ok(response)
-}
-
-/// `POST /api/photos`: decodes the body and keeps it for re-runs; answers `{"photo": ID, "width",
-/// "height"}`.
-async fn keep_photo(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let deadline = Instant::now() + state.config.timeout;
-    let (bytes, reservation) = receive(&state, &headers, body, deadline).await?;
-    if bytes.is_empty() {
-        return Err(ApiError::bad(
-            "the request body is empty: send the photo's bytes as the body",
-        ));
-    }
-    let id = state.cache.id_of(&bytes);
-    if let Some(photo) = state.cache.get(&id) {
-        return Ok(Json(photo_json(&photo)).into_response());
-    }
-    let state2 = state.clone();
-    let photo = run_job(&state, deadline, move |_| {
-        let (img, metadata) = decode(&bytes)?;
-        drop((bytes, reservation));
-        let photo = Arc::new(PhotoCache::new_photo(id, img, metadata, state2.config.preview_side));
-        if !state2.cache.insert(photo.clone()) {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the photo is larger than the server's photo cache: colorize it with a plain upload instead",
-            ));
-        }
-        Ok(photo)
-    })
-    .await?;
-    Ok(Json(photo_json(&photo)).into_response())
-}
-
-fn photo_json(photo: &CachedPhoto) -> serde_json::Value {
-    serde_json::json!({
-        "photo": photo.id,
-        "width": photo.image.width(),
-        "height": photo.image.height(),
-        "animated": photo.metadata.animated,
-    })
-}
-
-/// The query of `POST /api/suggest`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SuggestQuery {
-    /// A kept photo's id.
-    pub photo: String,
-    /// Column in the photo's pixels.
-    pub x: f64,
-    /// Row in the photo's pixels.
-    pub y: f64,
-    /// Working size (default 256).
-    pub size: Option<u32>,
-    /// Hints already placed (JSON list).
-    pub hints: Option<String>,
-    /// How many colours (default 6, at most 20).
-    pub count: Option<usize>,
-}
-
-/// `POST /api/suggest?photo=ID&x=&y=`: the colours the model suggests there, most likely first, as
-/// `{"suggestions": [{"color": "#rrggbb", "ab": [a, b], "probability": p}, …]}`.
-async fn suggest(
-    State(state): State<Arc<AppState>>,
-    query: Result<QueryParams<SuggestQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let deadline = Instant::now() + state.config.timeout;
-    let QueryParams(query) = query.map_err(|e| ApiError::bad(e.body_text()))?;
-    let size = check_size(query.size, state.config.max_size)?;
-    let count = query.count.unwrap_or(6).clamp(1, 20);
-    let hints = hints_of(&query.hints)?;
-    let photo = cached(&state.cache, &query.photo)?;
-    let state2 = state.clone();
-    let suggestions = run_job(&state, deadline, move |_| {
-        let options = ColorizeOptions {
-            size,
-            ..ColorizeOptions::default()
-        };
-        let c = &state2.colorizer;
-        c.check_hints(&hints, photo.image.width(), photo.image.height())
-            .map_err(infer_error)?;
-        let working = working_of(&state2, &photo, &options)?;
-        c.suggest_working(&photo.image, (&working.0, working.1), &hints, (query.x, query.y), count)
-            .map_err(infer_error)
-    })
-    .await?;
-    Ok(Json(serde_json::json!({ "suggestions": suggestions })).into_response())
 }
 
 /// `GET /api/models`: the model served and the server's limits.

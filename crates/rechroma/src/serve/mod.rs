@@ -43,6 +43,8 @@ mod cache;
 mod conn;
 mod guard;
 mod page;
+mod photos;
+mod work;
 
 pub use conn::serve;
 
