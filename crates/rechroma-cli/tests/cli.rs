@@ -1276,3 +1276,78 @@ fn eval_checks_its_outputs_before_scoring_and_never_replaces_an_input() {
     assert!(!ok && stderr.contains("32..=2048"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn training_refuses_a_folder_of_grayscale_photos_and_a_fine_tune_keeps_its_runs_prior() {
+    let dir = scratch("gray-train");
+    let gray = dir.join("gray");
+    std::fs::create_dir_all(&gray).unwrap();
+    std::fs::copy(fixtures().join("photos/gray/chelsea_gray.png"), gray.join("a.png")).unwrap();
+    let (ok, _, stderr) = rechroma(args![
+        "train",
+        "--arch",
+        "mleu-reg",
+        "--no-backbone",
+        "--widths",
+        "8,8,8,8,8",
+        "--crop",
+        "64",
+        "--batch-size",
+        "2",
+        "--steps",
+        "1",
+        "--data",
+        gray,
+        "--out",
+        dir.join("run")
+    ]);
+    assert!(!ok && stderr.contains("all 1 photos are grayscale"), "{stderr}");
+    // A joint run with its prior, then fine-tuned from its folder without --prior: it keeps that prior.
+    let prior = dir.join("prior.json");
+    let (ok, _, stderr) = rechroma(args!["prior", "--data", fixtures().join("photos"), "-o", prior]);
+    assert!(ok, "{stderr}");
+    let joint = dir.join("joint");
+    let (ok, _, stderr) = rechroma(args![
+        "train",
+        "--arch",
+        "mleu-joint",
+        "--no-backbone",
+        "--widths",
+        "8,8,8,8,8",
+        "--crop",
+        "64",
+        "--batch-size",
+        "2",
+        "--steps",
+        "1",
+        "--prior",
+        prior,
+        "--data",
+        fixtures().join("photos"),
+        "--out",
+        joint
+    ]);
+    assert!(ok, "{stderr}");
+    let tuned = dir.join("tuned");
+    let (ok, _, stderr) = rechroma(args![
+        "train",
+        "--init",
+        joint,
+        "--crop",
+        "64",
+        "--batch-size",
+        "2",
+        "--steps",
+        "1",
+        "--data",
+        fixtures().join("photos"),
+        "--out",
+        tuned
+    ]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        std::fs::read(tuned.join("prior.json")).unwrap(),
+        std::fs::read(joint.join("prior.json")).unwrap()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -37,11 +37,7 @@ pub struct ValidationSet {
     pub skipped_gray: Vec<String>,
 }
 
-/// A photo whose crop has a mean chroma √(a² + b²) below this (Lab units) is grayscale: there is no colour
-/// to score, and the gray baseline would match it exactly (PSNR capped at 100 dB), so it is left out.
-/// JPEG noise on a gray photo stays well below 1; the least colourful real photos of the dev set are
-/// above 3.
-pub const GRAY_CHROMA: f32 = 1.0;
+pub use crate::data::GRAY_CHROMA;
 
 impl ValidationSet {
     /// Reads the photos of `dir` (unreadable ones are reported with `tracing::warn` and skipped, and

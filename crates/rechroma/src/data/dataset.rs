@@ -97,8 +97,16 @@ impl PhotoDataset {
             })
             .collect();
         let (mut paths, mut sources, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
+        let mut gray = 0;
         for (path, source) in read {
             match source {
+                // A grayscale photo would teach gray: left out (cached photos are checked at once).
+                Ok(Source::Cached(img))
+                    if crate::color::LabImage::from_rgb8(&img).mean_chroma() < super::GRAY_CHROMA =>
+                {
+                    tracing::warn!("skipping {}: grayscale, no colour to learn from", path.display());
+                    gray += 1;
+                }
                 Ok(s) => {
                     paths.push(path);
                     sources.push(s);
@@ -108,6 +116,12 @@ impl PhotoDataset {
                     skipped.push(e);
                 }
             }
+        }
+        if paths.is_empty() && gray > 0 {
+            return Err(DataError::AllGray {
+                path: dir.to_path_buf(),
+                count: gray,
+            });
         }
         if paths.is_empty() {
             return Err(DataError::Empty {

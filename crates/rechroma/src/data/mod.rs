@@ -65,8 +65,8 @@ pub enum DataError {
         #[source]
         source: image::ImageError,
     },
-    /// Every photo of a folder to score is grayscale.
-    #[error("{path}: all {count} photos are grayscale: there is no colour to score against")]
+    /// Every photo of a folder to score or train on is grayscale.
+    #[error("{path}: all {count} photos are grayscale: there is no colour to score against or learn from")]
     AllGray {
         /// The folder.
         path: PathBuf,
@@ -314,3 +314,9 @@ pub fn resize(img: &RgbImage, w: u32, h: u32) -> RgbImage {
         .expect("source and destination are both 8-bit RGB");
     dst
 }
+
+/// A photo (or its crop) whose mean chroma √(a² + b²) is below this (Lab units) is grayscale: there is no
+/// colour to score (the gray baseline would match it exactly, PSNR capped at 100 dB) or to learn from
+/// (it would teach gray), so evaluation and training leave it out. JPEG noise on a gray photo stays well
+/// below 1; the least colourful real photos of the dev set are above 3.
+pub const GRAY_CHROMA: f32 = 1.0;

@@ -177,6 +177,11 @@ pub fn train(
         Some(p) if architecture != Architecture::ChromaGan => Some(Prior::load(p)?),
         // Fine-tuning the embedded model keeps its class rebalancing unless a prior is given.
         None if t.init == Init::Default => Some(Prior::from_json(run::embedded::PRIOR, Path::new("<embedded model>"))?),
+        // Fine-tuning a run keeps the prior it was trained with.
+        None if matches!(&t.init, Init::Run(dir) if dir.join(run::PRIOR_FILE).is_file()) => match &t.init {
+            Init::Run(dir) => Some(Prior::load(&dir.join(run::PRIOR_FILE))?),
+            _ => unreachable!("matched above"),
+        },
         None if architecture.classifies() => return Err(TrainError::NoPrior),
         _ => None,
     };
