@@ -86,6 +86,11 @@ async fn wait_for(client: &Client, script: &str, limit: Duration) -> Value {
     }
 }
 
+/// Clicks an element of the page (a real WebDriver click).
+async fn click(client: &Client, locator: fantoccini::Locator<'_>) {
+    client.find(locator).await.unwrap().click().await.unwrap();
+}
+
 /// Drops a JPEG file on the page, as a drag from the file manager does (a `drop` event whose
 /// `DataTransfer` carries the file).
 async fn drop_photo(client: &Client, bytes: &[u8], name: &str) {
@@ -370,13 +375,7 @@ async fn colour_at(client: &Client, id: &str, (fx, fy): (f64, f64), r: i64) -> [
 /// shown there, and checks the preview and then the full-size download change there.
 async fn place_a_hint_and_download(client: &Client, (width, height): (u32, u32)) {
     use fantoccini::Locator;
-    client
-        .find(Locator::Id("hint-mode"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Id("hint-mode")).await;
     wait_for(
         client,
         "!document.getElementById('markers').hidden",
@@ -386,13 +385,7 @@ async fn place_a_hint_and_download(client: &Client, (width, height): (u32, u32))
     let centre = (0.5, 0.5);
     let shown = colour_at(client, "after", centre, 6).await;
     // A real click (WebDriver) in the middle of the hint layer, which lies exactly over the photo.
-    client
-        .find(Locator::Id("markers"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Id("markers")).await;
     wait_for(
         client,
         "document.querySelectorAll('.marker').length === 1",
@@ -444,13 +437,11 @@ async fn place_a_hint_and_download(client: &Client, (width, height): (u32, u32))
         .await
         .unwrap();
     let picked = Instant::now();
-    client
-        .find(Locator::Css(&format!("#suggestions .swatch:nth-child({})", pick + 1)))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(
+        client,
+        Locator::Css(&format!("#suggestions .swatch:nth-child({})", pick + 1)),
+    )
+    .await;
     wait_for(
         client,
         &format!("document.getElementById('after').src !== {before_seq} && document.getElementById('after').dataset.state === 'ready'"),
@@ -495,39 +486,21 @@ async fn place_a_hint_and_download(client: &Client, (width, height): (u32, u32))
     let full = colour_at(client, "after", centre, 6).await;
     assert!(distance(full, target) < distance(shown, target), "{shown:?} → {full:?}");
     // Undo takes the hint away again; the picker's Delete (keyboard users: the Delete key) too.
-    client
-        .find(Locator::Id("hint-undo"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Id("hint-undo")).await;
     wait_for(
         client,
         "document.querySelectorAll('.marker.empty').length === 1 || document.querySelectorAll('.marker').length === 0",
         Duration::from_secs(5),
     )
     .await;
-    client
-        .find(Locator::Id("hint-clear"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Id("hint-clear")).await;
     wait_for(
         client,
         "document.querySelectorAll('.marker').length === 0",
         Duration::from_secs(5),
     )
     .await;
-    client
-        .find(Locator::Id("hint-mode"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Id("hint-mode")).await;
 }
 
 /// Drops a 4000×3000 photo, adds a hint from the keyboard path ("Add a hint at the centre", then the
@@ -545,13 +518,7 @@ async fn time_a_hint_on_a_12_megapixel_photo(client: &Client) {
     drop_photo(client, &jpeg, "big.jpg").await;
     // Select it (a click on its card): until its result comes, the viewer shows the original alone, never
     // a broken "after" image.
-    client
-        .find(Locator::Css(".item:last-child"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Css(".item:last-child")).await;
     let waiting = client
         .execute("return state.selected.status === 'done' || (document.getElementById('after').hidden && document.getElementById('before').classList.contains('solo'));", vec![])
         .await
@@ -563,20 +530,8 @@ async fn time_a_hint_on_a_12_megapixel_photo(client: &Client) {
         Duration::from_secs(180),
     )
     .await;
-    client
-        .find(Locator::Id("hint-mode"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("hint-add"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Id("hint-mode")).await;
+    click(client, Locator::Id("hint-add")).await;
     wait_for(
         client,
         "!document.getElementById('picker').hidden && document.getElementById('picker').dataset.state === 'ready'",
@@ -588,13 +543,7 @@ async fn time_a_hint_on_a_12_megapixel_photo(client: &Client) {
         .await
         .unwrap();
     let picked = Instant::now();
-    client
-        .find(Locator::Css("#suggestions .swatch:last-child"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Css("#suggestions .swatch:last-child")).await;
     wait_for(
         client,
         &format!("document.getElementById('after').src !== {src} && document.getElementById('after').dataset.state === 'ready'"),
@@ -608,42 +557,18 @@ async fn time_a_hint_on_a_12_megapixel_photo(client: &Client) {
     );
     // Generous on a busy machine; the note reports the measured time.
     assert!(seen < Duration::from_secs(10), "{seen:?}");
-    client
-        .find(Locator::Id("hint-mode"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Id("hint-mode")).await;
     // With "Confidence map" ticked, selecting another photo shows (and asks for) that photo's map.
-    client
-        .find(Locator::Id("confidence"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Id("confidence")).await;
     wait_for(client, "state.selected.confidence && document.getElementById('after-tag').textContent === 'confidence' && document.getElementById('after').dataset.state === 'ready'", Duration::from_secs(120)).await;
-    client
-        .find(Locator::Css(".item:first-child"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Css(".item:first-child")).await;
     wait_for(
         client,
         "state.selected === state.items[0] && state.selected.confidence && document.getElementById('after').getAttribute('src') === state.selected.confidence && document.getElementById('after').dataset.state === 'ready'",
         Duration::from_secs(120),
     )
     .await;
-    client
-        .find(Locator::Id("confidence"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(client, Locator::Id("confidence")).await;
 }
 
 /// Peak resident memory (VmHWM) of a process, in MB.

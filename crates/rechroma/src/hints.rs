@@ -196,19 +196,54 @@ pub fn empty_planes(height: usize, width: usize) -> Vec<f32> {
     vec![0.0; HINT_PLANES * height * width]
 }
 
-/// Writes a square patch centred on working pixel (`cx`, `cy`) with half-side `r` (clipped to the image)
-/// into `planes` (`[3, H, W]`): a/110, b/110 and the mask. Later patches overwrite earlier ones.
-fn paint(planes: &mut [f32], (height, width): (usize, usize), (cx, cy): (i64, i64), r: i64, ab: [f32; 2]) {
-    let n = height * width;
-    let (y0, y1) = ((cy - r).max(0), (cy + r).min(height as i64 - 1));
-    let (x0, x1) = ((cx - r).max(0), (cx + r).min(width as i64 - 1));
-    for y in y0..=y1 {
-        for x in x0..=x1 {
-            let p = y as usize * width + x as usize;
-            planes[p] = ab[0] / norm::AB_SIGNED_SCALE;
-            planes[n + p] = ab[1] / norm::AB_SIGNED_SCALE;
-            planes[2 * n + p] = 1.0;
+/// A patch of a `width`-wide plane: columns `x0..x1`, rows `y0..y1` (ends excluded).
+#[derive(Debug, Clone, Copy)]
+struct Rect {
+    x0: usize,
+    x1: usize,
+    y0: usize,
+    y1: usize,
+}
+
+impl Rect {
+    /// The square of half-side `r` around (`cx`, `cy`), clipped to a `width × height` plane.
+    fn around((cx, cy): (i64, i64), r: i64, (height, width): (usize, usize)) -> Self {
+        let clip = |v: i64, len: usize| v.clamp(0, len as i64) as usize;
+        Self {
+            x0: clip(cx - r, width),
+            x1: clip(cx + r + 1, width),
+            y0: clip(cy - r, height),
+            y1: clip(cy + r + 1, height),
         }
+    }
+
+    /// The plane indices it covers, for planes `width` wide.
+    fn pixels(self, width: usize) -> impl Iterator<Item = usize> {
+        (self.y0..self.y1).flat_map(move |y| (self.x0..self.x1).map(move |x| y * width + x))
+    }
+
+    /// The mean of each of the `C` planes of `planes` (planar, `n` values each) over the patch.
+    fn mean<const C: usize>(self, planes: &[f32], n: usize, width: usize) -> [f32; C] {
+        let mut sum = [0f64; C];
+        let mut count = 0usize;
+        for p in self.pixels(width) {
+            for (c, s) in sum.iter_mut().enumerate() {
+                *s += f64::from(planes[c * n + p]);
+            }
+            count += 1;
+        }
+        sum.map(|s| (s / count.max(1) as f64) as f32)
+    }
+}
+
+/// Reveals `ab` (Lab units) over a patch of `planes` (`[3, H, W]`): a/110, b/110 and the mask. Later
+/// patches overwrite earlier ones.
+fn fill(planes: &mut [f32], (height, width): (usize, usize), rect: Rect, ab: [f32; 2]) {
+    let n = height * width;
+    for p in rect.pixels(width) {
+        planes[p] = ab[0] / norm::AB_SIGNED_SCALE;
+        planes[n + p] = ab[1] / norm::AB_SIGNED_SCALE;
+        planes[2 * n + p] = 1.0;
     }
 }
 
@@ -226,7 +261,7 @@ pub fn render(hints: &[Hint], photo: (usize, usize), working: (usize, usize)) ->
         let cx = ((h.x * sx).floor() as i64).clamp(0, ww as i64 - 1);
         let cy = ((h.y * sy).floor() as i64).clamp(0, wh as i64 - 1);
         let r = h.radius.map_or(DEFAULT_WORKING_RADIUS, |r| r * sx.max(sy)).round() as i64;
-        paint(&mut planes, (wh, ww), (cx, cy), r.max(0), ab);
+        fill(&mut planes, (wh, ww), Rect::around((cx, cy), r.max(0), (wh, ww)), ab);
     }
     planes
 }
@@ -297,23 +332,14 @@ pub fn reveal(
         let side = rng.random_range(1..=max_side.max(1)).min(height.min(width));
         let y0 = rng.random_range(0..=height - side);
         let x0 = rng.random_range(0..=width - side);
-        let mut sum = [0f64; 2];
-        for y in y0..y0 + side {
-            for x in x0..x0 + side {
-                sum[0] += f64::from(ab[y * width + x]);
-                sum[1] += f64::from(ab[n + y * width + x]);
-            }
-        }
-        let area = (side * side) as f64;
-        let mean = [(sum[0] / area) as f32, (sum[1] / area) as f32];
-        for y in y0..y0 + side {
-            for x in x0..x0 + side {
-                let p = y * width + x;
-                planes[p] = mean[0] / norm::AB_SIGNED_SCALE;
-                planes[n + p] = mean[1] / norm::AB_SIGNED_SCALE;
-                planes[2 * n + p] = 1.0;
-            }
-        }
+        let rect = Rect {
+            x0,
+            x1: x0 + side,
+            y0,
+            y1: y0 + side,
+        };
+        let mean = rect.mean::<2>(ab, n, width);
+        fill(&mut planes, (height, width), rect, mean);
     }
     planes
 }
@@ -357,18 +383,8 @@ pub fn reveal_hints(
         .map(|_| {
             let x = rng.random_range(0..width);
             let y = rng.random_range(0..height);
-            let (x0, x1) = (x.saturating_sub(r), (x + r).min(width - 1));
-            let (y0, y1) = (y.saturating_sub(r), (y + r).min(height - 1));
-            let mut sum = [0f64; 3];
-            for yy in y0..=y1 {
-                for xx in x0..=x1 {
-                    for (c, s) in sum.iter_mut().enumerate() {
-                        *s += f64::from(lab[c * n + yy * width + xx]);
-                    }
-                }
-            }
-            let area = ((x1 - x0 + 1) * (y1 - y0 + 1)) as f64;
-            let mean = sum.map(|s| (s / area) as f32);
+            let rect = Rect::around((x as i64, y as i64), r as i64, (height, width));
+            let mean = rect.mean::<3>(lab, n, width);
             Hint {
                 x: x as f64 + 0.5,
                 y: y as f64 + 0.5,

@@ -522,6 +522,11 @@ async fn start_with(colorizer: Arc<Colorizer>, config: ServeConfig) -> String {
     format!("http://{addr}")
 }
 
+/// POSTs `body` (or nothing) to `url`.
+async fn send(client: &reqwest::Client, url: String, body: Option<Vec<u8>>) -> reqwest::Response {
+    client.post(url).body(body.unwrap_or_default()).send().await.unwrap()
+}
+
 async fn json_of(response: reqwest::Response) -> serde_json::Value {
     assert_eq!(response.status(), 200);
     serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
@@ -534,40 +539,18 @@ async fn the_api_takes_hints_on_kept_photos_and_refuses_bad_ones() {
     let models = json_of(reqwest::get(format!("{base}/api/models")).await.unwrap()).await;
     assert_eq!(models["models"][0]["controls"]["hints"], true);
     // Keep the photo once; the same bytes give the same id.
-    let kept = json_of(
-        client
-            .post(format!("{base}/api/photos"))
-            .body(sample())
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let kept = json_of(send(&client, format!("{base}/api/photos"), Some(sample())).await).await;
     let id = kept["photo"].as_str().unwrap().to_string();
     assert_eq!(
         (kept["width"].as_u64(), kept["height"].as_u64()),
         (Some(512), Some(512))
     );
-    let again = json_of(
-        client
-            .post(format!("{base}/api/photos"))
-            .body(sample())
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let again = json_of(send(&client, format!("{base}/api/photos"), Some(sample())).await).await;
     assert_eq!(again["photo"], kept["photo"]);
     let run = |query: String| {
         let client = client.clone();
         let base = base.clone();
-        async move {
-            client
-                .post(format!("{base}/api/colorize?{query}"))
-                .send()
-                .await
-                .unwrap()
-        }
+        async move { send(&client, format!("{base}/api/colorize?{query}"), None).await }
     };
     let enc = |json: &str| json.replace('#', "%23").replace('"', "%22").replace(' ', "%20");
     let hints = enc(r##"[{"x": 256, "y": 200, "color": "#b03030", "radius": 40}]"##);
@@ -590,12 +573,12 @@ async fn the_api_takes_hints_on_kept_photos_and_refuses_bad_ones() {
     assert_eq!(preview.status(), 200);
     assert_eq!(preview.headers()["content-type"], "image/jpeg");
     // The same hints with an upload instead of a kept photo.
-    let uploaded = client
-        .post(format!("{base}/api/colorize?size=64&hints={hints}"))
-        .body(sample())
-        .send()
-        .await
-        .unwrap();
+    let uploaded = send(
+        &client,
+        format!("{base}/api/colorize?size=64&hints={hints}"),
+        Some(sample()),
+    )
+    .await;
     let uploaded = image::load_from_memory(&uploaded.bytes().await.unwrap())
         .unwrap()
         .to_rgb8();
@@ -609,46 +592,43 @@ async fn the_api_takes_hints_on_kept_photos_and_refuses_bad_ones() {
     assert!(message.contains("hints: hint 0"), "{message}");
     error(run("photo=0123&size=64".into()).await, 404).await;
     let message = error(
-        client
-            .post(format!("{base}/api/colorize?size=64&preview=true"))
-            .body(sample())
-            .send()
-            .await
-            .unwrap(),
+        send(
+            &client,
+            format!("{base}/api/colorize?size=64&preview=true"),
+            Some(sample()),
+        )
+        .await,
         400,
     )
     .await;
     assert!(message.contains("photo=ID"), "{message}");
     // Suggestions at a point, most likely first; outside the photo: 422.
     let s = json_of(
-        client
-            .post(format!("{base}/api/suggest?photo={id}&x=10&y=10&count=4"))
-            .send()
-            .await
-            .unwrap(),
+        send(
+            &client,
+            format!("{base}/api/suggest?photo={id}&x=10&y=10&count=4"),
+            None,
+        )
+        .await,
     )
     .await;
     let s = s["suggestions"].as_array().unwrap();
     assert_eq!(s.len(), 4);
     assert!(s.iter().all(|c| c["color"].as_str().unwrap().len() == 7));
     error(
-        client
-            .post(format!("{base}/api/suggest?photo={id}&x=600&y=10"))
-            .send()
-            .await
-            .unwrap(),
+        send(&client, format!("{base}/api/suggest?photo={id}&x=600&y=10"), None).await,
         422,
     )
     .await;
     // A model that takes no hints refuses them (400) and still colorizes without.
     let base = start_with(tiny_hint_colorizer(false), ServeConfig::default()).await;
     let message = error(
-        client
-            .post(format!("{base}/api/colorize?size=64&hints={hints}"))
-            .body(sample())
-            .send()
-            .await
-            .unwrap(),
+        send(
+            &client,
+            format!("{base}/api/colorize?size=64&hints={hints}"),
+            Some(sample()),
+        )
+        .await,
         400,
     )
     .await;
