@@ -2,7 +2,6 @@
 
 use crate::outputs::chain;
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use rechroma::hints::{Hint, HintFile};
 use rechroma::infer::{ColorizeOptions, Colorizer};
@@ -42,9 +41,9 @@ pub struct Args {
     /// Overwrite existing output files (inputs are never overwritten).
     #[arg(long, conflicts_with = "skip_existing")]
     force: bool,
-    /// JPEG quality of the outputs, 1–100 (PNG, TIFF and WebP are lossless).
-    #[arg(long, default_value_t = rechroma::fsutil::JPEG_QUALITY, value_parser = clap::value_parser!(u8).range(1..=100))]
-    quality: u8,
+    /// JPEG quality of the outputs, 1–100 (PNG, TIFF and WebP are lossless) [default: 95].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+    quality: Option<u8>,
     /// Colour hints, a JSON file: for one photo a list `[{"x": 412, "y": 230, "color": "#b03030",
     /// "radius": 4}, …]` (x, y in the photo's pixels as displayed, colour sRGB whose chroma is used,
     /// radius optional in photo pixels); for a folder an object mapping photo names (relative to the
@@ -75,11 +74,79 @@ fn check_writable(jobs: &[Job]) -> Result<()> {
         .collect();
     for dir in dirs {
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the output folder {}", dir.display()))?;
+        let swept = rechroma::fsutil::remove_stale_temps_in(&dir);
+        if swept > 0 {
+            eprintln!(
+                "note: {}: removed {swept} temporary file(s) an interrupted earlier run left",
+                dir.display()
+            );
+        }
         let probe = dir.join(format!(".rechroma-write-test.{}.tmp", std::process::id()));
         std::fs::write(&probe, b"").with_context(|| format!("cannot write in the output folder {}", dir.display()))?;
         let _ = std::fs::remove_file(&probe);
     }
     Ok(())
+}
+
+/// Refuses, once and before any work, a batch whose outputs already exist (a plain rerun): says how
+/// many, names the first, and offers --skip-existing and --force.
+fn refuse_existing(jobs: &[Job], confidence: bool) -> Result<()> {
+    let existing: Vec<PathBuf> = jobs
+        .iter()
+        .flat_map(|j| {
+            let mut files = vec![j.output.clone()];
+            if confidence {
+                files.push(confidence_path(&j.output));
+            }
+            files
+        })
+        .filter(|f| f.exists())
+        .collect();
+    match existing.as_slice() {
+        [] => Ok(()),
+        [one] => bail!(
+            "{} already exists: --force overwrites it, --skip-existing leaves it",
+            one.display()
+        ),
+        [first, ..] => bail!(
+            "{} of the outputs already exist (e.g. {}): --skip-existing colorizes only the missing ones, --force overwrites them",
+            existing.len(),
+            first.display()
+        ),
+    }
+}
+
+/// Warns about flags that change nothing here: decoding flags the model ignores, a JPEG quality with
+/// no JPEG output, spreading flags without hints.
+fn warn_unused(args: &Args, jobs: &[Job], colorizer: &Colorizer) {
+    use rechroma::model::{Architecture, mleu::Head};
+    let decode = &args.model.decode;
+    let distribution = colorizer.architecture() == Architecture::Mleu(Head::Classification);
+    let model = || format!("{} ({})", colorizer.source, colorizer.architecture().name());
+    if decode.temperature.is_some() && !distribution {
+        eprintln!(
+            "warning: --temperature changes nothing: the model {} regresses its colours",
+            model()
+        );
+    }
+    if decode.prior_correction.is_some() && !distribution {
+        eprintln!(
+            "warning: --prior-correction changes nothing: the model {} regresses its colours",
+            model()
+        );
+    }
+    let jpeg = |p: &Path| {
+        p.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"))
+    };
+    if args.quality.is_some() && !jobs.iter().any(|j| jpeg(&j.output)) {
+        eprintln!("warning: --quality changes nothing: no output is a JPEG (PNG, TIFF and WebP are lossless)");
+    }
+    let spread = &args.model.spread;
+    let spreading = spread.spread_reach.is_some() || spread.spread_edge.is_some() || spread.spreads.is_some();
+    if spreading && jobs.iter().all(|j| j.hints.is_empty()) {
+        eprintln!("warning: --spread-reach, --spread-edge and --spreads change nothing without colour hints");
+    }
 }
 
 /// One photo to colorize.
@@ -184,6 +251,13 @@ fn plan(args: &Args, notes: &mut Vec<String>) -> Result<(Vec<Job>, Vec<String>)>
                     input.display()
                 );
             };
+            if out_dir.is_some() && input.canonicalize().ok() == out_dir {
+                bail!(
+                    "{}: --out-dir is this input folder itself, so the outputs would replace the photos: choose another folder (e.g. {})",
+                    input.display(),
+                    input.join("colour").display()
+                );
+            }
             let scan = rechroma::data::scan_all(input)?;
             if let Some(summary) = scan.skipped_summary() {
                 notes.push(format!("{}: skipped {summary}", input.display()));
@@ -280,7 +354,7 @@ fn run_one(
     quality: u8,
     notes: &mut Vec<String>,
 ) -> Result<(), String> {
-    let name = |p: &Path| p.display().to_string();
+    let name = |p: &Path| crate::outputs::shown(p);
     rechroma::fsutil::output_format(&job.output).map_err(|e| chain(&e))?;
     let mut outputs = vec![job.output.clone()];
     if options.confidence {
@@ -394,6 +468,10 @@ pub fn run(args: Args) -> Result<()> {
         }
         skipped = before - jobs.len();
     }
+    if !args.force && !args.skip_existing {
+        refuse_existing(&jobs, options.confidence)?;
+    }
+    warn_unused(&args, &jobs, &colorizer);
     check_writable(&jobs)?;
     let threads = args
         .jobs
@@ -403,33 +481,29 @@ pub fn run(args: Args) -> Result<()> {
         .num_threads(threads)
         .build()
         .context("cannot start worker threads")?;
-    let bar = ProgressBar::new(jobs.len() as u64).with_style(
-        ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} photos  {per_sec}  eta {eta}  {wide_msg}")
-            .expect("valid template"),
-    );
-    bar.set_prefix("colorizing");
+    let bar = crate::progress::Progress::new(jobs.len() as u64, "colorizing", "photo");
     for e in &errors {
         bar.suspend(|| eprintln!("error: {e}"));
     }
+    let quality = args.quality.unwrap_or(rechroma::fsutil::JPEG_QUALITY);
     let start = std::time::Instant::now();
     let failed: Vec<String> = pool.install(|| {
         jobs.par_iter()
             .filter_map(|job| {
-                bar.set_message(job.input.display().to_string());
                 let mut notes = Vec::new();
-                let r = run_one(job, &colorizer, &options, &inputs, args.force, args.quality, &mut notes).err();
+                let r = run_one(job, &colorizer, &options, &inputs, args.force, quality, &mut notes).err();
                 for n in notes {
                     bar.suspend(|| eprintln!("note: {n}"));
                 }
                 if let Some(e) = &r {
                     bar.suspend(|| eprintln!("error: {e}"));
                 }
-                bar.inc(1);
+                bar.inc(&job.input.display().to_string());
                 r
             })
             .collect()
     });
-    bar.finish_and_clear();
+    bar.finish();
     let failures = failed.len() + errors.len();
     let done = jobs.len() - failed.len();
     let total = jobs.len() + errors.len();

@@ -124,7 +124,7 @@ pub fn run(args: Args) -> Result<()> {
             .zip(&set.gray_photo_scores)
             .map(|((name, m), g)| format!("{name}\n{:+.2} dB over gray", m.psnr.min(100.0) - g.psnr.min(100.0)))
             .collect();
-        let sheet = rechroma::plot::labelled_sheet(&sheet, &labels, args.crop, 4)?;
+        let sheet = rechroma::plot::labelled_sheet(&sheet, &labels, &["gray", "model", "truth"], args.crop, 4)?;
         rechroma::fsutil::save_image_atomic(&image::DynamicImage::ImageRgb8(sheet), path)?;
     }
     let decode = colorizer.resolve(&options);

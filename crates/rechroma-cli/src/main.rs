@@ -11,6 +11,7 @@ mod model_args;
 mod outputs;
 mod parse;
 mod prior;
+mod progress;
 mod serve;
 mod suggest;
 mod train;
@@ -90,8 +91,24 @@ fn stop_cleanly_on_signals() {
     });
 }
 
+/// The ids of the flags given on the command line to the subcommand of `matches`.
+fn given_flags(matches: &clap::ArgMatches) -> Vec<String> {
+    let Some((_, sub)) = matches.subcommand() else {
+        return Vec::new();
+    };
+    sub.ids()
+        .filter(|id| sub.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine))
+        .map(|id| id.as_str().to_string())
+        .collect()
+}
+
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let given = given_flags(&matches);
     // Die quietly when the reader of our output goes away (`rechroma eval … | head`), as command-line
     // tools do, instead of panicking on a failed print: Rust ignores SIGPIPE by default. Not `serve`:
     // there a client that resets its connection would kill the server (its answer written to a dead
@@ -132,7 +149,7 @@ fn main() -> std::process::ExitCode {
         Command::Suggest(args) => suggest::run(args),
         Command::Export(args) => export::run(args),
         Command::Prior(args) => prior::run(args),
-        Command::Train(args) => train::run(args),
+        Command::Train(args) => train::run(args, &given),
         Command::Bench(args) => bench::run(args),
         Command::Serve(args) => serve::run(args),
     };

@@ -1,6 +1,7 @@
 //! The model and decoding options `colorize`, `eval` and `export` share.
 
 use anyhow::Result;
+use rechroma::hints::{SpreadConfig, spread::Spreads};
 use rechroma::infer::{ColorizeOptions, Colorizer};
 use rechroma::quantize::{DecodeConfig, Decoding, Gamut};
 use std::path::PathBuf;
@@ -29,10 +30,11 @@ pub struct DecodeArgs {
     /// paper's (most colourful), 1 the calibrated distribution (most faithful) [default: the model's].
     #[arg(long, value_parser = crate::parse::unit)]
     pub prior_correction: Option<f32>,
-    /// Vividness (0–1): 1 keeps the decoded colours, lower values fade them towards gray, the colours the
-    /// model is least sure of first (per-pixel entropy; uniformly for models without a distribution)
-    /// [default: the model's].
-    #[arg(long, value_parser = crate::parse::unit)]
+    /// Vividness (0–2): 1 keeps the decoded colours; lower values fade them towards gray, the colours the
+    /// model is least sure of first; higher values raise the chroma, of the colours it is most sure of
+    /// most (per-pixel entropy; uniformly for models without a distribution; raised colours are fitted
+    /// into the gamut along their hue) [default: the model's].
+    #[arg(long, value_parser = crate::parse::vividness)]
     pub vividness: Option<f32>,
     /// What to do with colours outside sRGB at their pixel's lightness [default: the model's].
     #[arg(long, value_enum)]
@@ -50,12 +52,46 @@ pub struct ModelChoice {
     pub device: crate::device::DeviceArg,
 }
 
+/// How colour hints spread over their regions after the network (`rechroma::hints::spread`).
+#[derive(clap::Args)]
+pub struct SpreadArgs {
+    /// How far a hint's colour spreads over its region after the network, in working-size pixels of
+    /// geodesic distance (its effect falls to 1/e there); 0: only the network spreads hints
+    /// [default: 96, chosen on dev].
+    #[arg(long, value_parser = crate::parse::non_negative)]
+    pub spread_reach: Option<f32>,
+    /// How strongly edges stop a hint's spreading: the distance, in pixels, each unit of lightness
+    /// difference (L, 0–100) adds [default: 2, chosen on dev].
+    #[arg(long, value_parser = crate::parse::non_negative)]
+    pub spread_edge: Option<f32>,
+    /// What a hint spreads: its colour (each pixel moves towards it) or its residual over the network's
+    /// prediction (added to it) [default: colour, chosen on dev].
+    #[arg(long, value_enum)]
+    pub spreads: Option<SpreadsArg>,
+}
+
+/// What a hint spreads, as the command line names it.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum SpreadsArg {
+    /// Its colour.
+    Colour,
+    /// Its difference from the network's prediction under it.
+    Residual,
+}
+
 #[derive(clap::Args)]
 pub struct ModelArgs {
     #[command(flatten)]
     pub choice: ModelChoice,
     #[command(flatten)]
     pub decode: DecodeArgs,
+    #[command(flatten)]
+    pub spread: SpreadArgs,
+    /// Remove this share (0–1) of the result's overall colour cast (e.g. a sepia or blue tint): 1 makes
+    /// the median colour neutral, as a white balance of the colours alone (lightness untouched)
+    /// [default: 0].
+    #[arg(long, value_parser = crate::parse::unit, default_value_t = 0.0, hide_default_value = true)]
+    pub cast_removal: f32,
 }
 
 impl DecodeArgs {
@@ -72,6 +108,22 @@ impl DecodeArgs {
         }
         if let Some(g) = self.gamut {
             decode.gamut = g.into();
+        }
+    }
+}
+
+impl SpreadArgs {
+    /// The spreading these flags set (the defaults where they name none).
+    pub fn config(&self) -> SpreadConfig {
+        let default = SpreadConfig::default();
+        SpreadConfig {
+            reach: self.spread_reach.unwrap_or(default.reach),
+            edge: self.spread_edge.unwrap_or(default.edge),
+            what: match self.spreads {
+                None => default.what,
+                Some(SpreadsArg::Colour) => Spreads::Colour,
+                Some(SpreadsArg::Residual) => Spreads::Residual,
+            },
         }
     }
 }
@@ -118,6 +170,8 @@ impl ModelArgs {
             vividness: d.vividness,
             gamut: d.gamut.map(Gamut::from),
             confidence,
+            spread: self.spread.config(),
+            cast_removal: self.cast_removal,
         }
     }
 }

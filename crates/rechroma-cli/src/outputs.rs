@@ -44,14 +44,63 @@ pub fn check_not_input(output: &Path, input_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A path as printed in messages: control characters (a newline in a file name) escaped as `\n`, so
+/// one file's message stays one line.
+pub fn shown(path: &Path) -> String {
+    let text = path.display().to_string();
+    if !text.chars().any(char::is_control) {
+        return text;
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// An error and its causes on one line (the library's, shared with `serve`'s JSON errors).
 pub use rechroma::{error_chain as chain, one_line};
 
 #[cfg(test)]
 mod tests {
     #[test]
+    fn control_characters_in_names_are_escaped() {
+        assert_eq!(super::shown(std::path::Path::new("a\nb.jpg")), "a\\nb.jpg");
+        assert_eq!(super::shown(std::path::Path::new("plain é.jpg")), "plain é.jpg");
+    }
+
+    #[test]
     fn a_multi_line_cause_is_printed_on_one_line() {
         let e = std::io::Error::other("image too large:\n  width 20000 exceeds 16383\n");
-        assert_eq!(super::chain(&e), "image too large:; width 20000 exceeds 16383");
+        assert_eq!(super::chain(&e), "image too large: width 20000 exceeds 16383");
+    }
+
+    /// A cause the message already quotes is printed once (issue 21 #18: "…RGB: 13: Invalid channel
+    /// bit count for RGB: 13").
+    #[test]
+    fn a_repeated_cause_is_printed_once() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "cannot decode photo.png: {}", self.0)
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Outer(std::io::Error::other("Invalid channel bit count for RGB: 13"));
+        assert_eq!(
+            super::chain(&e),
+            "cannot decode photo.png: Invalid channel bit count for RGB: 13"
+        );
+        let plain = std::io::Error::other("Format error encoding WebP:\nInvalid dimensions");
+        assert_eq!(super::chain(&plain), "Format error encoding WebP: Invalid dimensions");
     }
 }

@@ -9,6 +9,16 @@ pub fn unit(s: &str) -> Result<f32, String> {
     }
 }
 
+/// A vividness in [0, 2].
+pub fn vividness(s: &str) -> Result<f32, String> {
+    let max = rechroma::quantize::decode::MAX_VIVIDNESS;
+    match s.parse::<f32>() {
+        Ok(v) if (0.0..=max).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("{v} is outside the allowed range 0 to {max}")),
+        Err(e) => Err(format!("{s}: {e}")),
+    }
+}
+
 /// A finite number above 0.
 pub fn positive(s: &str) -> Result<f32, String> {
     positive_f64(s).map(|v| v as f32)
@@ -21,6 +31,11 @@ pub fn positive_f64(s: &str) -> Result<f64, String> {
         Ok(v) => Err(format!("{v} is not allowed: a finite number above 0 is needed")),
         Err(e) => Err(format!("{s}: {e}")),
     }
+}
+
+/// A finite number of at least 0.
+pub fn non_negative(s: &str) -> Result<f32, String> {
+    non_negative_f64(s).map(|v| v as f32)
 }
 
 /// A finite number of at least 0.

@@ -39,8 +39,9 @@ pub struct Args {
     /// Run folder: config, checkpoints, weights and logs go here.
     #[arg(long = "out-dir", alias = "out", value_name = "RUN")]
     out: PathBuf,
-    /// Continue the run in OUT from its last checkpoint, with the configuration saved there (only the
-    /// flags given explicitly, --steps and --lr-drop, change it).
+    /// Continue the run in OUT from its last checkpoint, with the configuration saved there. Flags given
+    /// with it that can change mid-run (--steps, --lr, --lr-drop, --batch-size, --data, --val,
+    /// --validate-every, --checkpoint-every, --no-keep-validated) change it, said; any other is refused.
     #[arg(long)]
     resume: bool,
     /// Replace a training run already in OUT (without --resume, an existing run is refused).
@@ -305,9 +306,10 @@ fn config_from(args: &Args) -> Result<RunConfig> {
     let train = TrainConfig {
         init,
         backbone_weights,
-        data: args.data.clone(),
-        prior: args.prior.clone(),
-        val: args.val.clone(),
+        // Stored resolved, so the run can be resumed from any folder.
+        data: absolute(&args.data),
+        prior: args.prior.as_deref().map(absolute),
+        val: args.val.as_deref().map(absolute),
         dataset,
         batch_size: args.batch_size,
         steps: args.steps.unwrap_or(paper.steps),
@@ -343,7 +345,157 @@ fn config_from(args: &Args) -> Result<RunConfig> {
     Ok(config)
 }
 
-pub fn run(args: Args) -> Result<()> {
+/// The flags `train` stores resolved: a run can be resumed from any folder.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The paths (`train.dataset.seed`) where two JSON values differ.
+fn json_diff(a: &serde_json::Value, b: &serde_json::Value, at: String, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let path = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+                json_diff(
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    path,
+                    out,
+                );
+            }
+        }
+        _ if a != b => out.push(at),
+        _ => {}
+    }
+}
+
+/// What a flag given with --resume does to the saved run: changes it (said), or is refused (named).
+fn resumed_config(args: &Args, given: &[String]) -> Result<RunConfig> {
+    let mut c = RunConfig::load(&args.out)?;
+    let ckpt = rechroma::run::checkpoint_dir(&args.out).context("the run's checkpoint")?;
+    let done = rechroma::train::RunState::load(&ckpt)?.step;
+    let mut changed = Vec::new();
+    let mut fixed = Vec::new();
+    for id in given {
+        match id.as_str() {
+            // Not settings of the run.
+            "out" | "resume" | "device" | "verbose" | "max_pixels" => {}
+            "steps" => {
+                let steps = args.steps.expect("given");
+                if steps < done {
+                    bail!("--steps {steps} is below the {done} steps this run has done: give at least {done}");
+                }
+                if steps != c.train.steps {
+                    changed.push(format!("steps {} → {steps}", c.train.steps));
+                    c.train.steps = steps;
+                }
+            }
+            "lr" => {
+                let lr = args.lr.expect("given");
+                if lr != c.train.lr {
+                    changed.push(format!("learning rate {} → {lr}", c.train.lr));
+                    c.train.lr = lr;
+                }
+            }
+            "lr_drop" if args.lr_drop != c.train.lr_drops => {
+                changed.push(format!(
+                    "learning-rate drops {:?} → {:?}",
+                    c.train.lr_drops, args.lr_drop
+                ));
+                c.train.lr_drops = args.lr_drop.clone();
+            }
+            "batch_size" if args.batch_size != c.train.batch_size => {
+                changed.push(format!("batch size {} → {}", c.train.batch_size, args.batch_size));
+                c.train.batch_size = args.batch_size;
+            }
+            "data" => {
+                let data = absolute(&args.data);
+                if data != absolute(&c.train.data) {
+                    changed.push(format!(
+                        "training photos {} → {}",
+                        c.train.data.display(),
+                        data.display()
+                    ));
+                    c.train.data = data;
+                }
+            }
+            "val" => {
+                let val = args.val.as_deref().map(absolute);
+                if val != c.train.val.as_deref().map(absolute) {
+                    let shown = val.as_deref().map_or("none".into(), |v| v.display().to_string());
+                    changed.push(format!("validation photos → {shown}"));
+                    c.train.val = val;
+                }
+            }
+            "validate_every" if args.validate_every != c.train.validate_every => {
+                changed.push(format!("validation every {} steps", args.validate_every));
+                c.train.validate_every = args.validate_every;
+            }
+            "checkpoint_every" if args.checkpoint_every != c.train.checkpoint_every => {
+                changed.push(format!("checkpoint every {} steps", args.checkpoint_every));
+                c.train.checkpoint_every = args.checkpoint_every;
+            }
+            "no_keep_validated" if c.train.keep_validated => {
+                changed.push("validated models no longer kept".into());
+                c.train.keep_validated = false;
+            }
+            "lr_drop" | "batch_size" | "validate_every" | "checkpoint_every" | "no_keep_validated" => {}
+            other => fixed.push(format!("--{}", other.replace('_', "-"))),
+        }
+    }
+    // Flags that make the run what it is (architecture, crop, data augmentation, …) may be repeated as
+    // they were; one that would change the run is refused, named.
+    if !fixed.is_empty() {
+        let fresh = config_from(args)?;
+        let json = |c: &RunConfig| serde_json::from_slice::<serde_json::Value>(&c.to_json()).expect("a run's JSON");
+        let (mut wanted, saved) = (json(&fresh), json(&c));
+        for key in [
+            "steps",
+            "lr",
+            "lr_drops",
+            "batch_size",
+            "data",
+            "val",
+            "validate_every",
+            "checkpoint_every",
+            "keep_validated",
+            "prior",
+            "backbone_weights",
+            "teacher_weights",
+        ] {
+            wanted["train"][key] = saved["train"][key].clone();
+        }
+        let mut differ = Vec::new();
+        json_diff(&wanted, &saved, String::new(), &mut differ);
+        if !differ.is_empty() {
+            bail!(
+                "{} cannot change when resuming (the run's {} would differ; see {}): start a new run instead, e.g. with --init {} to fine-tune from this one",
+                fixed.join(", "),
+                differ.join(", "),
+                args.out.join(rechroma::run::CONFIG_FILE).display(),
+                args.out.display()
+            );
+        }
+    }
+    eprintln!(
+        "resuming {} at step {done} with its saved settings{}",
+        args.out.display(),
+        if changed.is_empty() {
+            String::new()
+        } else {
+            format!(", except: {}", changed.join(", "))
+        }
+    );
+    if !changed.is_empty() {
+        c.validate().context("the training settings")?;
+    }
+    Ok(c)
+}
+
+/// `given`: the ids of the flags given on the command line (a resume applies or refuses each).
+pub fn run(args: Args, given: &[String]) -> Result<()> {
     let saved = args.out.join(rechroma::run::CONFIG_FILE);
     let has_checkpoint = rechroma::run::checkpoint_dir(&args.out).is_some();
     if args.resume && !(saved.is_file() && has_checkpoint) {
@@ -361,29 +513,7 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     let config = if args.resume {
-        let mut c = RunConfig::load(&args.out)?;
-        let mut changed = Vec::new();
-        if let Some(steps) = args.steps.filter(|&s| s != c.train.steps) {
-            changed.push(format!("steps {} → {steps}", c.train.steps));
-            c.train.steps = steps;
-        }
-        if !args.lr_drop.is_empty() && args.lr_drop != c.train.lr_drops {
-            changed.push(format!(
-                "learning-rate drops {:?} → {:?}",
-                c.train.lr_drops, args.lr_drop
-            ));
-            c.train.lr_drops = args.lr_drop.clone();
-        }
-        eprintln!(
-            "resuming {} with its saved settings{}",
-            args.out.display(),
-            if changed.is_empty() {
-                String::new()
-            } else {
-                format!(", except {}", changed.join(", "))
-            }
-        );
-        c
+        resumed_config(&args, given)?
     } else {
         if args.force && has_checkpoint {
             // A replaced run starts clean: its old checkpoints must not be resumed by accident.

@@ -460,8 +460,18 @@ fn eval_scores_the_model_and_the_gray_baseline_and_draws_the_sheet() {
         assert!(json["model_scores"][key].as_f64().is_some(), "{key}: {json}");
     }
     let img = image::open(&sheet).unwrap();
-    // A 260-pixel label column (file name, gain over gray) beside the 3 crops of each row.
-    assert_eq!((img.width(), img.height()), (260 + 3 * 64 + 16, 3 * 64 + 4 * 4));
+    // A 260-pixel label column (file name, gain over gray) beside the 3 crops of each row, under a
+    // 28-pixel band of column headings (gray | model | truth) with dark text over each column.
+    assert_eq!((img.width(), img.height()), (260 + 3 * 64 + 16, 28 + 3 * 64 + 4 * 4));
+    let rgb = img.to_rgb8();
+    for c in 0..3u32 {
+        let x0 = 260 + 4 + c * (64 + 4);
+        let dark = (x0..x0 + 64)
+            .flat_map(|x| (0..28).map(move |y| (x, y)))
+            .filter(|&(x, y)| rgb.get_pixel(x, y)[0] < 128)
+            .count();
+        assert!(dark > 10, "column {c} has no heading");
+    }
     let (ok, stdout, _) = rechroma(args!["eval", photos, "--crop", "64"]);
     assert!(ok && stdout.contains("gray") && stdout.contains("truth"), "{stdout}");
     assert!(stdout.contains("skipped 1 grayscale photo"), "{stdout}");
@@ -627,7 +637,7 @@ fn nonsense_values_are_refused_at_parse_time_with_the_allowed_range() {
     let cases: [(&[&str], &str); 8] = [
         (&["--temperature", "NaN"], "finite number above 0"),
         (&["--prior-correction=-5"], "0 to 1"),
-        (&["--vividness", "2"], "0 to 1"),
+        (&["--vividness", "2.5"], "0 to 2"),
         (&["--max-pixels", "0"], "0"),
         (&["--batch-size", "0"], "at least 1"),
         (&["--lr", "NaN"], "finite number above 0"),
@@ -1350,4 +1360,128 @@ fn training_refuses_a_folder_of_grayscale_photos_and_a_fine_tune_keeps_its_runs_
         std::fs::read(joint.join("prior.json")).unwrap()
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_resume_applies_what_can_change_and_refuses_what_cannot() {
+    let dir = scratch("resume-flags");
+    let run = dir.join("run");
+    let out = tiny_train(&run).args(["--steps", "4"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let resume = |extra: &[&str]| {
+        let out = tiny_train(&run).arg("--resume").args(extra).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // Fewer steps than done: refused, naming the flag and the step.
+    let (ok, stderr) = resume(&["--steps", "2"]);
+    assert!(!ok && stderr.contains("--steps 2 is below the 4 steps"), "{stderr}");
+    // Another seed (data order) or head: refused, naming the flag and what would differ.
+    let (ok, stderr) = resume(&["--steps", "6", "--seed", "7"]);
+    assert!(!ok && stderr.contains("--seed cannot change when resuming"), "{stderr}");
+    assert!(stderr.contains("train.dataset.seed"), "{stderr}");
+    let (ok, stderr) = resume(&["--steps", "6", "--class-stride", "4"]);
+    assert!(
+        !ok && stderr.contains("--class-stride") && stderr.contains("class_stride"),
+        "{stderr}"
+    );
+    // The flags it was started with, repeated as they were (tiny_train's), are accepted.
+    // A new learning rate and batch size: applied and said; the saved config records them.
+    let out = Command::new(env!("CARGO_BIN_EXE_rechroma"))
+        .args([
+            "train",
+            "--resume",
+            "--steps",
+            "6",
+            "--lr",
+            "0.002",
+            "--batch-size",
+            "3",
+            "--out",
+        ])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let (ok, stderr) = (out.status.success(), String::from_utf8_lossy(&out.stderr));
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("learning rate") && stderr.contains("→ 0.002") && stderr.contains("batch size 2 → 3"),
+        "{stderr}"
+    );
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["train"]["lr"], serde_json::json!(0.002));
+    assert_eq!(config["train"]["batch_size"], serde_json::json!(3));
+    assert_eq!(config["train"]["steps"], serde_json::json!(6));
+    // The photo folder is stored resolved: the run resumes from another working folder.
+    let data = config["train"]["data"].as_str().unwrap();
+    assert!(std::path::Path::new(data).is_absolute(), "{data}");
+    let elsewhere = Command::new(env!("CARGO_BIN_EXE_rechroma"))
+        .current_dir(std::env::temp_dir())
+        .args(["train", "--resume", "--steps", "8", "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        elsewhere.status.success(),
+        "{}",
+        String::from_utf8_lossy(&elsewhere.stderr)
+    );
+}
+
+#[test]
+fn a_rerun_over_existing_outputs_says_so_once_and_progress_is_printed_without_a_terminal() {
+    let dir = scratch("rerun");
+    let photos = dir.join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    for name in ["a.webp", "b.webp"] {
+        std::fs::copy(fixtures().join("photos/astronaut_64x64.webp"), photos.join(name)).unwrap();
+    }
+    let colorize = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_rechroma"))
+            .arg("colorize")
+            .arg(&photos)
+            .arg("--out-dir")
+            .arg(dir.join("out"))
+            .args(["--size", "64"])
+            .args(extra)
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, stderr) = colorize(&[]);
+    assert!(ok, "{stderr}");
+    // stderr is a pipe here: the bar is hidden, so a plain progress line reports the batch.
+    assert!(stderr.contains("colorizing: 2/2 photos"), "{stderr}");
+    let (ok, stderr) = colorize(&[]);
+    assert!(!ok);
+    assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("2 of the outputs already exist")
+            && stderr.contains("--skip-existing")
+            && stderr.contains("--force"),
+        "{stderr}"
+    );
+    // A flag that changes nothing is warned about: --quality without a JPEG output.
+    let (ok, stderr) = colorize(&["--skip-existing", "--quality", "80"]);
+    assert!(ok && stderr.contains("warning: --quality changes nothing"), "{stderr}");
+    // The input folder as the output folder: refused up front.
+    let out = Command::new(env!("CARGO_BIN_EXE_rechroma"))
+        .arg("colorize")
+        .arg(&photos)
+        .arg("--out-dir")
+        .arg(&photos)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("is this input folder itself"),
+        "{stderr}"
+    );
+    // A temporary file a killed run left in the output folder is swept at the next start.
+    let stale = dir.join("out/.a.webp.999999999.tmp");
+    std::fs::write(&stale, b"half a photo").unwrap();
+    let (ok, stderr) = colorize(&["--force"]);
+    assert!(
+        ok && !stale.exists() && stderr.contains("removed 1 temporary file"),
+        "{stderr}"
+    );
 }

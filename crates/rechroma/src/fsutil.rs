@@ -74,6 +74,33 @@ pub fn remove_stale_temps(path: &Path) {
     }
 }
 
+/// Removes every temporary file `.NAME.PID.tmp` in `dir` whose process is gone (an earlier rechroma
+/// killed while writing; SIGKILL cannot be caught), whatever its output's name: a batch started in a
+/// folder sweeps what a killed batch left there. Returns how many were removed.
+pub fn remove_stale_temps_in(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let pid = file
+            .strip_prefix('.')
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .and_then(|rest| rest.rsplit_once('.'))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !alive(pid)
+            && entry.file_type().is_ok_and(|t| t.is_file())
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Errors writing output files; each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -101,7 +128,26 @@ pub enum WriteError {
         /// The file.
         path: PathBuf,
     },
+    /// The photo is larger than the format can hold.
+    #[error("{path}: {format} holds at most {max} pixels a side, this photo is {width} × {height}: write PNG or TIFF")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The format's name.
+        format: &'static str,
+        /// Its largest side.
+        max: u32,
+        /// The photo's width.
+        width: u32,
+        /// The photo's height.
+        height: u32,
+    },
 }
+
+/// The largest side a WebP file holds (its header stores side − 1 in 14 bits).
+pub const WEBP_MAX_SIDE: u32 = 16383;
+/// The largest side a baseline JPEG holds.
+pub const JPEG_MAX_SIDE: u32 = 65535;
 
 /// Writes `bytes` to a temporary file beside `path` (same folder, so the rename is atomic), flushes it
 /// to disk, then renames it over `path`. The temporary file is removed if anything fails (or the
@@ -178,6 +224,20 @@ pub fn save_image_atomic(img: &image::DynamicImage, path: &Path) -> Result<(), W
 /// [`save_image_atomic`] with metadata and a JPEG quality.
 pub fn save_image_atomic_with(img: &image::DynamicImage, path: &Path, options: &SaveOptions) -> Result<(), WriteError> {
     let format = output_format(path)?;
+    let (name, max) = match format {
+        image::ImageFormat::WebP => ("WebP", WEBP_MAX_SIDE),
+        image::ImageFormat::Jpeg => ("JPEG", JPEG_MAX_SIDE),
+        _ => ("", u32::MAX),
+    };
+    if img.width() > max || img.height() > max {
+        return Err(WriteError::TooLarge {
+            path: path.to_path_buf(),
+            format: name,
+            max,
+            width: img.width(),
+            height: img.height(),
+        });
+    }
     let bytes = encode_image(img, format, options).map_err(|source| WriteError::Encode {
         path: path.to_path_buf(),
         source,

@@ -53,25 +53,35 @@ pub use run::{RunConfig, RunError, TrainConfig};
 pub use train::{TrainError, train};
 
 /// An error and its causes on one line, "outer: inner: innermost" (what `anyhow`'s `{:#}` prints), for
-/// messages collected per photo (the CLI) or answered as JSON (`serve`).
+/// messages collected per photo (the CLI) or answered as JSON (`serve`). A cause whose text the line
+/// already holds (decoders often repeat their source in their own message) is not printed twice.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = e.to_string();
+    let mut line = one_line(&e.to_string());
     let mut source = e.source();
     while let Some(s) = source {
-        line.push_str(": ");
-        line.push_str(&s.to_string());
+        let text = one_line(&s.to_string());
+        if !text.is_empty() && !line.contains(&text) {
+            if !line.ends_with(':') {
+                line.push(':');
+            }
+            line.push(' ');
+            line.push_str(&text);
+        }
         source = s.source();
     }
-    one_line(&line)
+    line
 }
 
 /// A message on one line: decoders' multi-line texts (a WebP over 16383 pixels wide printed its reason on
-/// a second line) are joined with "; ", so one bad file gives one line.
+/// a second line) are joined with "; " (with a space after a line that ends in a colon), so one bad file
+/// gives one line.
 pub fn one_line(message: &str) -> String {
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ")
+    let mut out = String::new();
+    for line in message.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !out.is_empty() {
+            out.push_str(if out.ends_with(':') { " " } else { "; " });
+        }
+        out.push_str(line);
+    }
+    out
 }

@@ -239,17 +239,34 @@ pub fn training_curves(
 /// Width of the label column of [`labelled_sheet`], in pixels.
 const LABEL_WIDTH: u32 = 260;
 
-/// A contact sheet with a label column on its left: `labels[r]` (e.g. the photo's file name and its
-/// PSNR gain over gray) printed beside row `r`, whose rows are `row` pixels high after a `gutter`.
-pub fn labelled_sheet(sheet: &RgbImage, labels: &[String], row: u32, gutter: u32) -> Result<RgbImage, PlotError> {
+/// Height of the headings band of [`labelled_sheet`], in pixels.
+const HEADING_HEIGHT: u32 = 28;
+
+/// A contact sheet with a label column on its left and column headings on top: `labels[r]` (e.g. the
+/// photo's file name and its PSNR gain over gray) printed beside row `r`, whose rows are `row` pixels
+/// high after a `gutter`; `headings[c]` (e.g. "gray", "model", "truth") centred over column `c`.
+pub fn labelled_sheet(
+    sheet: &RgbImage,
+    labels: &[String],
+    headings: &[&str],
+    row: u32,
+    gutter: u32,
+) -> Result<RgbImage, PlotError> {
     register_font();
-    let (w, h) = (sheet.width() + LABEL_WIDTH, sheet.height());
+    let (w, h) = (sheet.width() + LABEL_WIDTH, sheet.height() + HEADING_HEIGHT);
     let mut buf = vec![255u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         let size = (row / 8).clamp(11, 16) as i32;
+        let bold = ("sans-serif", 16).into_font().color(&BLACK);
+        for (c, heading) in headings.iter().enumerate() {
+            let centre = LABEL_WIDTH + gutter + c as u32 * (row + gutter) + row / 2;
+            let x = centre as i32 - (heading.chars().count() as i32 * 16 * 55 / 100) / 2;
+            root.draw(&Text::new(heading.to_string(), (x, 6), bold.clone()))
+                .map_err(err)?;
+        }
         for (r, label) in labels.iter().enumerate() {
-            let top = (gutter + r as u32 * (row + gutter)) as i32;
+            let top = (HEADING_HEIGHT + gutter + r as u32 * (row + gutter)) as i32;
             // Long names keep their end (the file name), the gain goes on the second line.
             let (name, gain) = label.split_once('\n').unwrap_or((label, ""));
             let max = (LABEL_WIDTH as usize - 12) / (size as usize * 6 / 10).max(1);
@@ -267,7 +284,7 @@ pub fn labelled_sheet(sheet: &RgbImage, labels: &[String], row: u32, gutter: u32
         }
     }
     let mut out = RgbImage::from_raw(w, h, buf).expect("sized buffer");
-    image::imageops::overlay(&mut out, sheet, LABEL_WIDTH as i64, 0);
+    image::imageops::overlay(&mut out, sheet, LABEL_WIDTH as i64, HEADING_HEIGHT as i64);
     Ok(out)
 }
 

@@ -8,7 +8,7 @@ use crate::hints::HINT_PLANES;
 use crate::model::chromagan::ChromaGan;
 use crate::model::mleu::{Mleu, SizeError, check_size};
 use crate::quantize::DecodeConfig;
-use crate::quantize::decode::{Decoding, chroma_gain, decode_planes_offset, entropy_plane};
+use crate::quantize::decode::{Decoding, MAX_VIVIDNESS, chroma_gain, decode_planes_offset, entropy_plane};
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 
@@ -42,7 +42,7 @@ pub struct PredictOptions<'a> {
     pub decoding: Decoding,
     /// Logit offsets added before decoding (the prior correction), one per bin.
     pub offset: Option<&'a [f32]>,
-    /// Vividness v ∈ [0, 1]: each pixel's chroma × [`chroma_gain`]; 1 keeps the decoded colours.
+    /// Vividness v ∈ [0, 2]: each pixel's chroma × [`chroma_gain`]; 1 keeps the decoded colours.
     pub vividness: f32,
     /// Also return the per-pixel entropy.
     pub entropy: bool,
@@ -67,16 +67,37 @@ impl PredictOptions<'_> {
 /// Multiplies each pixel's ab (planar, `n` pixels) by its chroma gain: [`chroma_gain`] of its entropy,
 /// or `v` everywhere when there is no distribution.
 fn apply_vividness(ab: &mut [f32], entropy: Option<&[f32]>, v: f32) {
-    if v >= 1.0 {
+    if v == 1.0 {
         return;
     }
     let n = ab.len() / 2;
     let (a, b) = ab.split_at_mut(n);
     for p in 0..n {
-        let g = entropy.map_or(v.clamp(0.0, 1.0), |h| chroma_gain(h[p], v));
+        let g = entropy.map_or(v.clamp(0.0, MAX_VIVIDNESS), |h| chroma_gain(h[p], v));
         a[p] *= g;
         b[p] *= g;
     }
+}
+
+/// Removes the share `share` ∈ [0, 1] of the overall colour cast of `ab` (planar a then b, Lab units):
+/// subtracts `share` × the median a and the median b of all pixels from every pixel — a white balance of
+/// the *colours* under the gray-world assumption (a photo's typical pixel is neutral), with the median so
+/// that one large coloured region (a sky) counts as one pixel more, not as the cast. Lightness is not
+/// touched. 0 changes nothing; 1 makes the median colour neutral.
+pub fn remove_cast(ab: &mut [f32], share: f32) {
+    let n = ab.len() / 2;
+    if share <= 0.0 || n == 0 {
+        return;
+    }
+    let median = |plane: &[f32]| {
+        let mut v = plane.to_vec();
+        let mid = n / 2;
+        *v.select_nth_unstable_by(mid, f32::total_cmp).1
+    };
+    let (a, b) = ab.split_at_mut(n);
+    let (ma, mb) = (median(a) * share.min(1.0), median(b) * share.min(1.0));
+    a.iter_mut().for_each(|v| *v -= ma);
+    b.iter_mut().for_each(|v| *v -= mb);
 }
 
 /// What the network predicted at the working size.
@@ -119,7 +140,7 @@ pub fn mleu_predict(
         _ => upsample_bilinear(&plane, cw, ch, w, h),
     };
     let logits = out.logits.map(to_vec);
-    let need_entropy = entropy || options.vividness < 1.0;
+    let need_entropy = entropy || options.vividness != 1.0;
     let h_plane = logits
         .as_ref()
         .filter(|_| need_entropy)

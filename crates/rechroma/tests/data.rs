@@ -305,11 +305,61 @@ fn a_pipe_or_device_named_like_a_photo_is_never_read() {
     );
     // Before: the scan listed the FIFO and reading it blocked forever.
     assert_eq!(rechroma::data::scan(&dir).unwrap(), vec![dir.join("a.webp")]);
+    // It is reported as what it is, with a link that leads nowhere, not as "a .jpg that is not a photo".
+    std::os::unix::fs::symlink(dir.join("missing.png"), dir.join("broken.png")).unwrap();
+    let summary = rechroma::data::scan_all(&dir).unwrap().skipped_summary().unwrap();
+    assert_eq!(
+        summary,
+        "2 photo name(s) that are not files (a pipe, a device or a link that leads nowhere)"
+    );
     let err = rechroma::data::load_image(&fifo).unwrap_err().to_string();
     assert!(err.contains("pipe.jpg") && err.contains("not a regular file"), "{err}");
     let err = rechroma::data::load_image(std::path::Path::new("/dev/zero"))
         .unwrap_err()
         .to_string();
     assert!(err.contains("not a regular file"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_evaluation_crop_of_a_thin_strip_takes_its_middle_without_a_huge_resize() {
+    // 1 × 20000, the left half black and the right half white along its length: `eval` once resized all
+    // of it to 256 × 5 120 000 and aborted. Its middle (where black meets white) is what is kept.
+    let strip = image::RgbImage::from_fn(20_000, 1, |x, _| {
+        if x < 10_000 {
+            image::Rgb([0, 0, 0])
+        } else {
+            image::Rgb([255, 255, 255])
+        }
+    });
+    let crop = rechroma::data::center_crop(&strip, 64);
+    assert_eq!(crop.dimensions(), (64, 64));
+    // (Upscaled 64× from 16 source pixels, the edge is a ramp across the crop.)
+    let (left, right) = (crop.get_pixel(2, 32)[0], crop.get_pixel(61, 32)[0]);
+    assert!(i32::from(left) + 30 < i32::from(right), "{left} → {right}");
+    // Ordinary photos crop as before: the shorter side resized, the centre kept.
+    let wide = image::RgbImage::from_fn(300, 100, |x, _| image::Rgb([(x * 255 / 299) as u8; 3]));
+    let crop = rechroma::data::center_crop(&wide, 50);
+    assert_eq!(crop.dimensions(), (50, 50));
+    let mid = crop.get_pixel(25, 25)[0];
+    assert!((120..=135).contains(&mid), "{mid}");
+}
+
+#[test]
+fn a_photo_too_wide_for_webp_is_refused_in_one_clear_line() {
+    let dir = std::env::temp_dir().join(format!("rechroma-webp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("wide.webp");
+    let img = image::DynamicImage::ImageRgb8(image::RgbImage::new(16_384, 1));
+    let e = rechroma::fsutil::save_image_atomic(&img, &out).unwrap_err();
+    let line = rechroma::error_chain(&e);
+    assert_eq!(
+        line,
+        format!(
+            "{}: WebP holds at most 16383 pixels a side, this photo is 16384 × 1: write PNG or TIFF",
+            out.display()
+        )
+    );
+    assert!(!out.exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }

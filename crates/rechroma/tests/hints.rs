@@ -223,7 +223,7 @@ fn coarse_levels_see_the_mean_revealed_colour_of_each_cell() {
     let t = Tensor::<4>::from_data(burn::tensor::TensorData::new(planes, [1, 3, h, w]), &device);
     let pooled: Vec<f32> = rechroma::model::hinted::pooled_hints(t, 4)
         .into_data()
-        .to_vec()
+        .try_to_vec::<f32>()
         .unwrap();
     // [3, 2, 2]: the cell with the patch keeps its colour at full strength; the others are empty.
     assert_eq!(pooled.len(), 12);
@@ -333,5 +333,47 @@ fn a_red_hint_turns_a_whitish_region_red_and_leaves_the_sky_blue() {
     assert!(
         (sky[0] - sky_after[0]).abs() < 3.0 && (sky[1] - sky_after[1]).abs() < 3.0,
         "the sky moved: {sky:?} → {sky_after:?}"
+    );
+}
+
+#[test]
+fn spreading_carries_a_hint_over_its_region_and_stops_at_edges() {
+    use rechroma::hints::SpreadConfig;
+    let device = Device::flex();
+    let colorizer = rechroma::Colorizer::embedded(&device).unwrap();
+    let photo = lighthouse();
+    let hint = Hint {
+        x: 64.5,
+        y: 80.5,
+        color: "#a02020".into(),
+        radius: Some(2.0),
+    };
+    let with = |spread: SpreadConfig| {
+        let options = rechroma::ColorizeOptions {
+            spread,
+            ..Default::default()
+        };
+        colorizer
+            .colorize_with_hints(&photo, &options, std::slice::from_ref(&hint))
+            .unwrap()
+            .image
+            .to_rgb8()
+    };
+    let (network, spread) = (with(SpreadConfig::OFF), with(SpreadConfig::default()));
+    // The lantern room's white band, 20 px beside the hint: red with spreading, far less without.
+    let (alone, carried) = (mean_ab(&network, (40, 80), 3), mean_ab(&spread, (40, 80), 3));
+    eprintln!(
+        "a* 24 px from the hint: network alone {:.1}, spread {:.1}",
+        alone[0], carried[0]
+    );
+    assert!(
+        carried[0] > alone[0] + 8.0,
+        "spreading carried the hint: {alone:?} → {carried:?}"
+    );
+    // The sky far above keeps its colour.
+    let (sky, sky_spread) = (mean_ab(&network, (10, 20), 3), mean_ab(&spread, (10, 20), 3));
+    assert!(
+        (sky[0] - sky_spread[0]).abs() < 2.0 && (sky[1] - sky_spread[1]).abs() < 2.0,
+        "the sky moved: {sky:?} → {sky_spread:?}"
     );
 }

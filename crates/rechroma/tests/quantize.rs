@@ -361,21 +361,32 @@ fn prior_correction_undoes_the_rebalancing_of_a_distribution() {
 }
 
 #[test]
-fn chroma_gain_is_one_minus_entropy_to_the_power_set_by_vividness() {
+fn chroma_gain_fades_below_one_and_raises_the_sure_colours_above() {
     use rechroma::quantize::decode::chroma_gain;
-    // Hand-computed: (1 − h)^((1 − v) / v).
+    // Hand-computed: v^(½ + h) for v ≤ 1, 1 + (v − 1)·√(1 − h) above.
     assert_eq!(chroma_gain(0.36, 1.0), 1.0);
-    assert!((chroma_gain(0.36, 0.5) - 0.64).abs() < 1e-6);
-    assert!((chroma_gain(0.36, 0.25) - 0.262_144).abs() < 1e-6);
-    assert_eq!(chroma_gain(0.36, 0.0), 0.0);
-    assert_eq!(
-        chroma_gain(0.0, 0.3),
-        1.0,
-        "a certain pixel keeps its colour at any v > 0"
+    assert!(
+        (chroma_gain(0.36, 0.5) - 0.550_953).abs() < 1e-5,
+        "{}",
+        chroma_gain(0.36, 0.5)
     );
-    // Falls with the entropy, rises with the vividness.
-    for v in [0.2, 0.5, 0.8] {
-        assert!(chroma_gain(0.2, v) > chroma_gain(0.6, v));
+    assert!((chroma_gain(0.36, 0.25) - 0.303_549).abs() < 1e-5);
+    assert_eq!(chroma_gain(0.36, 0.0), 0.0);
+    assert!((chroma_gain(0.0, 0.3) - 0.547_723).abs() < 1e-5);
+    assert!((chroma_gain(0.36, 2.0) - 1.8).abs() < 1e-6);
+    assert!((chroma_gain(0.36, 1.5) - 1.4).abs() < 1e-6);
+    assert_eq!(chroma_gain(0.0, 2.0), 2.0, "a certain pixel doubles at 200 %");
+    assert_eq!(chroma_gain(1.0, 2.0), 1.0, "a uniform distribution is not raised");
+    // The lower third is not all gray (issue 21 #5): at 30 % an unsure pixel (h = 0.9) keeps 0.185.
+    assert!(chroma_gain(0.9, 0.3) > 0.18);
+    // Rises with the vividness; below 1 the unsure colours fade first, above 1 the sure ones rise most.
+    for v in [0.2, 0.5, 0.8, 1.3, 1.9] {
         assert!(chroma_gain(0.4, v) < chroma_gain(0.4, v + 0.1));
+    }
+    for v in [0.2, 0.5, 0.8] {
+        assert!(chroma_gain(0.2, v) > chroma_gain(0.6, v), "unsure colours fade first");
+    }
+    for v in [1.3, 1.9] {
+        assert!(chroma_gain(0.2, v) > chroma_gain(0.6, v), "sure colours rise most");
     }
 }

@@ -91,6 +91,29 @@ async fn a_photo_comes_back_colorized_at_its_full_size() {
         mean_chroma(&faded) < 0.5 * mean_chroma(&out),
         "vividness 0 fades the colours"
     );
+    // Vividness 2 raises them; cast removal 1 takes the result's overall tint off (its mean colour moves
+    // towards neutral).
+    let vivid = post(&base, "?vividness=2", sample()).await;
+    let vivid = image::load_from_memory(&vivid.bytes().await.unwrap()).unwrap();
+    assert!(
+        mean_chroma(&vivid) > 1.2 * mean_chroma(&out),
+        "vividness 2 raises the colours"
+    );
+    let neutral = post(&base, "?cast-removal=1", sample()).await;
+    let neutral = image::load_from_memory(&neutral.bytes().await.unwrap()).unwrap();
+    let tint = |img: &image::DynamicImage| {
+        let lab = rechroma::color::LabImage::from_rgb8(&img.to_rgb8());
+        let n = lab.pixels();
+        let (a, b) = lab.ab().split_at(n);
+        let (ma, mb) = (a.iter().sum::<f32>() / n as f32, b.iter().sum::<f32>() / n as f32);
+        (ma * ma + mb * mb).sqrt()
+    };
+    assert!(
+        tint(&neutral) < 0.6 * tint(&out),
+        "cast: {} → {}",
+        tint(&out),
+        tint(&neutral)
+    );
 
     let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
@@ -155,10 +178,17 @@ async fn each_bad_input_gets_its_4xx_and_a_json_message_at_once() {
         ("size out of range", "?size=5", jpeg.clone(), 400, "size=5"),
         (
             "vividness out of range",
-            "?vividness=2",
+            "?vividness=2.5",
             jpeg.clone(),
             400,
-            "vividness=2",
+            "vividness=2.5",
+        ),
+        (
+            "cast removal out of range",
+            "?cast-removal=1.5",
+            jpeg.clone(),
+            400,
+            "cast-removal=1.5",
         ),
         ("bad format", "?format=gif", jpeg.clone(), 400, "format"),
     ];

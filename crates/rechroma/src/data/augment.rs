@@ -123,9 +123,21 @@ pub fn random_crop(img: &RgbImage, cfg: &AugmentConfig, rng: &mut impl Rng) -> L
     resample(img, cx, cy, side, angle, flip, cfg.size)
 }
 
+/// The longest aspect ratio [`center_crop`] resizes whole; a thinner photo is cut to it first.
+pub const CROP_MAX_ASPECT: u32 = 16;
+
 /// The evaluation crop: shorter side resized to `size` (Lanczos-3), then the centred `size × size` square.
 pub fn center_crop(img: &RgbImage, size: u32) -> RgbImage {
+    // A strip thinner than 1:16 is first cut to its central 1:16 part: resizing all of a 1 × 20000 strip
+    // to a shorter side of 256 would take 5 million × 256 pixels (`eval` aborted on it) for a crop that
+    // keeps only its middle.
     let (w, h) = img.dimensions();
+    let cap = |long: u32, short: u32| long.min(short.max(1).saturating_mul(CROP_MAX_ASPECT));
+    let (cw, ch) = (cap(w, h), cap(h, w));
+    if (cw, ch) != (w, h) {
+        let part = image::imageops::crop_imm(img, (w - cw) / 2, (h - ch) / 2, cw, ch).to_image();
+        return center_crop(&part, size);
+    }
     let scale = size as f64 / w.min(h) as f64;
     let (nw, nh) = (
         ((w as f64 * scale).round() as u32).max(size),

@@ -92,29 +92,38 @@ pub fn scan(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
 pub struct Scan {
     /// Regular files with one of the [`PHOTO_EXTENSIONS`], sorted.
     pub photos: Vec<PathBuf>,
-    /// Every other file (GIF, SVG, HEIC, text, …, or a pipe or device named like a photo), sorted.
+    /// Every other file (GIF, SVG, HEIC, text, …), sorted.
     pub skipped: Vec<PathBuf>,
+    /// Entries named like photos that are not regular files: pipes, devices, links that lead nowhere.
+    pub not_files: Vec<PathBuf>,
 }
 
 impl Scan {
     /// "3 files that are not photos rechroma reads (2 .gif, 1 .svg)", or `None` when nothing was skipped.
     pub fn skipped_summary(&self) -> Option<String> {
-        if self.skipped.is_empty() {
-            return None;
+        let mut parts = Vec::new();
+        if !self.skipped.is_empty() {
+            let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+            for p in &self.skipped {
+                let ext = p.extension().map_or("no extension".into(), |e| {
+                    format!(".{}", e.to_string_lossy().to_lowercase())
+                });
+                *kinds.entry(ext).or_default() += 1;
+            }
+            let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            parts.push(format!(
+                "{} file(s) that are not photos rechroma reads ({})",
+                self.skipped.len(),
+                kinds.join(", ")
+            ));
         }
-        let mut kinds = std::collections::BTreeMap::<String, usize>::new();
-        for p in &self.skipped {
-            let ext = p.extension().map_or("no extension".into(), |e| {
-                format!(".{}", e.to_string_lossy().to_lowercase())
-            });
-            *kinds.entry(ext).or_default() += 1;
+        if !self.not_files.is_empty() {
+            parts.push(format!(
+                "{} photo name(s) that are not files (a pipe, a device or a link that leads nowhere)",
+                self.not_files.len()
+            ));
         }
-        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
-        Some(format!(
-            "{} file(s) that are not photos rechroma reads ({})",
-            self.skipped.len(),
-            kinds.join(", ")
-        ))
+        (!parts.is_empty()).then(|| parts.join("; "))
     }
 }
 
@@ -137,6 +146,8 @@ pub fn scan_all(dir: &Path) -> Result<Scan, DataError> {
             } else if is_photo(&path) && std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
                 // Only regular files (or links to them): a FIFO or device named *.jpg would hang or never end.
                 out.photos.push(path);
+            } else if is_photo(&path) {
+                out.not_files.push(path);
             } else {
                 out.skipped.push(path);
             }
@@ -144,6 +155,7 @@ pub fn scan_all(dir: &Path) -> Result<Scan, DataError> {
     }
     out.photos.sort();
     out.skipped.sort();
+    out.not_files.sort();
     Ok(out)
 }
 

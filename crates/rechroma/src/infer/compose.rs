@@ -132,12 +132,18 @@ pub fn working_image(img: &DynamicImage, w: u32, h: u32) -> image::RgbImage {
     }
 }
 
-/// A heat map (viridis: dark purple = 0, yellow = 1) of a plane of values in [0, 1].
-pub fn heat_map(values: &[f32], w: u32, h: u32) -> image::RgbImage {
+/// The normalised entropies the confidence map spreads its colour scale over: at most 0.6 is drawn dark
+/// purple (sure: the model's typical sky or foliage), 1 (a uniform distribution) yellow. The shipped
+/// model's pixels lie mostly between 0.6 and 1 (their median is 0.8–0.95 on `dev`), so mapping [0, 1]
+/// drew nearly every pixel in the top quarter of the scale.
+pub const CONFIDENCE_RANGE: (f32, f32) = (0.6, 1.0);
+
+/// A heat map (viridis: dark purple at `range.0` and below, yellow at `range.1` and above) of a plane.
+pub fn heat_map(values: &[f32], w: u32, h: u32, range: (f32, f32)) -> image::RgbImage {
     use plotters::style::colors::colormaps::{ColorMap, ViridisRGB};
     let mut out = image::RgbImage::new(w, h);
     for (px, &v) in out.pixels_mut().zip(values) {
-        let c = ViridisRGB.get_color_normalized(v.clamp(0.0, 1.0), 0.0, 1.0);
+        let c = ViridisRGB.get_color_normalized(v.clamp(range.0, range.1), range.0, range.1);
         *px = Rgb([c.0, c.1, c.2]);
     }
     out

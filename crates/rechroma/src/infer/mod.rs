@@ -15,7 +15,7 @@ pub use crate::run::embedded;
 
 use crate::color::LabImage;
 use crate::color::{fit_to_gamut, lab_to_srgb8};
-use crate::hints::{Hint, check_hints, render, to_hex};
+use crate::hints::{Hint, SpreadConfig, check_hints, patches, render, spread::spread, to_hex};
 use crate::model::mleu::Head;
 use crate::model::{Architecture, Network};
 use crate::predict::{PredictError, PredictOptions, Prediction, chromagan_predict, mleu_logits, mleu_predict};
@@ -90,12 +90,19 @@ pub struct ColorizeOptions {
     /// Fraction β ∈ [0, 1] of the class rebalancing undone when decoding a classification head
     /// (see [`crate::quantize::decode::prior_correction`]); `None` uses the model's own setting.
     pub prior_correction: Option<f32>,
-    /// Vividness v ∈ [0, 1] (see [`crate::quantize::decode::chroma_gain`]); `None` uses the model's own.
+    /// Vividness v ∈ [0, 2] (see [`crate::quantize::decode::chroma_gain`]): below 1 fades, above 1
+    /// raises the colours the model is sure of (fitted into the gamut along their hue); `None` uses the
+    /// model's own.
     pub vividness: Option<f32>,
+    /// Share (0–1) of the result's overall colour cast removed ([`crate::predict::remove_cast`]): 0 keeps
+    /// the model's colours (default), 1 makes their median neutral. Hints keep their own colours.
+    pub cast_removal: f32,
     /// Out-of-gamut colours clipped or fitted along their hue; `None` uses the model's own setting.
     pub gamut: Option<Gamut>,
     /// Also compute the confidence map (classification heads only).
     pub confidence: bool,
+    /// How colour hints spread over their regions after the network ([`crate::hints::spread`]).
+    pub spread: SpreadConfig,
 }
 
 impl Default for ColorizeOptions {
@@ -105,8 +112,10 @@ impl Default for ColorizeOptions {
             decoding: None,
             prior_correction: None,
             vividness: None,
+            cast_removal: 0.0,
             gamut: None,
             confidence: false,
+            spread: SpreadConfig::default(),
         }
     }
 }
@@ -116,7 +125,8 @@ pub struct Colorized {
     /// At the input's size, precision and alpha.
     pub image: DynamicImage,
     /// Heat map of the per-pixel entropy of the predicted colour distribution, at the input's size:
-    /// dark purple where the model is sure of the colour, yellow where it hesitates.
+    /// dark purple where the model is sure of the colour, yellow where it hesitates (the scale spans
+    /// [`compose::CONFIDENCE_RANGE`] of normalised entropy).
     pub confidence: Option<RgbImage>,
 }
 
@@ -427,11 +437,22 @@ impl Colorizer {
         if stop() {
             return Err(InferError::Stopped);
         }
-        let prediction = self.predict_stoppable(l, (w, h), options, planes.as_deref(), stop)?;
+        let mut prediction = self.predict_stoppable(l, (w, h), options, planes.as_deref(), stop)?;
+        crate::predict::remove_cast(&mut prediction.ab, options.cast_removal);
+        if !hints.is_empty() {
+            let patches = patches(hints, (photo.0 as usize, photo.1 as usize), (w, h));
+            spread(&mut prediction.ab, l, (w, h), &patches, &options.spread);
+        }
         if stop() {
             return Err(InferError::Stopped);
         }
-        let gamut = self.resolve(options).gamut;
+        let decode = self.resolve(options);
+        // Raised chroma would leave the gamut often: fitted along the hue, it keeps its hue.
+        let gamut = if decode.vividness > 1.0 {
+            Gamut::Fit
+        } else {
+            decode.gamut
+        };
         let image = compose::recombine(img, &prediction.ab, (w, h), gamut);
         let confidence = prediction.entropy.map(|e| {
             let (fw, fh) = (img.width(), img.height());
@@ -439,6 +460,7 @@ impl Colorizer {
                 &crate::predict::upsample_bilinear(&e, w, h, fw as usize, fh as usize),
                 fw,
                 fh,
+                compose::CONFIDENCE_RANGE,
             )
         });
         Ok(Colorized { image, confidence })

@@ -58,8 +58,9 @@ pub struct DecodeConfig {
     /// 0 is the paper's decoding (the default).
     #[serde(default)]
     pub prior_correction: f32,
-    /// Vividness v ∈ [0, 1]: each pixel's chroma is multiplied by [`chroma_gain`]`(H, v)`, which damps
-    /// the colours the model is unsure of (high entropy H) first. 1 keeps the decoded colours (default).
+    /// Vividness v ∈ [0, 2]: each pixel's chroma is multiplied by [`chroma_gain`]`(H, v)`: below 1 it
+    /// damps the colours the model is unsure of (high entropy H) first, above 1 it raises those it is
+    /// sure of most. 1 keeps the decoded colours (default).
     #[serde(default = "default_vividness")]
     pub vividness: f32,
     /// Out-of-gamut colours: clipped per channel (default, the papers') or fitted along their hue.
@@ -82,21 +83,30 @@ impl Default for DecodeConfig {
     }
 }
 
+/// Highest vividness: twice the decoded chroma where the model is sure (`rechroma colorize --vividness`).
+pub const MAX_VIVIDNESS: f32 = 2.0;
+
 /// The chroma multiplier of a pixel whose predicted distribution has normalised entropy `h` ∈ [0, 1]
-/// ([`entropy_plane`]), at vividness `v` ∈ [0, 1]: (1 − h)^((1 − v) / v).
+/// ([`entropy_plane`]), at vividness `v` ∈ [0, [`MAX_VIVIDNESS`]]:
 ///
-/// v = 1 gives 1 everywhere (colours as decoded); v = ½ gives 1 − h; v → 0 tends to 0 (gray), and
-/// v = 0 is gray. For every v in (0, 1) the gain falls as h rises, so the colours the model hesitates
-/// over fade first while confident ones (skies, foliage) keep their chroma longest. Models that predict
-/// no distribution have no h: they scale every pixel by v.
+/// - v ≤ 1 fades: v^(½ + h). v = 1 keeps the decoded colours, v = 0 is gray; in between every colour
+///   fades in proportion to a power of v, the colours the model hesitates over (high h) faster
+///   (at v = ½: × 0.71 where it is sure, × 0.35 where its distribution is uniform).
+/// - v > 1 raises: 1 + (v − 1)·√(1 − h). Where the model is sure the chroma is multiplied by v,
+///   where its distribution is uniform it is kept (raised colours are fitted into the gamut along their
+///   hue by [`crate::infer`]).
+///
+/// Models that predict no distribution have no h: they scale every pixel by v.
 pub fn chroma_gain(h: f32, v: f32) -> f32 {
-    if v >= 1.0 {
-        return 1.0;
-    }
+    let h = h.clamp(0.0, 1.0);
+    let v = v.clamp(0.0, MAX_VIVIDNESS);
     if v <= 0.0 {
-        return 0.0;
+        0.0
+    } else if v <= 1.0 {
+        v.powf(0.5 + h)
+    } else {
+        1.0 + (v - 1.0) * (1.0 - h).sqrt()
     }
-    (1.0 - h.clamp(0.0, 1.0)).powf((1.0 - v) / v)
 }
 
 /// Decodes one distribution given as **log-probabilities or logits** (any additive constant is

@@ -405,10 +405,10 @@ impl RunConfig {
             "must be in [0, 1]",
         )?;
         check(
-            (0.0..=1.0).contains(&d.vividness),
+            (0.0..=crate::quantize::decode::MAX_VIVIDNESS).contains(&d.vividness),
             "decode.vividness",
             d.vividness,
-            "must be in [0, 1]",
+            "must be in [0, 2]",
         )
     }
 }

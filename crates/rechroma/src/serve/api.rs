@@ -110,8 +110,10 @@ pub enum Format {
 pub struct Query {
     /// Working size, 32 up to the server's maximum (default 256).
     pub size: Option<u32>,
-    /// Vividness, 0–1.
+    /// Vividness, 0–2.
     pub vividness: Option<f32>,
+    /// Share of the overall colour cast removed, 0–1 (default 0).
+    pub cast_removal: Option<f32>,
     /// Prior correction β, 0–1 (classification models).
     pub prior_correction: Option<f32>,
     /// Annealed-mean temperature, above 0 (classification models).
@@ -161,9 +163,13 @@ impl Query {
     fn options(&self, max_size: u32) -> Result<ColorizeOptions, ApiError> {
         let bad = |name: &str, value: String, rule: &str| ApiError::bad(format!("{name}={value}: {rule}"));
         let size = check_size(self.size, max_size)?;
+        let max_vividness = crate::quantize::decode::MAX_VIVIDNESS;
+        if let Some(v) = self.vividness.filter(|v| !(0.0..=max_vividness).contains(v)) {
+            return Err(bad("vividness", v.to_string(), "must be 0–2"));
+        }
         for (name, value) in [
-            ("vividness", self.vividness),
             ("prior-correction", self.prior_correction),
+            ("cast-removal", self.cast_removal),
         ] {
             if let Some(v) = value.filter(|v| !(0.0..=1.0).contains(v)) {
                 return Err(bad(name, v.to_string(), "must be 0–1"));
@@ -184,6 +190,8 @@ impl Query {
             vividness: self.vividness,
             gamut: self.gamut,
             confidence: self.confidence.unwrap_or(false),
+            spread: Default::default(),
+            cast_removal: self.cast_removal.unwrap_or(0.0),
         })
     }
 }
@@ -331,6 +339,7 @@ async fn models(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
             "controls": {
                 "size": true,
                 "vividness": true,
+                "cast_removal": true,
                 "temperature": distribution,
                 "prior_correction": distribution,
                 "confidence": arch.classifies(),

@@ -114,7 +114,7 @@ pub struct RunState {
 
 impl RunState {
     /// Reads a checkpoint's `state.json`.
-    fn load(ckpt: &Path) -> Result<Self, TrainError> {
+    pub fn load(ckpt: &Path) -> Result<Self, TrainError> {
         let path = ckpt.join(run::STATE_FILE);
         let bytes = std::fs::read(&path).map_err(|source| TrainError::ReadState {
             path: path.clone(),

@@ -42,6 +42,7 @@ function defaults() {
   const d = (m && m.decode) || {};
   return {
     vividness: d.vividness ?? 1,
+    cast: 0,
     temperature: (d.decoding && d.decoding.temperature) ?? 0.38,
     size: (m && m.size) || 256,
     format: "png",
@@ -51,6 +52,7 @@ function defaults() {
 function readControls() {
   return {
     vividness: parseFloat($("vividness").value),
+    cast: parseFloat($("cast").value),
     temperature: parseFloat($("temperature").value),
     size: parseInt($("size").value, 10),
     format: $("format").value,
@@ -59,6 +61,7 @@ function readControls() {
 
 function writeControls(s) {
   $("vividness").value = s.vividness;
+  $("cast").value = s.cast ?? 0;
   $("temperature").value = s.temperature;
   $("size").value = String(s.size);
   $("format").value = s.format;
@@ -67,6 +70,7 @@ function writeControls(s) {
 
 function showValues() {
   $("vividness-out").textContent = Math.round(parseFloat($("vividness").value) * 100) + " %";
+  $("cast-out").textContent = Math.round(parseFloat($("cast").value) * 100) + " %";
   $("temperature-out").textContent = parseFloat($("temperature").value).toFixed(2);
 }
 
@@ -82,6 +86,7 @@ function query(item, confidence, extra = {}) {
   const q = new URLSearchParams();
   q.set("size", settings.size);
   q.set("vividness", settings.vividness);
+  if (settings.cast) q.set("cast-removal", settings.cast);
   if (controls.temperature) q.set("temperature", settings.temperature);
   if (confidence) q.set("confidence", "true");
   else q.set("format", extra.format || settings.format);
@@ -646,7 +651,10 @@ async function start() {
     const info = await (await api("/api/models")).json();
     state.model = info.models[0];
     state.limits = info.limits;
-    $("model").textContent = `${state.model.architecture} · ${state.model.name} model`;
+    // Words for photographers: which model, and what it offers; the technical name is in the tooltip.
+    const named = state.model.name === "embedded" ? "Built-in colour model" : `Model “${state.model.name.split("/").filter(Boolean).pop()}”`;
+    $("model").textContent = state.model.controls.hints ? `${named} · takes colour hints` : named;
+    $("model").title = `${state.model.architecture} (${state.model.name})`;
     $("limits").textContent = `JPEG, PNG, WebP, TIFF, BMP · up to ${megabytes(info.limits.max_upload_bytes)} and ${Math.round(info.limits.max_pixels / 1e6)} megapixels`;
     $("temperature-row").hidden = !state.model.controls.temperature;
     $("confidence-row").hidden = !state.model.controls.confidence;
@@ -679,7 +687,7 @@ async function start() {
     item.pending = readControls();
     rerunLater(item, item.pending);
   };
-  for (const id of ["vividness", "temperature"]) {
+  for (const id of ["vividness", "cast", "temperature"]) {
     $(id).addEventListener("input", () => { showValues(); changed(); });
   }
   $("size").addEventListener("change", changed);

@@ -7,12 +7,17 @@
 //!   whose *chroma* is used: the photo keeps its own lightness. [`parse_hints`] reads the JSON format
 //!   every interface shares: `[{"x": 412, "y": 230, "color": "#b03030", "radius": 4}, …]`.
 //! - [`render`] draws hints into the planes at a working size.
+//! - [`spread::spread`] carries each hint's colour over its region after the network (geodesic distance
+//!   over the lightness), so the user's colour reaches the object they clicked.
 //! - [`simulate`] draws training hints from the truth, as Zhang 2017 does: a number of points from a
 //!   geometric distribution, each a square patch whose revealed colour is the mean ab of the truth inside.
+
+pub mod spread;
 
 use crate::color::{norm, srgb8_to_lab};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+pub use spread::{Patch, SpreadConfig};
 
 /// Hint planes per pixel: a/110, b/110, mask.
 pub const HINT_PLANES: usize = 3;
@@ -247,21 +252,37 @@ fn fill(planes: &mut [f32], (height, width): (usize, usize), rect: Rect, ab: [f3
     }
 }
 
-/// The hint planes (`[3, H, W]` planar: a/110, b/110, mask) of `hints` on a photo of `photo` = (width,
-/// height) pixels, at a working size of `working` = (width, height). Each hint's point is mapped to the
-/// working pixel whose area holds it, its radius scaled with the photo (a hint without a radius reveals a
-/// 3×3 working patch). Hints must have passed [`check_hints`].
-pub fn render(hints: &[Hint], photo: (usize, usize), working: (usize, usize)) -> Vec<f32> {
+/// The patches of `hints` on a photo of `photo` = (width, height) pixels at a working size of `working`
+/// = (width, height): each hint's point is mapped to the working pixel whose area holds it, its radius
+/// scaled with the photo (a hint without a radius reveals a 3×3 working patch). Hints must have passed
+/// [`check_hints`].
+pub fn patches(hints: &[Hint], photo: (usize, usize), working: (usize, usize)) -> Vec<Patch> {
     let (pw, ph) = photo;
     let (ww, wh) = working;
-    let mut planes = empty_planes(wh, ww);
     let (sx, sy) = (ww as f64 / pw as f64, wh as f64 / ph as f64);
-    for h in hints {
-        let Some(ab) = h.ab() else { continue };
-        let cx = ((h.x * sx).floor() as i64).clamp(0, ww as i64 - 1);
-        let cy = ((h.y * sy).floor() as i64).clamp(0, wh as i64 - 1);
-        let r = h.radius.map_or(DEFAULT_WORKING_RADIUS, |r| r * sx.max(sy)).round() as i64;
-        fill(&mut planes, (wh, ww), Rect::around((cx, cy), r.max(0), (wh, ww)), ab);
+    hints
+        .iter()
+        .filter_map(|h| {
+            let ab = h.ab()?;
+            let cx = ((h.x * sx).floor() as i64).clamp(0, ww as i64 - 1);
+            let cy = ((h.y * sy).floor() as i64).clamp(0, wh as i64 - 1);
+            let r = h.radius.map_or(DEFAULT_WORKING_RADIUS, |r| r * sx.max(sy)).round() as i64;
+            Some(Patch {
+                rect: Rect::around((cx, cy), r.max(0), (wh, ww)),
+                ab,
+            })
+        })
+        .collect()
+}
+
+/// The hint planes (`[3, H, W]` planar: a/110, b/110, mask) of `hints` on a photo of `photo` = (width,
+/// height) pixels, at a working size of `working` = (width, height) (see [`patches`]). Later hints
+/// overwrite earlier ones where they overlap.
+pub fn render(hints: &[Hint], photo: (usize, usize), working: (usize, usize)) -> Vec<f32> {
+    let (ww, wh) = working;
+    let mut planes = empty_planes(wh, ww);
+    for p in patches(hints, photo, working) {
+        fill(&mut planes, (wh, ww), p.rect, p.ab);
     }
     planes
 }
