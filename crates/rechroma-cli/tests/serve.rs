@@ -290,7 +290,11 @@ async fn the_page_colorizes_a_dropped_photo_in_a_real_browser() {
         Duration::from_secs(30),
     )
     .await;
-    assert!(message.as_str().unwrap().contains("cannot decode"), "{message}");
+    // In a photographer's words (issue 21 #10), not the decoder's.
+    assert!(
+        message.as_str().unwrap().contains("not a photo this page can read"),
+        "{message}"
+    );
     // Its card shows an empty tile, not a broken-image icon.
     wait_for(
         &client,
@@ -298,6 +302,72 @@ async fn the_page_colorizes_a_dropped_photo_in_a_real_browser() {
         Duration::from_secs(10),
     )
     .await;
+
+    // A TIFF scan, which browsers cannot show (issue 21 #2): no broken "before" while it colorizes, and
+    // once done the before side shows its gray (the result drawn gray), not the colour result.
+    let tiff = {
+        let gray = image::load_from_memory(&bytes).unwrap().to_luma8();
+        let mut out = std::io::Cursor::new(Vec::new());
+        image::DynamicImage::ImageLuma8(gray)
+            .write_to(&mut out, image::ImageFormat::Tiff)
+            .unwrap();
+        out.into_inner()
+    };
+    drop_photo(&client, &tiff, "scan.tif").await;
+    client
+        .execute(
+            "const items = document.querySelectorAll('#list .item'); items[items.length - 1].click();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "(() => { const li = [...document.querySelectorAll('#list .item')].pop();
+                  return li.classList.contains('done') && li.getAttribute('aria-current') === 'true'; })()",
+        Duration::from_secs(120),
+    )
+    .await;
+    wait_for(
+        &client,
+        "(() => { const b = document.getElementById('before');
+                  return !b.hidden && b.complete && b.naturalWidth > 0 && b.classList.contains('fallback')
+                    && getComputedStyle(b).filter === 'grayscale(1)'; })()",
+        Duration::from_secs(30),
+    )
+    .await;
+
+    // On a phone (390×844) the photo comes first: the viewer starts on the first screen, above the list
+    // and the settings (issue 21 #7).
+    client.set_window_size(390, 844).await.unwrap();
+    client.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let first_screen = client
+        .execute(
+            "const c = document.getElementById('compare').getBoundingClientRect();
+             const side = document.querySelector('.side').getBoundingClientRect();
+             return [c.top, c.bottom, side.top, window.innerHeight, window.innerWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let v: Vec<f64> = first_screen
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    let (top, bottom, side, screen) = (v[0], v[1], v[2], v[3]);
+    assert!(
+        top >= 0.0 && bottom <= screen + 1.0 && bottom - top >= 0.4 * screen && side >= bottom,
+        "the viewer is not on the phone's first screen: [compare top, bottom, settings top, screen height, width] = {first_screen}"
+    );
+    eprintln!("phone layout: viewer [top, bottom, screen] = {first_screen}");
+    let shot = client.screenshot().await.unwrap();
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-phone.png");
+    std::fs::write(&out, &shot).unwrap();
+    eprintln!("screenshot: {}", out.display());
+    client.set_window_size(1280, 820).await.unwrap();
 
     // Bound beyond loopback, the server prints its address with an access token; the page opened there
     // keeps working (it sends the token with every API call), while the API without it answers 401.

@@ -148,9 +148,16 @@ async function filesFromDrop(dataTransfer) {
 
 // ---- the queue --------------------------------------------------------------------------------
 
+// The server's messages, in a photographer's words where they name a developer's concept.
+function plain(message) {
+  if (/cannot decode|unsupported image format|unknown .*format/i.test(message))
+    return "not a photo this page can read (JPEG, PNG, WebP, TIFF or BMP), or a damaged file";
+  return message.replace(/^the upload: /, "");
+}
+
 function fail(item, message) {
   item.status = "error";
-  item.message = message;
+  item.message = plain(message);
 }
 
 function pump() {
@@ -288,6 +295,7 @@ function renderItem(item) {
     $("list").append(li);
   }
   li.classList.toggle("selected", item === state.selected);
+  li.setAttribute("aria-current", item === state.selected ? "true" : "false");
   li.classList.toggle("error", item.status === "error");
   li.classList.toggle("done", item.status === "done");
   li.querySelector("img").src = item.result || item.before;
@@ -323,11 +331,15 @@ function renderStage() {
   }
   $("after-tag").textContent = showConfidence ? "confidence" : "after";
   $("legend").hidden = !showConfidence;
+  // A format the browser cannot show (TIFF, the usual scan format): the result's own lightness, drawn
+  // gray, stands in for the original once there is a result; until then nothing (no broken icon).
   const before = $("before");
-  if (before.dataset.item !== String(item.id)) {
+  const beforeSrc = item.beforeBroken ? item.result : item.before;
+  before.classList.toggle("fallback", !!item.beforeBroken);
+  before.hidden = !beforeSrc;
+  if (beforeSrc && (before.dataset.item !== String(item.id) || before.getAttribute("src") !== beforeSrc)) {
     before.dataset.item = item.id;
-    before.classList.remove("fallback");
-    before.src = item.before;
+    before.src = beforeSrc;
   }
   const link = $("download");
   if (item.result && item.status === "done") {
@@ -358,6 +370,10 @@ function select(item) {
   state.selected = item;
   closePicker();
   render();
+  // The selected photo's entry stays in view; on a phone the viewer (above the list) is brought back.
+  const li = item && document.querySelector(`li[data-id="${item.id}"]`);
+  if (li) li.scrollIntoView({ block: "nearest" });
+  if (item && window.matchMedia("(max-width: 800px)").matches) $("viewer").scrollIntoView({ block: "start" });
   if (item && $("confidence").checked && item.status === "done" && !item.confidence) colorize(item, true);
 }
 
@@ -748,12 +764,12 @@ async function start() {
   $("picker").addEventListener("keydown", (e) => { if (e.key === "Escape") closePicker(); });
   $("after").addEventListener("load", () => { $("after").dataset.state = "ready"; placeSplit(); });
   $("before").addEventListener("load", placeSplit);
-  // A format the browser cannot show (TIFF): the result's own gray stands in for the original.
+  // A format the browser cannot show (TIFF): remembered per photo; renderStage shows the stand-in.
   $("before").addEventListener("error", () => {
     const item = state.selected;
-    if (item && item.result && !$("before").classList.contains("fallback")) {
-      $("before").classList.add("fallback");
-      $("before").src = item.result;
+    if (item && !item.beforeBroken && $("before").getAttribute("src") === item.before) {
+      item.beforeBroken = true;
+      renderStage();
     }
   });
   window.addEventListener("resize", placeSplit);
