@@ -40,7 +40,7 @@ pub struct Args {
     #[arg(long = "out-dir", alias = "out", value_name = "RUN")]
     out: PathBuf,
     /// Continue the run in OUT from its last checkpoint, with the configuration saved there. Flags given
-    /// with it that can change mid-run (--steps, --lr, --lr-drop, --batch-size, --data, --val,
+    /// with it that can change mid-run (--steps, --lr, --lr-drop, --batch-size, --data, --val, --val-crop,
     /// --validate-every, --checkpoint-every, --no-keep-validated) change it, said; any other is refused.
     #[arg(long)]
     resume: bool,
@@ -107,9 +107,9 @@ pub struct Args {
     /// Widths of the 5 encoder blocks.
     #[arg(long, value_delimiter = ',', default_value = "32,64,128,256,256", value_parser = crate::parse::count)]
     widths: Vec<usize>,
-    /// Side of the square training crops (a multiple of 32) [default: 256 for MLEU, 224 for ChromaGAN,
-    /// whose generator then takes inputs of exactly this size].
-    #[arg(long)]
+    /// Side of the square training crops (a multiple of 32, at most 1024) [default: 256 for MLEU, 224 for
+    /// ChromaGAN, whose generator then takes inputs of exactly this size].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(32..=1024))]
     crop: Option<u32>,
     /// Smallest crop side as a fraction of the photo's shorter side (scale jitter; the largest is 1).
     #[arg(long, default_value_t = 0.5, value_parser = crate::parse::fraction)]
@@ -163,9 +163,14 @@ pub struct Args {
     random_init: bool,
     #[arg(long, default_value_t = 200, value_parser = crate::parse::steps)]
     checkpoint_every: u64,
-    /// Validation photo folder (scored against the gray baseline; contact sheet and curves drawn).
+    /// Validation photo folder (scored against the gray baseline; contact sheet and curves drawn). A
+    /// fine-tune (--init) is validated at step 0 too, so its curve starts from the model it must beat.
     #[arg(long)]
     val: Option<PathBuf>,
+    /// Side of the validation crops (a multiple of 32) [default: 256, `rechroma eval`'s protocol, so the
+    /// curve reads like eval's scores; a ChromaGAN validates at its training crop].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(32..=1024))]
+    val_crop: Option<u32>,
     #[arg(long, default_value_t = 500, value_parser = crate::parse::steps)]
     validate_every: u64,
     /// Keep only the latest model, not the one of each validation (RUN/validated/step-NNNNNN, about
@@ -233,6 +238,13 @@ fn config_from(args: &Args) -> Result<RunConfig> {
     let pair =
         |v: &[usize], flag: &str| <[usize; 2]>::try_from(v).map_err(|_| anyhow::anyhow!("{flag} needs 2 numbers"));
     let default_run = RunConfig::from_json(rechroma::run::embedded::CONFIG, Path::new("<embedded model>"))?;
+    if let Some(init) = &args.init
+        && (args.no_backbone || args.random_init)
+    {
+        bail!(
+            "--init {init} starts from that model's network and weights: --no-backbone (a network without the backbone) cannot apply; leave it out, or train from scratch without --init"
+        );
+    }
     let init = match args.init.as_deref() {
         None => None,
         Some("default") => Some((Init::Default, default_run.model.clone())),
@@ -335,8 +347,12 @@ fn config_from(args: &Args) -> Result<RunConfig> {
         keep_validated: !args.no_keep_validated,
         freeze_batchnorm: args.freeze_batchnorm,
         hints_only: args.hints_only,
+        val_crop: args.val_crop.or(paper.val_crop),
         ..paper
     };
+    if let Some(side) = args.val_crop {
+        rechroma::model::mleu::check_size(side as usize, side as usize).context("--val-crop")?;
+    }
     let mut config = RunConfig::new(model, train);
     // A user's run decodes like the shipped model unless told otherwise.
     config.decode = default_run.decode;
@@ -437,11 +453,15 @@ fn resumed_config(args: &Args, given: &[String]) -> Result<RunConfig> {
                 changed.push(format!("checkpoint every {} steps", args.checkpoint_every));
                 c.train.checkpoint_every = args.checkpoint_every;
             }
+            "val_crop" if args.val_crop != c.train.val_crop => {
+                changed.push(format!("validation crops {:?} → {:?}", c.train.val_crop, args.val_crop));
+                c.train.val_crop = args.val_crop;
+            }
             "no_keep_validated" if c.train.keep_validated => {
                 changed.push("validated models no longer kept".into());
                 c.train.keep_validated = false;
             }
-            "lr_drop" | "batch_size" | "validate_every" | "checkpoint_every" | "no_keep_validated" => {}
+            "lr_drop" | "batch_size" | "validate_every" | "checkpoint_every" | "no_keep_validated" | "val_crop" => {}
             other => fixed.push(format!("--{}", other.replace('_', "-"))),
         }
     }
@@ -531,8 +551,8 @@ pub fn run(args: Args, given: &[String]) -> Result<()> {
         Event::Step { step, loss, images_per_second } => {
             bar.set_position(*step);
             bar.set_message(format!("loss {loss:.4}  {images_per_second:.1} img/s"));
-            // Without a terminal the bar is hidden: a plain line at least every minute instead.
-            if bar.is_hidden() && last_line.elapsed().as_secs() >= 60 {
+            // Without a terminal the bar is hidden: a plain line every few seconds instead.
+            if bar.is_hidden() && last_line.elapsed() >= crate::progress::PLAIN_EVERY {
                 eprintln!("step {step}/{}: loss {loss:.4}, {images_per_second:.1} img/s", config.train.steps);
                 last_line = std::time::Instant::now();
             }

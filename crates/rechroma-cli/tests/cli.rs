@@ -125,8 +125,16 @@ fn tiny_train(out: &std::path::Path) -> Command {
 
 fn train_run(out: &std::path::Path, steps: u32, resume: bool) -> Vec<(u64, f32)> {
     let mut cmd = tiny_train(out);
-    cmd.args(["--validate-every", "4", "--steps", &steps.to_string(), "--val"])
-        .arg(fixtures().join("metrics"));
+    cmd.args([
+        "--validate-every",
+        "4",
+        "--val-crop",
+        "64",
+        "--steps",
+        &steps.to_string(),
+        "--val",
+    ])
+    .arg(fixtures().join("metrics"));
     if resume {
         cmd.arg("--resume");
     }
@@ -1484,4 +1492,57 @@ fn a_rerun_over_existing_outputs_says_so_once_and_progress_is_printed_without_a_
         ok && !stale.exists() && stderr.contains("removed 1 temporary file"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_fine_tune_is_validated_at_step_0_and_contradictory_flags_are_refused() {
+    let dir = scratch("finetune-val");
+    let base = dir.join("base");
+    let out = tiny_train(&base).args(["--steps", "2"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A fine-tune of it: validated before its first step (the baseline to beat), then as asked.
+    let tuned = dir.join("tuned");
+    let out = Command::new(env!("CARGO_BIN_EXE_rechroma"))
+        .args(["train", "--init"])
+        .arg(&base)
+        .args([
+            "--steps",
+            "2",
+            "--validate-every",
+            "2",
+            "--val-crop",
+            "64",
+            "--batch-size",
+            "2",
+            "--data",
+        ])
+        .arg(fixtures().join("photos"))
+        .arg("--val")
+        .arg(fixtures().join("metrics"))
+        .arg("--out")
+        .arg(&tuned)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let val = std::fs::read_to_string(tuned.join("val.csv")).unwrap();
+    let steps: Vec<&str> = val.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(steps, ["0", "2"], "{val}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("step 0: PSNR"), "{stdout}");
+    // --init with --no-backbone: refused, saying why (it once asked for a prior file).
+    let (ok, _, stderr) = rechroma(args![
+        "train",
+        "--init",
+        "default",
+        "--no-backbone",
+        "--out",
+        dir.join("x")
+    ]);
+    assert!(
+        !ok && stderr.contains("--no-backbone") && stderr.contains("--init default"),
+        "{stderr}"
+    );
+    // A crop far too large for memory: refused by the parser, not an allocation abort.
+    let (ok, _, stderr) = rechroma(args!["train", "--crop", "4096", "--out", dir.join("y")]);
+    assert!(!ok && stderr.contains("4096"), "{stderr}");
 }

@@ -57,7 +57,7 @@ fn a_bad_value_is_refused_before_anything_runs_naming_its_field() {
         ("train.batch_size", Box::new(|c| c.train.batch_size = 0)),
         ("train.lr", Box::new(|c| c.train.lr = -1.0)),
         ("train.replicas", Box::new(|c| c.train.replicas = 100)),
-        ("decode.vividness", Box::new(|c| c.decode.vividness = 1.5)),
+        ("decode.vividness", Box::new(|c| c.decode.vividness = 2.5)),
         (
             "decode.decoding.temperature",
             Box::new(|c| {

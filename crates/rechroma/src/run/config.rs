@@ -50,6 +50,9 @@ impl RunConfig {
     }
 }
 
+/// The side of `rechroma eval`'s centre crops (its protocol: shorter side resized to it, centre square).
+pub const EVAL_CROP: u32 = 256;
+
 /// How a network is trained. Missing fields of a file take [`TrainConfig::mleu`]'s values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -65,6 +68,12 @@ pub struct TrainConfig {
     pub prior: Option<PathBuf>,
     /// Validation photo folder (scored with the fixed protocol, model vs gray baseline).
     pub val: Option<PathBuf>,
+    /// Side of the validation crops of an MLEU: the MLEU recipe's is `rechroma eval`'s protocol
+    /// ([`EVAL_CROP`]), so the curve reads like `eval`'s scores; `None` (and a file written before this
+    /// field) is the training crop. A ChromaGAN always validates at its training crop, the only size
+    /// its generator takes.
+    #[serde(default)]
+    pub val_crop: Option<u32>,
     /// Crops, augmentation and seed.
     pub dataset: DatasetConfig,
     /// Crops per step.
@@ -148,6 +157,7 @@ impl TrainConfig {
             hint_sim: crate::hints::HintSimConfig::default(),
             freeze_batchnorm: false,
             hints_only: false,
+            val_crop: Some(EVAL_CROP),
         }
     }
 
@@ -156,6 +166,7 @@ impl TrainConfig {
         Self {
             lr: 2e-5,
             betas: [0.5, 0.999],
+            val_crop: None,
             dataset: DatasetConfig {
                 augment: AugmentConfig {
                     size: 224,
@@ -164,6 +175,14 @@ impl TrainConfig {
                 ..DatasetConfig::default()
             },
             ..Self::mleu()
+        }
+    }
+
+    /// The side of the validation crops of a run of `architecture` (see [`Self::val_crop`]).
+    pub fn val_size(&self, architecture: crate::model::Architecture) -> u32 {
+        match (self.val_crop, architecture) {
+            (_, crate::model::Architecture::ChromaGan) | (None, _) => self.dataset.augment.size,
+            (Some(side), _) => side,
         }
     }
 

@@ -89,6 +89,8 @@ impl From<LegacyConfig> for RunConfig {
                 teacher_weights,
             ),
         };
+        // Legacy runs validated at their training crop: they keep doing so when resumed.
+        let val_crop = None;
         let train = TrainConfig {
             init: super::config::Init::Scratch,
             backbone_weights: c.backbone_weights,
@@ -114,6 +116,7 @@ impl From<LegacyConfig> for RunConfig {
             hint_sim: Default::default(),
             freeze_batchnorm: false,
             hints_only: false,
+            val_crop,
         };
         RunConfig {
             decode: c.decode,

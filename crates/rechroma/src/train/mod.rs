@@ -203,9 +203,26 @@ pub fn train(
     let dataset = PhotoDataset::open(&t.data, t.dataset, |_, _| {})?;
     let loader = Loader::new(&dataset, t.batch_size);
     let val_set = match &t.val {
-        Some(dir) => Some(ValidationSet::open(dir, t.dataset.augment.size)?),
+        Some(dir) => Some(ValidationSet::open(dir, t.val_size(architecture))?),
         None => None,
     };
+    // A fine-tune is validated before its first step, in the same protocol: its curve starts from the
+    // model it must beat.
+    let starts_trained = matches!(t.init, Init::Default | Init::Run(_));
+    if let Some(set) = val_set
+        .as_ref()
+        .filter(|_| !resume && starts_trained && state.step == 0)
+    {
+        let report = validate_and_draw(
+            &trainee,
+            set,
+            (&config.decode, t.batch_size as u64),
+            &mut state,
+            run_dir,
+            device,
+        )?;
+        on_event(&Event::Validation { step: 0, report });
+    }
     let takes_hints = matches!(&config.model, crate::model::ModelConfig::Mleu(m) if m.hints);
     while state.step < t.steps {
         let t0 = std::time::Instant::now();
