@@ -116,6 +116,81 @@ pub fn lab_to_xyz(lab: [f64; 3]) -> [f64; 3] {
     [finv(fx) * D65[0], finv(fy) * D65[1], finv(fz) * D65[2]]
 }
 
+/// L of every 8-bit gray code (r = g = b), exactly as [`srgb8_to_lab`] computes it.
+static LIGHTNESS_OF_GRAY: LazyLock<[f32; 256]> =
+    LazyLock::new(|| std::array::from_fn(|i| srgb8_to_lab([i as u8; 3])[0]));
+
+/// The L of one 8-bit sRGB colour: bit for bit `srgb8_to_lab(rgb)[0]`, at a fraction of its cost (a
+/// table for grays, one cube root for colours, where the full conversion takes three). Recombining a
+/// 12-megapixel photo reads it once per pixel.
+pub fn srgb8_lightness(rgb: [u8; 3]) -> f32 {
+    if rgb[0] == rgb[1] && rgb[1] == rgb[2] {
+        return LIGHTNESS_OF_GRAY[rgb[0] as usize];
+    }
+    let lin = rgb.map(|c| LINEAR_FROM_CODE[c as usize]);
+    let m = &XYZ_FROM_RGB[1];
+    let y = m[0] * lin[0] + m[1] * lin[1] + m[2] * lin[2];
+    let t = y / D65[1];
+    let fy = if t > EPSILON {
+        t.cbrt()
+    } else {
+        KAPPA_SLOPE * t + 16.0 / 116.0
+    };
+    (116.0 * fy - 16.0) as f32
+}
+
+/// The linear light at which each 8-bit sRGB code's rounding interval ends: code k covers linear
+/// values from `ENCODE_THRESHOLDS[k - 1]` up to (not including) `ENCODE_THRESHOLDS[k]`.
+static ENCODE_THRESHOLDS: LazyLock<[f64; 255]> =
+    LazyLock::new(|| std::array::from_fn(|k| srgb_to_linear((k as f64 + 0.5) / 255.0)));
+
+/// Linear light → 8-bit sRGB code, rounded to nearest and clipped: `(linear_to_srgb(c).clamp(0, 1) ·
+/// 255).round()` by a binary search of the codes' boundaries instead of a power (the two differ only
+/// on a boundary itself, by one code).
+pub fn linear_to_srgb8(c: f64) -> u8 {
+    if !(c > 0.0) {
+        return 0; // and NaN, as the float → u8 cast of the power route gives
+    }
+    if c >= 1.0 {
+        return 255;
+    }
+    // The code at the start of c's bucket, then up past the boundaries below c (at most a few, in the
+    // darkest buckets, where the codes are densest).
+    let mut k = ENCODE_START[(c * ENCODE_BUCKETS as f64) as usize] as usize;
+    while k < 255 && ENCODE_THRESHOLDS[k] <= c {
+        k += 1;
+    }
+    k as u8
+}
+
+/// Buckets of [`ENCODE_START`] over linear light [0, 1].
+const ENCODE_BUCKETS: usize = 4096;
+
+/// The 8-bit code of each bucket's lower end.
+static ENCODE_START: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    (0..=ENCODE_BUCKETS)
+        .map(|i| ENCODE_THRESHOLDS.partition_point(|&t| t <= i as f64 / ENCODE_BUCKETS as f64) as u8)
+        .collect()
+});
+
+/// Lab → 8-bit sRGB (clipped, rounded to nearest): [`lab_to_srgb8`] without a power per channel.
+pub fn lab_to_srgb8_fast(lab: [f32; 3]) -> [u8; 3] {
+    xyz_to_linear_rgb(lab_to_xyz(lab.map(f64::from))).map(linear_to_srgb8)
+}
+
+/// [`lab_to_srgb8_fast`] of the colour [`fit_to_gamut`] makes of `lab`: the same bytes, with the linear
+/// RGB of an in-gamut colour (most are) computed once for the test and the encoding.
+pub fn lab_to_srgb8_fitted(lab: [f32; 3]) -> [u8; 3] {
+    let wide = lab.map(f64::from);
+    let fz = (wide[0] + 16.0) / 116.0 - wide[2] / 200.0;
+    let lin = xyz_to_linear_rgb(lab_to_xyz(wide));
+    if fz >= 0.0 && lin.iter().all(|&c| (-1e-9..=1.0 + 1e-9).contains(&c)) {
+        return lin.map(linear_to_srgb8);
+    }
+    let [a, b] = fit_to_gamut(lab);
+    lab_to_srgb8_fast([lab[0], a, b])
+}
+
 /// One 8-bit sRGB colour → Lab.
 pub fn srgb8_to_lab(rgb: [u8; 3]) -> [f32; 3] {
     let lin = rgb.map(|c| LINEAR_FROM_CODE[c as usize]);
@@ -172,10 +247,32 @@ pub fn fit_to_gamut(lab: [f32; 3]) -> [f32; 2] {
         return [lab[1], lab[2]];
     }
     let l = l.clamp(0.0, 100.0);
+    // `in_srgb_gamut([l, a·s, b·s])` with what does not depend on s computed once (the same arithmetic,
+    // so the same answers).
+    let finv = |t: f64| {
+        if t > F_KNEE {
+            t * t * t
+        } else {
+            (t - 16.0 / 116.0) / KAPPA_SLOPE
+        }
+    };
+    let fy = (l + 16.0) / 116.0;
+    let y = finv(fy) * D65[1];
+    let m = &*RGB_FROM_XYZ;
+    let inside = |s: f64| {
+        let fz = fy - (b * s) / 200.0;
+        if fz < 0.0 {
+            return false;
+        }
+        let x = finv(fy + (a * s) / 500.0) * D65[0];
+        let z = finv(fz) * D65[2];
+        m.iter()
+            .all(|r| (-1e-9..=1.0 + 1e-9).contains(&(r[0] * x + r[1] * y + r[2] * z)))
+    };
     let (mut lo, mut hi) = (0.0f64, 1.0f64);
     for _ in 0..GAMUT_STEPS {
         let mid = 0.5 * (lo + hi);
-        if in_srgb_gamut([l, a * mid, b * mid]) {
+        if inside(mid) {
             lo = mid;
         } else {
             hi = mid;

@@ -165,3 +165,36 @@ fn a_bright_wall_can_be_only_faintly_blue() {
         assert_eq!(color::fit_to_gamut(lab), [lab[1], lab[2]]);
     }
 }
+
+#[test]
+fn the_fast_conversions_of_the_recombination_equal_the_reference_ones() {
+    // L of an 8-bit colour: bit for bit, every gray and a 1-in-7 sample of all colours.
+    for i in (0..1u32 << 24).step_by(7).chain((0..256).map(|g| g * 0x010101)) {
+        let rgb = [(i >> 16) as u8, (i >> 8) as u8, i as u8];
+        assert_eq!(color::srgb8_lightness(rgb), color::srgb8_to_lab(rgb)[0], "{rgb:?}");
+    }
+    // Linear light → 8-bit code: the power route's rounding, except exactly on a boundary.
+    for i in 0..=2_000_000u32 {
+        let c = -0.05 + 1.1 * f64::from(i) / 2_000_000.0;
+        let encoded = color::linear_to_srgb(c).clamp(0.0, 1.0) * 255.0;
+        let want = encoded.round() as u8;
+        let got = color::linear_to_srgb8(c);
+        let on_boundary = (encoded - encoded.floor() - 0.5).abs() < 1e-9;
+        assert!(got == want || on_boundary, "{c}: {got} vs {want}");
+    }
+    assert_eq!(color::linear_to_srgb8(f64::NAN), 0);
+    // Lab → fitted 8-bit sRGB: the same bytes as fitting, then converting.
+    for l in (0..=100).step_by(5) {
+        for a in (-120..=120).step_by(8) {
+            for b in (-120..=120).step_by(8) {
+                let lab = [l as f32, a as f32, b as f32];
+                let [fa, fb] = color::fit_to_gamut(lab);
+                assert_eq!(
+                    color::lab_to_srgb8_fitted(lab),
+                    color::lab_to_srgb8([lab[0], fa, fb]),
+                    "{lab:?}"
+                );
+            }
+        }
+    }
+}

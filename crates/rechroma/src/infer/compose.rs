@@ -6,7 +6,7 @@
 //! planes (96 MB for a 12-megapixel photo) that this pass never allocates. Peak memory is then the
 //! decoded photo plus the output image, linear in pixels.
 
-use crate::color::{fit_to_gamut, lab_to_srgb, srgb_to_lab, srgb8_to_lab};
+use crate::color::{fit_to_gamut, lab_to_srgb8_fast, lab_to_srgb8_fitted, lab_to_srgb16, srgb_to_lab, srgb8_lightness};
 use crate::model::mleu::SIZE_MULTIPLE;
 use crate::predict::Sampler;
 use crate::quantize::Gamut;
@@ -45,14 +45,17 @@ pub fn recombine(img: &DynamicImage, ab: &[f32], (sw, sh): (usize, usize), gamut
     let b = Sampler::new(&ab[sw * sh..], (sw, sh), dims);
     let planes = Planes { a, b, gamut };
     let l8 = Depth {
-        max: 255.0,
-        lightness: |p: [u8; 3]| srgb8_to_lab(p)[0],
-        round: |v: f64| v.round() as u8,
+        lightness: srgb8_lightness,
+        encode: lab_to_srgb8_fast,
+        encode_fitted: lab_to_srgb8_fitted,
     };
     let l16 = Depth {
-        max: 65535.0,
         lightness: |p: [u16; 3]| srgb_to_lab(p.map(|c| f64::from(c) / 65535.0))[0],
-        round: |v: f64| v.round() as u16,
+        encode: lab_to_srgb16,
+        encode_fitted: |lab: [f32; 3]| {
+            let [a, b] = fit_to_gamut(lab);
+            lab_to_srgb16([lab[0], a, b])
+        },
     };
     let (w, h) = (img.width(), img.height());
     let rgb8 = |buf| DynamicImage::ImageRgb8(ImageBuffer::from_raw(w, h, buf).expect("sized"));
@@ -73,12 +76,13 @@ pub fn recombine(img: &DynamicImage, ab: &[f32], (sw, sh): (usize, usize), gamut
     }
 }
 
-/// One bit depth: its full scale, the lightness of a pixel's RGB, and a value → subpixel rounding.
+/// One bit depth: the lightness of a pixel's RGB, and a Lab colour → its RGB samples (clipped, and
+/// fitted into the gamut first).
 #[derive(Clone, Copy)]
 struct Depth<S> {
-    max: f64,
     lightness: fn([S; 3]) -> f32,
-    round: fn(f64) -> S,
+    encode: fn([f32; 3]) -> [S; 3],
+    encode_fitted: fn([f32; 3]) -> [S; 3],
 }
 
 /// The predicted a and b planes, sampled at full resolution, and what to do out of gamut.
@@ -105,14 +109,11 @@ impl Planes<'_> {
                 for (x, px) in row.chunks_exact_mut(channels).enumerate() {
                     let [r, g, b, al] = img.get_pixel(x as u32, y as u32).to_rgba().0;
                     let l = (depth.lightness)([r, g, b]);
-                    let (pa, pb) = match self.gamut {
-                        Gamut::Clip => (ra[x], rb[x]),
-                        Gamut::Fit => fit_to_gamut([l, ra[x], rb[x]]).into(),
+                    let rgb = match self.gamut {
+                        Gamut::Clip => (depth.encode)([l, ra[x], rb[x]]),
+                        Gamut::Fit => (depth.encode_fitted)([l, ra[x], rb[x]]),
                     };
-                    let rgb = lab_to_srgb([l, pa, pb]);
-                    for c in 0..3 {
-                        px[c] = (depth.round)(rgb[c] * depth.max);
-                    }
+                    px[..3].copy_from_slice(&rgb);
                     if alpha {
                         px[3] = al;
                     }
