@@ -369,6 +369,62 @@ async fn the_page_colorizes_a_dropped_photo_in_a_real_browser() {
     eprintln!("screenshot: {}", out.display());
     client.set_window_size(1280, 820).await.unwrap();
 
+    // Batch work (issue 21 #9): "Download all" makes one zip of every finished result; a photo can be
+    // removed, and "Remove all" empties the page.
+    client
+        .execute(
+            "window.__downloads = []; HTMLAnchorElement.prototype.click = function () { window.__downloads.push(this.download); };
+             const made = URL.createObjectURL; URL.createObjectURL = (b) => { if (b.type === 'application/zip') window.__zip = b; return made(b); };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    click(&client, fantoccini::Locator::Id("download-all")).await;
+    wait_for(&client, "window.__downloads.length > 0", Duration::from_secs(30)).await;
+    let zip = client
+        .execute(
+            "const name = window.__downloads[0];
+             return window.__zip.arrayBuffer().then((b) => {
+               const u = new Uint8Array(b); let entries = 0;
+               for (let i = 0; i + 3 < u.length; i++) if (u[i] === 0x50 && u[i+1] === 0x4b && u[i+2] === 1 && u[i+3] === 2) entries++;
+               const done = document.querySelectorAll('#list .item.done').length;
+               return [name, u[0] === 0x50 && u[1] === 0x4b, entries, done, u.length];
+             });",
+            vec![],
+        )
+        .await
+        .unwrap();
+    eprintln!("download all: {zip}");
+    assert_eq!(zip[0], json!("rechroma-colour.zip"), "{zip}");
+    assert_eq!(zip[1], json!(true), "a zip: {zip}");
+    assert!(
+        zip[3].as_u64().unwrap() >= 2 && zip[2] == zip[3],
+        "one entry per finished photo: {zip}"
+    );
+    let count = |c: &Client| {
+        let c = c.clone();
+        async move {
+            c.execute("return document.querySelectorAll('#list .item').length;", vec![])
+                .await
+                .unwrap()
+                .as_u64()
+                .unwrap()
+        }
+    };
+    let before = count(&client).await;
+    client
+        .execute("document.querySelector('#list .item .remove').click();", vec![])
+        .await
+        .unwrap();
+    assert_eq!(count(&client).await, before - 1);
+    click(&client, fantoccini::Locator::Id("clear-all")).await;
+    wait_for(
+        &client,
+        "document.querySelectorAll('#list .item').length === 0 && document.getElementById('stage').hidden && document.getElementById('batch').hidden",
+        Duration::from_secs(5),
+    )
+    .await;
+
     // Bound beyond loopback, the server prints its address with an access token; the page opened there
     // keeps working (it sends the token with every API call), while the API without it answers 401.
     let (_exposed, printed) = start_server_at("0.0.0.0:0", &["--jobs", "1"]);

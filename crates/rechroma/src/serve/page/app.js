@@ -197,10 +197,12 @@ function request(item, confidence, attempt = 0) {
       if (item === state.selected) renderStage();
     };
     xhr.onerror = () => reject(new Error("the server cannot be reached"));
+    xhr.onabort = () => reject(new Error("stopped"));
     xhr.onload = async () => {
       if (xhr.status === 200) {
         item.width = parseInt(xhr.getResponseHeader("x-rechroma-width"), 10) || 0;
         item.height = parseInt(xhr.getResponseHeader("x-rechroma-height"), 10) || 0;
+        item.lastBlob = xhr.response;
         resolve(URL.createObjectURL(xhr.response));
         return;
       }
@@ -226,8 +228,10 @@ function request(item, confidence, attempt = 0) {
 }
 
 async function colorize(item, confidence) {
+  item.confidenceRun = confidence;
   try {
     const url = await request(item, confidence);
+    if (item.removed) { URL.revokeObjectURL(url); return; }
     if (confidence) {
       if (item.confidence) URL.revokeObjectURL(item.confidence);
       item.confidence = url;
@@ -235,14 +239,17 @@ async function colorize(item, confidence) {
       if (item.result) URL.revokeObjectURL(item.result);
       if (item.confidence) URL.revokeObjectURL(item.confidence);
       item.result = url;
+      item.resultBlob = item.lastBlob;
       item.confidence = null;
       if (item.resultSeq === item.previewSeq) item.previewFresh = false;
     }
     item.status = "done";
     item.message = `${item.width} × ${item.height}`;
   } catch (e) {
+    if (item.removed) return;
     fail(item, e.message);
   }
+  item.confidenceRun = false;
   renderItem(item);
   if (item === state.selected) renderStage();
   if (item.pending) {
@@ -272,6 +279,95 @@ function rerun(item, settings) {
   pump();
 }
 
+// ---- removing and downloading all ------------------------------------------------------------
+
+// Removes a photo from the page; its request, if any, is stopped (the server stops its work at the next
+// stage when the connection closes).
+function removeItem(item) {
+  item.removed = true;
+  if (item.xhr && (item.status === "uploading" || item.status === "working")) item.xhr.abort();
+  for (const url of [item.result, item.confidence, item.before, item.previewUrl]) if (url) URL.revokeObjectURL(url);
+  const i = state.items.indexOf(item);
+  state.items.splice(i, 1);
+  const li = document.querySelector(`li[data-id="${item.id}"]`);
+  if (li) li.remove();
+  if (state.selected === item) select(state.items[Math.min(i, state.items.length - 1)] || null);
+  else render();
+}
+
+function removeAll() {
+  for (const item of [...state.items]) removeItem(item);
+}
+
+// CRC-32 (IEEE) of bytes, for the zip format.
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function crc32(bytes) {
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+// A zip archive (stored, not compressed: the photos are compressed already) of [name, bytes] pairs.
+// Hand-written (about 40 lines) rather than a library: the page has no build step and loads nothing
+// from elsewhere.
+function zip(files) {
+  const enc = new TextEncoder();
+  const parts = [];
+  const central = [];
+  let offset = 0;
+  for (const [name, bytes] of files) {
+    const n = enc.encode(name);
+    const crc = crc32(bytes);
+    const local = new DataView(new ArrayBuffer(30));
+    local.setUint32(0, 0x04034b50, true); local.setUint16(4, 20, true); local.setUint16(6, 0x0800, true);
+    local.setUint32(14, crc, true); local.setUint32(18, bytes.length, true); local.setUint32(22, bytes.length, true);
+    local.setUint16(26, n.length, true);
+    const entry = new DataView(new ArrayBuffer(46));
+    entry.setUint32(0, 0x02014b50, true); entry.setUint16(4, 20, true); entry.setUint16(6, 20, true);
+    entry.setUint16(8, 0x0800, true); entry.setUint32(16, crc, true); entry.setUint32(20, bytes.length, true);
+    entry.setUint32(24, bytes.length, true); entry.setUint16(28, n.length, true); entry.setUint32(42, offset, true);
+    parts.push(local, n, bytes);
+    central.push(entry, n);
+    offset += 30 + n.length + bytes.length;
+  }
+  const size = central.reduce((s, p) => s + p.byteLength, 0);
+  const end = new DataView(new ArrayBuffer(22));
+  end.setUint32(0, 0x06054b50, true); end.setUint16(8, files.length, true); end.setUint16(10, files.length, true);
+  end.setUint32(12, size, true); end.setUint32(16, offset, true);
+  return new Blob([...parts, ...central, end], { type: "application/zip" });
+}
+
+function downloadName(item) {
+  return `${item.name.replace(/\.[^.]+$/, "")}-colour.${item.settings.format === "jpeg" ? "jpg" : "png"}`;
+}
+
+// Every finished photo's full-resolution result in one zip (names made unique).
+async function downloadAll() {
+  const done = state.items.filter((i) => i.resultBlob && i.status === "done");
+  if (done.length === 0) return;
+  const seen = new Map();
+  const files = [];
+  for (const item of done) {
+    let name = downloadName(item);
+    const k = (seen.get(name) || 0) + 1;
+    seen.set(name, k);
+    if (k > 1) name = name.replace(/(\.[^.]+)$/, `-${k}$1`);
+    files.push([name, new Uint8Array(await item.resultBlob.arrayBuffer())]);
+  }
+  const url = URL.createObjectURL(zip(files));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = "rechroma-colour.zip";
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
+
 // ---- rendering ----------------------------------------------------------------------------------
 
 function renderItem(item) {
@@ -288,7 +384,14 @@ function renderItem(item) {
     thumb.addEventListener("load", () => thumb.classList.remove("broken"));
     const text = document.createElement("div");
     text.innerHTML = '<div class="name"></div><div class="state"></div><div class="progress"><div></div></div>';
-    li.append(thumb, text);
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "remove";
+    remove.textContent = "✕";
+    remove.setAttribute("aria-label", `Remove ${item.name}`);
+    remove.title = "Remove (stops its work)";
+    remove.addEventListener("click", (e) => { e.stopPropagation(); removeItem(item); });
+    li.append(thumb, text, remove);
     const pick = () => select(item);
     li.addEventListener("click", pick);
     li.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pick(); } });
@@ -306,6 +409,7 @@ function renderItem(item) {
   bar.classList.toggle("busy", item.status === "working");
   bar.hidden = !(item.status === "uploading" || item.status === "working");
   bar.firstElementChild.style.width = item.status === "uploading" ? `${item.progress * 100}%` : "";
+  renderBatch();
 }
 
 function renderStage() {
@@ -342,10 +446,10 @@ function renderStage() {
     before.src = beforeSrc;
   }
   const link = $("download");
-  if (item.result && item.status === "done") {
-    const stem = item.name.replace(/\.[^.]+$/, "");
+  // Downloadable while only its confidence map computes.
+  if (item.result && (item.status === "done" || item.confidenceRun)) {
     link.href = item.result;
-    link.download = `${stem}-colour.${item.settings.format === "jpeg" ? "jpg" : "png"}`;
+    link.download = downloadName(item);
     link.setAttribute("aria-disabled", "false");
   } else {
     link.removeAttribute("href");
@@ -360,8 +464,14 @@ function renderStage() {
   placeSplit();
 }
 
+function renderBatch() {
+  $("batch").hidden = state.items.length === 0;
+  $("download-all").disabled = !state.items.some((i) => i.result && i.status === "done");
+}
+
 function render() {
   for (const item of state.items) renderItem(item);
+  renderBatch();
   renderStage();
 }
 
@@ -711,7 +821,20 @@ async function start() {
   $("reset").addEventListener("click", () => { writeControls(defaults()); changed(); });
   $("apply-all").addEventListener("click", () => {
     const s = readControls();
-    for (const item of state.items) rerun(item, s);
+    // Photos already on these settings are not run again.
+    for (const item of state.items) {
+      if (item.status === "done" && JSON.stringify(item.settings) === JSON.stringify(s)) continue;
+      rerun(item, s);
+    }
+  });
+  $("download-all").addEventListener("click", downloadAll);
+  $("clear-all").addEventListener("click", removeAll);
+  // Leaving the page loses the photos: ask first; and stop the server's work on them when it goes.
+  window.addEventListener("beforeunload", (e) => {
+    if (state.items.length > 0) { e.preventDefault(); e.returnValue = ""; }
+  });
+  window.addEventListener("pagehide", () => {
+    for (const item of state.items) if (item.xhr && (item.status === "uploading" || item.status === "working")) item.xhr.abort();
   });
   $("confidence").addEventListener("change", () => {
     const item = state.selected;
