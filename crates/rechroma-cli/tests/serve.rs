@@ -671,6 +671,37 @@ async fn time_a_hint_on_a_12_megapixel_photo(client: &Client) {
     // Generous on a busy machine; the note reports the measured time.
     assert!(seen < Duration::from_secs(10), "{seen:?}");
     click(client, Locator::Id("hint-mode")).await;
+    // Zoom to 100 % (issue 21 #8): the full-resolution result at its own pixels, the before image over
+    // it pixel for pixel, and a drag pans.
+    click(client, Locator::Id("zoom")).await;
+    wait_for(
+        client,
+        "(() => { const a = document.getElementById('after'), b = document.getElementById('before'), c = document.getElementById('compare');
+                  const ra = a.getBoundingClientRect(), rb = b.getBoundingClientRect();
+                  return c.classList.contains('zoomed') && a.dataset.state === 'ready' && a.naturalWidth === 4000
+                    && Math.abs(ra.width - 4000) < 1 && Math.abs(rb.left - ra.left) < 1 && Math.abs(rb.width - ra.width) < 1
+                    && c.scrollWidth > c.clientWidth; })()",
+        Duration::from_secs(60),
+    )
+    .await;
+    let panned = client
+        .execute(
+            "const c = document.getElementById('compare'); const x0 = c.scrollLeft, y0 = c.scrollTop;
+             const at = (type, x, y) => c.dispatchEvent(new PointerEvent(type, {clientX: x, clientY: y, button: 0, pointerId: 1, bubbles: true}));
+             at('pointerdown', 700, 400); at('pointermove', 600, 350); at('pointerup', 600, 350);
+             return [c.scrollLeft - x0, c.scrollTop - y0];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(panned, json!([100, 50]), "a drag pans the zoomed photo");
+    click(client, Locator::Id("zoom")).await;
+    wait_for(
+        client,
+        "!document.getElementById('compare').classList.contains('zoomed') && document.getElementById('after').getBoundingClientRect().width < 1500",
+        Duration::from_secs(30),
+    )
+    .await;
     // With "Confidence map" ticked, selecting another photo shows (and asks for) that photo's map.
     click(client, Locator::Id("confidence")).await;
     wait_for(client, "state.selected.confidence && document.getElementById('after-tag').textContent === 'confidence' && document.getElementById('after').dataset.state === 'ready'", Duration::from_secs(120)).await;

@@ -31,6 +31,7 @@ const state = {
   limits: null,
   items: [], // {id, file, name, status, progress, message, settings, result, confidence, width, height, xhr}
   selected: null,
+  zoom: false, // the photo shown at 100 % (its own pixels)
   running: 0,
   nextId: 1,
 };
@@ -421,7 +422,8 @@ function renderStage() {
   $("dims").textContent = item.width ? `${item.width} × ${item.height} px` : "";
   const showConfidence = $("confidence").checked && item.confidence;
   const after = $("after");
-  const src0 = showConfidence ? item.confidence : item.previewFresh && item.previewUrl ? item.previewUrl : item.result;
+  const usePreview = item.previewFresh && item.previewUrl && !(state.zoom && item.result);
+  const src0 = showConfidence ? item.confidence : usePreview ? item.previewUrl : item.result;
   const src = src0;
   // Until there is a result, the original is shown alone (no broken "after" image).
   after.hidden = !src;
@@ -491,7 +493,10 @@ function select(item) {
 function placeSplit() {
   const after = $("after");
   const before = $("before");
-  const box = $("compare").getBoundingClientRect();
+  const compare = $("compare");
+  // Positions inside the box's content: its scroll offsets count when zoomed to 100 %.
+  const rect = compare.getBoundingClientRect();
+  const box = { left: rect.left - compare.scrollLeft, top: rect.top - compare.scrollTop };
   const img = (after.naturalWidth ? after : before).getBoundingClientRect();
   const split = parseFloat($("split").value) / 100;
   before.style.width = img.width + "px";
@@ -514,6 +519,55 @@ function placeSplit() {
   renderMarkers();
 }
 
+
+// ---- zoom to 100 % ------------------------------------------------------------------------------
+
+// Shows the photo at its own pixels (or fitted again), keeping the point at (`fx`, `fy`) — fractions of
+// the photo — under the same place of the box (the centre by default).
+function setZoom(on, fx = 0.5, fy = 0.5) {
+  const compare = $("compare");
+  state.zoom = on;
+  compare.classList.toggle("zoomed", on);
+  compare.tabIndex = on ? 0 : -1;
+  $("zoom").setAttribute("aria-pressed", String(on));
+  // At 100 % the full-resolution result is shown, not the preview.
+  renderStage();
+  const after = $("after");
+  const centre = () => {
+    placeSplit();
+    if (!on) return;
+    compare.scrollLeft = fx * after.offsetWidth - compare.clientWidth / 2;
+    compare.scrollTop = fy * after.offsetHeight - compare.clientHeight / 2;
+    placeSplit();
+  };
+  if (after.complete) centre();
+  else after.addEventListener("load", centre, { once: true });
+}
+
+// Dragging pans a zoomed photo (outside hint mode, where a click places a hint).
+function wirePanning() {
+  const compare = $("compare");
+  let drag = null;
+  compare.addEventListener("pointerdown", (e) => {
+    if (!state.zoom || hintUi.on || e.button !== 0) return;
+    drag = { x: e.clientX, y: e.clientY, left: compare.scrollLeft, top: compare.scrollTop };
+    compare.classList.add("panning");
+    try { compare.setPointerCapture(e.pointerId); } catch (_) { /* a synthetic pointer: no capture */ }
+  });
+  compare.addEventListener("pointermove", (e) => {
+    if (!drag) return;
+    compare.scrollLeft = drag.left - (e.clientX - drag.x);
+    compare.scrollTop = drag.top - (e.clientY - drag.y);
+  });
+  const end = () => { drag = null; compare.classList.remove("panning"); };
+  compare.addEventListener("pointerup", end);
+  compare.addEventListener("pointercancel", end);
+  compare.addEventListener("dblclick", (e) => {
+    if (hintUi.on) return;
+    const r = $("after").getBoundingClientRect();
+    setZoom(!state.zoom, Math.min(1, Math.max(0, (e.clientX - r.left) / r.width)), Math.min(1, Math.max(0, (e.clientY - r.top) / r.height)));
+  });
+}
 
 // ---- colour hints -------------------------------------------------------------------------------
 // A hint is {x, y, color} in the photo's pixels. The photo is kept by the server (/api/photos) once,
@@ -845,6 +899,8 @@ async function start() {
   $("split").addEventListener("focus", () => $("compare").classList.add("split-focus"));
   $("split").addEventListener("blur", () => $("compare").classList.remove("split-focus"));
   $("hint-mode").addEventListener("click", () => setHintMode(!hintUi.on));
+  $("zoom").addEventListener("click", () => setZoom(!state.zoom));
+  wirePanning();
   $("markers").addEventListener("pointerdown", (e) => {
     const item = state.selected;
     if (e.target !== $("markers") || !item || !item.width) return;
