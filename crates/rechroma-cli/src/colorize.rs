@@ -274,6 +274,28 @@ fn plan(args: &Args, notes: &mut Vec<String>) -> Result<(Vec<Job>, Vec<String>)>
                     dir.display()
                 ));
             }
+            // Results of an earlier run (into another output folder inside this one) are not photos.
+            let mut lists = std::collections::HashMap::new();
+            let (earlier, photos): (Vec<PathBuf>, Vec<PathBuf>) = photos.into_iter().partition(|p| {
+                let dir = p.parent().unwrap_or(Path::new(".")).to_path_buf();
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                lists
+                    .entry(dir)
+                    .or_insert_with_key(|d| crate::outputs::written_in(d))
+                    .contains(&name)
+            });
+            if !earlier.is_empty() {
+                notes.push(format!(
+                    "{}: left out {} photo(s) an earlier `rechroma colorize` wrote (listed in {} beside them), e.g. {}",
+                    input.display(),
+                    earlier.len(),
+                    crate::outputs::WRITTEN_LIST,
+                    crate::outputs::shown(&earlier[0])
+                ));
+            }
             for photo in photos {
                 let rel = photo.strip_prefix(input).unwrap_or(&photo).to_path_buf();
                 jobs.push(Job {
@@ -487,22 +509,41 @@ pub fn run(args: Args) -> Result<()> {
     }
     let quality = args.quality.unwrap_or(rechroma::fsutil::JPEG_QUALITY);
     let start = std::time::Instant::now();
-    let failed: Vec<String> = pool.install(|| {
+    let results: Vec<Result<Vec<PathBuf>, String>> = pool.install(|| {
         jobs.par_iter()
-            .filter_map(|job| {
+            .map(|job| {
                 let mut notes = Vec::new();
-                let r = run_one(job, &colorizer, &options, &inputs, args.force, quality, &mut notes).err();
+                let r = run_one(job, &colorizer, &options, &inputs, args.force, quality, &mut notes);
                 for n in notes {
                     bar.suspend(|| eprintln!("note: {n}"));
                 }
-                if let Some(e) = &r {
+                if let Err(e) = &r {
                     bar.suspend(|| eprintln!("error: {e}"));
                 }
                 bar.inc(&job.input.display().to_string());
-                r
+                r.map(|()| {
+                    let mut files = Vec::new();
+                    if !job.map_only {
+                        files.push(job.output.clone());
+                    }
+                    if options.confidence {
+                        files.push(confidence_path(&job.output));
+                    }
+                    files
+                })
             })
             .collect()
     });
+    let failed: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    let written: Vec<PathBuf> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .flatten()
+        .cloned()
+        .collect();
+    if let Err(e) = crate::outputs::mark_written(&written) {
+        eprintln!("warning: cannot list the outputs as rechroma's own: {e:#}");
+    }
     bar.finish();
     let failures = failed.len() + errors.len();
     let done = jobs.len() - failed.len();

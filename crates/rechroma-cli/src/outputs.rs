@@ -62,6 +62,42 @@ pub fn shown(path: &Path) -> String {
         .collect()
 }
 
+/// The file in an output folder that lists the files `colorize` wrote there, one name a line: a later
+/// run over a folder that holds that output folder leaves them out (they are results, not photos).
+pub const WRITTEN_LIST: &str = ".rechroma-outputs";
+
+/// Adds `files` (just written) to the list of their folder.
+pub fn mark_written(files: &[std::path::PathBuf]) -> Result<()> {
+    let mut by_dir: std::collections::BTreeMap<std::path::PathBuf, std::collections::BTreeSet<String>> =
+        Default::default();
+    for f in files {
+        let dir = f
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if let Some(name) = f.file_name() {
+            by_dir
+                .entry(dir.to_path_buf())
+                .or_default()
+                .insert(name.to_string_lossy().into_owned());
+        }
+    }
+    for (dir, mut names) in by_dir {
+        let list = dir.join(WRITTEN_LIST);
+        names.extend(written_in(&dir));
+        let text: String = names.iter().map(|n| format!("{n}\n")).collect();
+        rechroma::fsutil::write_atomic(&list, text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The names `colorize` wrote in `dir` (its [`WRITTEN_LIST`]; none when there is no list).
+pub fn written_in(dir: &Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_to_string(dir.join(WRITTEN_LIST))
+        .map(|t| t.lines().filter(|l| !l.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
 /// An error and its causes on one line (the library's, shared with `serve`'s JSON errors).
 pub use rechroma::{error_chain as chain, one_line};
 

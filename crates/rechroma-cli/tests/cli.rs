@@ -1546,3 +1546,39 @@ fn a_fine_tune_is_validated_at_step_0_and_contradictory_flags_are_refused() {
     let (ok, _, stderr) = rechroma(args!["train", "--crop", "4096", "--out", dir.join("y")]);
     assert!(!ok && stderr.contains("4096"), "{stderr}");
 }
+
+#[test]
+fn earlier_outputs_inside_the_input_folder_are_not_colorized_again() {
+    let dir = scratch("nest");
+    let nest = dir.join("nest");
+    std::fs::create_dir_all(&nest).unwrap();
+    for name in ["a.webp", "b.webp"] {
+        std::fs::copy(fixtures().join("photos/astronaut_64x64.webp"), nest.join(name)).unwrap();
+    }
+    let colorize = |out: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_rechroma"))
+            .arg("colorize")
+            .arg(&nest)
+            .arg("--out-dir")
+            .arg(nest.join(out))
+            .args(["--size", "64"])
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, stderr) = colorize("out");
+    assert!(ok, "{stderr}");
+    // A second run into another folder: nest/out/*.webp are rechroma's results, left out and said.
+    let (ok, stderr) = colorize("out2");
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("left out 2 photo(s) an earlier `rechroma colorize` wrote"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("colorized 2 of 2 photos"), "{stderr}");
+    assert!(
+        !nest.join("out2/out").exists(),
+        "the earlier outputs were colorized again"
+    );
+    assert!(!stderr.contains("not photos"), "the list itself is no news: {stderr}");
+}

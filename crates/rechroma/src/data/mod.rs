@@ -148,6 +148,8 @@ pub fn scan_all(dir: &Path) -> Result<Scan, DataError> {
                 out.photos.push(path);
             } else if is_photo(&path) {
                 out.not_files.push(path);
+            } else if entry.file_name().to_string_lossy().starts_with('.') {
+                // Hidden files (.DS_Store, rechroma's own lists and temporaries) are not worth a note.
             } else {
                 out.skipped.push(path);
             }
