@@ -97,7 +97,7 @@ pub fn run(args: Args) -> Result<()> {
                         acc.add_image(a, b);
                     }
                     Err(e) => {
-                        bar.suspend(|| eprintln!("warning: skipping {e}"));
+                        bar.suspend(|| eprintln!("warning: skipping {}", crate::outputs::chain(&e)));
                         failures.push(e);
                     }
                 }

@@ -48,6 +48,7 @@ fn prior_writes_the_json_and_the_picture_and_reports_bad_files() {
         "{stdout}"
     );
     assert!(stderr.contains("truncated.jpg"), "the bad file is named: {stderr}");
+    assert!(stderr.contains("no end-of-image marker"), "with its cause: {stderr}");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(json["config"]["smoothing"], "index1d");
     assert_eq!(json["config"]["lambda"], 0.4);

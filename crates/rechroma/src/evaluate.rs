@@ -58,7 +58,7 @@ impl ValidationSet {
                     truth.push(crop);
                     names.push(name);
                 }
-                Err(e) => tracing::warn!("skipping {e}"),
+                Err(e) => tracing::warn!("skipping {}", crate::error_chain(&e)),
             }
         }
         if names.is_empty() && !skipped_gray.is_empty() {
