@@ -84,6 +84,12 @@ where
         path: path.into(),
         source: e.to_string().into(),
     })?;
+    check_applied(&result, path)?;
+    Ok(module)
+}
+
+/// The first misshapen or missing tensor of an application of weights, as an error naming it.
+pub fn check_applied(result: &burn::store::ApplyResult, path: &Path) -> Result<(), ImportError> {
     if let Some(e) = result.errors.first() {
         return Err(match e {
             ApplyError::ShapeMismatch {
@@ -109,7 +115,7 @@ where
             module: module.clone(),
         });
     }
-    Ok(module)
+    Ok(())
 }
 
 /// Pretrained weights of the backbone `config` describes, from a file in its PyTorch layout.
