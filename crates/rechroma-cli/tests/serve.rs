@@ -236,6 +236,39 @@ async fn the_page_colorizes_a_dropped_photo_in_a_real_browser() {
     std::fs::write(&out, &shot).unwrap();
     eprintln!("screenshot: {}", out.display());
 
+    // "Download as JPEG" after a PNG result re-encodes it here, without colorizing again (issue 21 #9).
+    let result = client.execute("return state.items[0].result;", vec![]).await.unwrap();
+    client
+        .execute(
+            "const f = document.getElementById('format'); f.value = 'jpeg'; f.dispatchEvent(new Event('change'));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        &format!(
+            "(() => {{ const l = document.getElementById('download'), i = state.items[0];
+                      return i.result === {result} && i.status === 'done' && l.download.endsWith('.jpg')
+                        && l.getAttribute('aria-disabled') === 'false' && l.href !== i.result && !!i.jpeg && i.jpeg.blob.type === 'image/jpeg'; }})()"
+        ),
+        Duration::from_secs(20),
+    )
+    .await;
+    client
+        .execute(
+            "const f = document.getElementById('format'); f.value = 'png'; f.dispatchEvent(new Event('change'));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        &format!("document.getElementById('download').href === {result} && state.items[0].result === {result}"),
+        Duration::from_secs(5),
+    )
+    .await;
+
     // The confidence map replaces the after-image while the box is ticked, with its legend.
     let tick = "document.getElementById('confidence').click();";
     client.execute(tick, vec![]).await.unwrap();

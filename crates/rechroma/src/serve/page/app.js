@@ -241,6 +241,8 @@ async function colorize(item, confidence) {
       if (item.confidence) URL.revokeObjectURL(item.confidence);
       item.result = url;
       item.resultBlob = item.lastBlob;
+      item.resultFormat = item.settings.format;
+      if (item.jpeg) { URL.revokeObjectURL(item.jpeg.url); item.jpeg = null; }
       item.confidence = null;
       if (item.resultSeq === item.previewSeq) item.previewFresh = false;
     }
@@ -342,13 +344,35 @@ function zip(files) {
   return new Blob([...parts, ...central, end], { type: "application/zip" });
 }
 
+// What "Download" saves: the result as received, or its JPEG copy when the format changed from PNG to
+// JPEG after it came (re-encoded here: a change of format does not colorize again). Null until ready.
+function downloadable(item) {
+  if (!item.result || !item.resultBlob) return null;
+  if (item.settings.format === "jpeg" && item.resultFormat === "png") return item.jpeg || null;
+  return { url: item.result, blob: item.resultBlob };
+}
+
+// The PNG result of a photo as a JPEG (quality 0.95), made in the browser (8 bits; EXIF is not kept).
+async function reencode(item) {
+  const img = new Image();
+  img.src = item.result;
+  await img.decode();
+  const canvas = document.createElement("canvas");
+  canvas.width = img.naturalWidth;
+  canvas.height = img.naturalHeight;
+  canvas.getContext("2d").drawImage(img, 0, 0);
+  const blob = await new Promise((ok) => canvas.toBlob(ok, "image/jpeg", 0.95));
+  if (item.jpeg) URL.revokeObjectURL(item.jpeg.url);
+  item.jpeg = { url: URL.createObjectURL(blob), blob };
+}
+
 function downloadName(item) {
   return `${item.name.replace(/\.[^.]+$/, "")}-colour.${item.settings.format === "jpeg" ? "jpg" : "png"}`;
 }
 
 // Every finished photo's full-resolution result in one zip (names made unique).
 async function downloadAll() {
-  const done = state.items.filter((i) => i.resultBlob && i.status === "done");
+  const done = state.items.filter((i) => downloadable(i) && i.status === "done");
   if (done.length === 0) return;
   const seen = new Map();
   const files = [];
@@ -357,7 +381,7 @@ async function downloadAll() {
     const k = (seen.get(name) || 0) + 1;
     seen.set(name, k);
     if (k > 1) name = name.replace(/(\.[^.]+)$/, `-${k}$1`);
-    files.push([name, new Uint8Array(await item.resultBlob.arrayBuffer())]);
+    files.push([name, new Uint8Array(await downloadable(item).blob.arrayBuffer())]);
   }
   const url = URL.createObjectURL(zip(files));
   const a = document.createElement("a");
@@ -449,8 +473,9 @@ function renderStage() {
   }
   const link = $("download");
   // Downloadable while only its confidence map computes.
-  if (item.result && (item.status === "done" || item.confidenceRun)) {
-    link.href = item.result;
+  const saved = downloadable(item);
+  if (saved && (item.status === "done" || item.confidenceRun)) {
+    link.href = saved.url;
     link.download = downloadName(item);
     link.setAttribute("aria-disabled", "false");
   } else {
@@ -871,7 +896,24 @@ async function start() {
     $(id).addEventListener("input", () => { showValues(); changed(); });
   }
   $("size").addEventListener("change", changed);
-  $("format").addEventListener("change", changed);
+  // A new download format is a new encoding, not a new colorizing: a PNG result is re-encoded here, and
+  // a result already in that format is kept.
+  $("format").addEventListener("change", async () => {
+    const item = state.selected;
+    const format = $("format").value;
+    if (!item || item.status !== "done" || !item.result) return changed();
+    if (format === item.resultFormat || (format === "jpeg" && item.resultFormat === "png")) {
+      item.settings = { ...item.settings, format };
+      renderStage();
+      if (format === "jpeg" && item.resultFormat === "png" && !item.jpeg) {
+        await reencode(item);
+        renderStage();
+        renderBatch();
+      }
+      return;
+    }
+    changed();
+  });
   $("reset").addEventListener("click", () => { writeControls(defaults()); changed(); });
   $("apply-all").addEventListener("click", () => {
     const s = readControls();
