@@ -55,9 +55,9 @@ pub struct ModelChoice {
 /// How colour hints spread over their regions after the network (`rechroma::hints::spread`).
 #[derive(clap::Args)]
 pub struct SpreadArgs {
-    /// How far a hint's colour spreads over its region after the network, in working-size pixels of
-    /// geodesic distance (its effect falls to 1/e there); 0: only the network spreads hints
-    /// [default: 96, chosen on dev].
+    /// How far a hint's colour spreads over its region after the network, in pixels of geodesic distance
+    /// on a 256² working image (scaled with --size; its effect falls to 1/e there); 0: only the network
+    /// spreads hints [default: 96, chosen on dev].
     #[arg(long, value_parser = crate::parse::non_negative)]
     pub spread_reach: Option<f32>,
     /// How strongly edges stop a hint's spreading: the distance, in pixels, each unit of lightness

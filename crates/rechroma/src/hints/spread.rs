@@ -26,8 +26,8 @@ fn default_edge() -> f32 {
 /// How far hints spread after the network (see the module docs). `reach` 0 turns it off.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SpreadConfig {
-    /// Geodesic distance, in working-size pixels, at which a hint's weight has fallen to 1/e (weight
-    /// exp(−(d/reach)²)); 0 turns spreading off. Default 96 (of a 256-pixel working size), chosen on
+    /// Geodesic distance, in pixels of a 256² working image (scaled with the working size), at which a
+    /// hint's weight has fallen to 1/e (weight exp(−(d/reach)²)); 0 turns spreading off. Default 96 (of a 256-pixel working size), chosen on
     /// `dev` among reaches up to 96: longer ones scored as well on `dev`'s many random points but carry
     /// one user's hint over the whole photo (see `TRAINING.md`).
     #[serde(default = "default_reach")]
@@ -76,7 +76,22 @@ impl SpreadConfig {
     pub fn is_on(&self) -> bool {
         self.reach > 0.0
     }
+
+    /// The settings for a working image of `w × h`: [`Self::reach`] and [`Self::edge`] are given for a
+    /// 256² working image (where they were chosen) and scale with the working image's side, so a hint
+    /// covers the same share of the photo at any working size.
+    pub fn at_working_size(&self, (w, h): (usize, usize)) -> Self {
+        let scale = ((w * h) as f32).sqrt() / REFERENCE_SIDE;
+        Self {
+            reach: self.reach * scale,
+            edge: self.edge * scale,
+            what: self.what,
+        }
+    }
 }
+
+/// The working-image side [`SpreadConfig`]'s distances are given for (the default working size).
+pub const REFERENCE_SIDE: f32 = 256.0;
 
 /// A hint at the working size: the patch it reveals and its colour (Lab a, b).
 #[derive(Debug, Clone, Copy)]
@@ -312,6 +327,15 @@ mod tests {
         assert!((a(32) - ((1.0 - e) * 32.0 + e * 50.0)).abs() < 1e-3, "{}", a(32));
         assert!((b(48) - ((1.0 - e) * 48.0 - e * 30.0)).abs() < 1e-3, "{}", b(48));
         assert_eq!(a(10), 10.0, "beyond three reaches: the prediction");
+    }
+
+    /// The distances are given for a 256² working image and scale with its side.
+    #[test]
+    fn settings_scale_with_the_working_size() {
+        let c = SpreadConfig::default();
+        assert_eq!(c.at_working_size((256, 256)), c);
+        let big = c.at_working_size((512, 512));
+        assert_eq!((big.reach, big.edge), (2.0 * c.reach, 2.0 * c.edge));
     }
 
     /// Two equal hints at one place correct once, not twice; spreading off changes nothing.

@@ -441,7 +441,13 @@ impl Colorizer {
         crate::predict::remove_cast(&mut prediction.ab, options.cast_removal);
         if !hints.is_empty() {
             let patches = patches(hints, (photo.0 as usize, photo.1 as usize), (w, h));
-            spread(&mut prediction.ab, l, (w, h), &patches, &options.spread);
+            spread(
+                &mut prediction.ab,
+                l,
+                (w, h),
+                &patches,
+                &options.spread.at_working_size((w, h)),
+            );
         }
         if stop() {
             return Err(InferError::Stopped);
