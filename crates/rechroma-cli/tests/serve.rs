@@ -374,27 +374,29 @@ async fn the_page_colorizes_a_dropped_photo_in_a_real_browser() {
     // and the settings (issue 21 #7).
     client.set_window_size(390, 844).await.unwrap();
     client.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let first_screen = client
-        .execute(
-            "const c = document.getElementById('compare').getBoundingClientRect();
-             const side = document.querySelector('.side').getBoundingClientRect();
-             return [c.top, c.bottom, side.top, window.innerHeight, window.innerWidth];",
-            vec![],
-        )
-        .await
-        .unwrap();
-    let v: Vec<f64> = first_screen
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect();
-    let (top, bottom, side, screen) = (v[0], v[1], v[2], v[3]);
-    assert!(
-        top >= 0.0 && bottom <= screen + 1.0 && bottom - top >= 0.4 * screen && side >= bottom,
-        "the viewer is not on the phone's first screen: [compare top, bottom, settings top, screen height, width] = {first_screen}"
-    );
+    // Polled, not after a fixed wait: the layout settles when the machine gets to it.
+    let start = Instant::now();
+    let first_screen = loop {
+        let v = client
+            .execute(
+                "const c = document.getElementById('compare').getBoundingClientRect();
+                 const side = document.querySelector('.side').getBoundingClientRect();
+                 return [c.top, c.bottom, side.top, window.innerHeight, window.innerWidth];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let n: Vec<f64> = v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        let (top, bottom, side, screen) = (n[0], n[1], n[2], n[3]);
+        if top >= 0.0 && bottom <= screen + 1.0 && bottom - top >= 0.4 * screen && side >= bottom {
+            break v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the viewer is not on the phone's first screen: [compare top, bottom, settings top, screen height, width] = {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     eprintln!("phone layout: viewer [top, bottom, screen] = {first_screen}");
     let shot = client.screenshot().await.unwrap();
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-phone.png");
