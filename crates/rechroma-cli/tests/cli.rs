@@ -1583,3 +1583,22 @@ fn earlier_outputs_inside_the_input_folder_are_not_colorized_again() {
     );
     assert!(!stderr.contains("not photos"), "the list itself is no news: {stderr}");
 }
+
+#[test]
+fn export_writes_an_onnx_graph_and_refuses_to_overwrite_it() {
+    let dir = scratch("onnx");
+    let out = dir.join("model.onnx");
+    let (ok, stdout, stderr) = rechroma(args!["export", "--model", "default", "--format", "onnx", "-o", out]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("ONNX opset 17"), "{stdout}");
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(
+        bytes.len() > 10_000_000,
+        "the weights are inside: {} bytes",
+        bytes.len()
+    );
+    let (ok, _, stderr) = rechroma(args!["export", "--model", "default", "--format", "onnx", "-o", out]);
+    assert!(!ok && stderr.contains("already exists"), "{stderr}");
+    let (ok, _, stderr) = rechroma(args!["export", "--model", "default", "--format", "onnx"]);
+    assert!(!ok && stderr.contains("-o"), "{stderr}");
+}

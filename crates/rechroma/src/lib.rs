@@ -37,6 +37,7 @@ pub mod import;
 pub mod infer;
 pub mod metrics;
 pub mod model;
+pub mod onnx;
 pub mod plot;
 pub mod predict;
 pub mod quantize;
