@@ -30,6 +30,40 @@ pub struct Args {
     /// Also time ChromaGAN steps (generator + critic, Lite0 trunk) at the same crop size.
     #[arg(long)]
     chromagan: bool,
+    /// Instead of training steps: time the network forward (batch 1, no decoding) of --model (default:
+    /// the embedded one) at these square sizes, e.g. 256,512; prints the median milliseconds of --steps.
+    #[arg(long, value_delimiter = ',', value_name = "SIDES")]
+    forward: Vec<usize>,
+    /// The model whose forward --forward times (a run folder) [default: the embedded model].
+    #[arg(long)]
+    model: Option<std::path::PathBuf>,
+}
+
+/// `--forward`: the median forward time of the model's network at each size, batch 1, the same input
+/// as `scripts/bench-anchors.sh` gives ONNX Runtime (L = 50 everywhere, no hints).
+fn forward(args: &Args) -> Result<()> {
+    let device = Device::flex();
+    let model = match &args.model {
+        Some(dir) => rechroma::run::Model::load(dir, &device)?,
+        None => rechroma::run::embedded_model(&device)?,
+    };
+    let rechroma::model::Network::Mleu(m) = &model.network else {
+        anyhow::bail!("--forward times MLEU networks")
+    };
+    for &side in &args.forward {
+        rechroma::model::mleu::check_size(side, side)?;
+        let l = Tensor::<4>::full([1, 1, side, side], 50.0, &device);
+        let hints = m.takes_hints().then(|| Tensor::<4>::zeros([1, 3, side, side], &device));
+        let ms = 1e3
+            * time(args.steps, || {
+                let out = m.forward_hinted(l.clone(), hints.clone());
+                // Wait for the result: the backend may run lazily.
+                let _ = out.ab.map(|t| t.into_data());
+                let _ = out.logits.map(|t| t.into_data());
+            });
+        println!("rechroma forward {side}x{side}: {ms:.1} ms (median of {})", args.steps);
+    }
+    Ok(())
 }
 
 /// Median seconds of `steps` timed calls of `step` after one untimed warm-up.
@@ -47,6 +81,9 @@ fn time(steps: usize, mut step: impl FnMut()) -> f64 {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if !args.forward.is_empty() {
+        return forward(&args);
+    }
     let Ok(widths) = <[usize; 5]>::try_from(args.widths.clone()) else {
         anyhow::bail!("--widths needs 5 numbers")
     };

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Side-by-side forward times of the shipped network, one run, the same thread count: rechroma (burn
+# flex) and ONNX Runtime on the exported graph, at 256² and 512² (batch 1), and the limit (the
+# network's FLOPs ÷ the machine's fp32 GEMM rate, measured here with numpy). Ratios are what to read:
+# the machine may be shared.
+#   scripts/bench-anchors.sh [THREADS]        (needs: data/cache/venv with onnxruntime, numpy)
+# Not yet here (issue 22): the PyTorch twin of the network and the training-step comparison.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+threads="${1:-2}"
+py="${PYTHON:-data/cache/venv/bin/python}"
+cargo build --release -q -p rechroma-cli
+bin=target/release/rechroma
+tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+$bin export --model default --format onnx -o "$tmp/model.onnx" >/dev/null
+export RAYON_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads"
+$bin bench --forward 256,512 --steps 7 | tee "$tmp/rechroma.txt"
+"$py" - "$tmp/model.onnx" "$threads" <<'PY' | tee "$tmp/ort.txt"
+import sys, time, numpy as np, onnxruntime as ort
+path, threads = sys.argv[1], int(sys.argv[2])
+o = ort.SessionOptions(); o.intra_op_num_threads = threads; o.inter_op_num_threads = 1
+s = ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
+names = [i.name for i in s.get_inputs()]
+for side in (256, 512):
+    feed = {"l": np.full((1, 1, side, side), 50.0, np.float32)}
+    if "hints" in names: feed["hints"] = np.zeros((1, 3, side, side), np.float32)
+    s.run(None, feed)
+    t = []
+    for _ in range(7):
+        t0 = time.perf_counter(); s.run(None, feed); t.append(time.perf_counter() - t0)
+    print(f"onnxruntime forward {side}x{side}: {1e3 * sorted(t)[3]:.1f} ms (median of 7)")
+n = 2048; a = np.random.rand(n, n).astype(np.float32); a @ a
+t0 = time.perf_counter(); [a @ a for _ in range(5)]; dt = (time.perf_counter() - t0) / 5
+print(f"fp32 GEMM rate (numpy, {threads} threads): {2 * n**3 / dt / 1e9:.0f} GFLOP/s")
+PY
+paste <(grep -o '[0-9.]* ms' "$tmp/rechroma.txt") <(grep -o '[0-9.]* ms' "$tmp/ort.txt") |
+  awk 'BEGIN{split("256 512", s)} {printf "rechroma / onnxruntime at %s²: %.2f\n", s[NR], $1 / $3}'
