@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! color, quantize, data, metrics, fsutil, hints  →  model  →  import  →  run  →  predict  →  evaluate, plot
-//!                                                                          →  train | infer  →  serve
+//!                                                   →  onnx                →  train | infer  →  serve
 //! ```
 //! - [`color`]: exact sRGB ↔ linear RGB ↔ XYZ ↔ CIE Lab (D65), the gamut, and the models' normalisations;
 //! - [`quantize`]: the 313 in-gamut ab bins of Zhang et al. 2016, soft encoding, the class prior and
@@ -12,10 +12,11 @@
 //! - [`data`]: photo folders, decoding (with limits), augmentation and burn batches of L and ab;
 //! - [`metrics`]: PSNR, SSIM, colorfulness and the AuC of the cumulative ab-error curve;
 //! - [`fsutil`]: atomic output files;
-//! - [`hints`]: colour hints (Zhang et al. 2017) — the users' JSON format, their input planes, and the
-//!   hints training draws from the truth;
+//! - [`hints`]: colour hints (Zhang et al. 2017) — the users' JSON format, their input planes, the
+//!   hints training draws from the truth, and their spreading over regions after the network;
 //! - [`model`]: the networks (MLEU, ChromaGAN's generator and critic, their backbones) and
 //!   [`ModelConfig`], which of them a model is;
+//! - [`onnx`]: an MLEU network as an ONNX graph;
 //! - [`import`]: pretrained weights in PyTorch layouts into the networks;
 //! - [`run`]: the run folder — [`RunConfig`] (model, training, decoding), loading a trained [`run::Model`],
 //!   export;
