@@ -109,18 +109,34 @@ const WINDOW_REACHES: f32 = 3.0;
 /// over the lightness `l` (`[H, W]`, 0–100), and W = max(1, Σᵢ wᵢ), a pixel's prediction p becomes
 /// p + Σᵢ wᵢ (cᵢ − p) / W when the colours cᵢ spread, or p + Σᵢ wᵢ δᵢ / W when the residuals δᵢ (cᵢ minus
 /// the mean prediction over the patch) do. Several hints at one place do not add up: W averages them.
-pub fn spread(ab: &mut [f32], l: &[f32], (w, h): (usize, usize), patches: &[Patch], config: &SpreadConfig) {
+pub fn spread(ab: &mut [f32], l: &[f32], size: (usize, usize), patches: &[Patch], config: &SpreadConfig) {
+    spread_stoppable(ab, l, size, patches, config, &|| false);
+}
+
+/// [`spread`], asking `stop` after each hint (a thousand hints on a large working image take seconds):
+/// when it says so, `ab` is left as it was and `false` is returned.
+pub fn spread_stoppable(
+    ab: &mut [f32],
+    l: &[f32],
+    (w, h): (usize, usize),
+    patches: &[Patch],
+    config: &SpreadConfig,
+    stop: &dyn Fn() -> bool,
+) -> bool {
     let n = w * h;
     assert_eq!(ab.len(), 2 * n, "ab must be [2, H, W]");
     assert_eq!(l.len(), n, "l must be [H, W]");
     if !config.is_on() || patches.is_empty() || n == 0 {
-        return;
+        return true;
     }
     let mut sum_w = vec![0f32; n];
     let mut sum_wd = vec![[0f32; 2]; n];
     let margin = (WINDOW_REACHES * config.reach).ceil() as usize;
     let mut dist = Vec::new();
     for patch in patches {
+        if stop() {
+            return false;
+        }
         let r = patch.rect;
         if r.x0 >= r.x1 || r.y0 >= r.y1 {
             continue;
@@ -170,6 +186,7 @@ pub fn spread(ab: &mut [f32], l: &[f32], (w, h): (usize, usize), patches: &[Patc
             }
         }
     }
+    true
 }
 
 /// The geodesic distance from `seed` to every pixel of `win` (a window of a `width`-wide plane `l`),
@@ -327,6 +344,28 @@ mod tests {
         assert!((a(32) - ((1.0 - e) * 32.0 + e * 50.0)).abs() < 1e-3, "{}", a(32));
         assert!((b(48) - ((1.0 - e) * 48.0 - e * 30.0)).abs() < 1e-3, "{}", b(48));
         assert_eq!(a(10), 10.0, "beyond three reaches: the prediction");
+    }
+
+    /// Asked to stop, it stops before the next hint and leaves the prediction as it was.
+    #[test]
+    fn a_stop_leaves_the_prediction_untouched() {
+        let (w, h) = (16, 16);
+        let l = vec![50.0; w * h];
+        let base = vec![3f32; 2 * w * h];
+        let mut ab = base.clone();
+        let hints = [patch(4, 4, [30.0, 30.0]), patch(12, 12, [-30.0, 0.0])];
+        let done = spread_stoppable(&mut ab, &l, (w, h), &hints, &SpreadConfig::default(), &|| true);
+        assert!(!done);
+        assert_eq!(ab, base);
+        assert!(spread_stoppable(
+            &mut ab,
+            &l,
+            (w, h),
+            &hints,
+            &SpreadConfig::default(),
+            &|| false
+        ));
+        assert_ne!(ab, base);
     }
 
     /// The distances are given for a 256² working image and scale with its side.

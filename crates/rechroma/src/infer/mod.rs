@@ -15,7 +15,7 @@ pub use crate::run::embedded;
 
 use crate::color::LabImage;
 use crate::color::{fit_to_gamut, lab_to_srgb8};
-use crate::hints::{Hint, SpreadConfig, check_hints, patches, render, spread::spread, to_hex};
+use crate::hints::{Hint, SpreadConfig, check_hints, patches, render, spread::spread_stoppable, to_hex};
 use crate::model::mleu::Head;
 use crate::model::{Architecture, Network};
 use crate::predict::{PredictError, PredictOptions, Prediction, chromagan_predict, mleu_logits, mleu_predict};
@@ -441,13 +441,17 @@ impl Colorizer {
         crate::predict::remove_cast(&mut prediction.ab, options.cast_removal);
         if !hints.is_empty() {
             let patches = patches(hints, (photo.0 as usize, photo.1 as usize), (w, h));
-            spread(
+            let spread_out = spread_stoppable(
                 &mut prediction.ab,
                 l,
                 (w, h),
                 &patches,
                 &options.spread.at_working_size((w, h)),
+                stop,
             );
+            if !spread_out {
+                return Err(InferError::Stopped);
+            }
         }
         if stop() {
             return Err(InferError::Stopped);
