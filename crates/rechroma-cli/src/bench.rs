@@ -47,8 +47,15 @@ fn forward(args: &Args) -> Result<()> {
         Some(dir) => rechroma::run::Model::load(dir, &device)?,
         None => rechroma::run::embedded_model(&device)?,
     };
-    let rechroma::model::Network::Mleu(m) = &model.network else {
+    let rechroma::model::Network::Mleu(m) = model.network else {
         anyhow::bail!("--forward times MLEU networks")
+    };
+    // What `colorize` runs: the BatchNorms folded into their convolutions (RECHROMA_BENCH_UNFOLDED=1:
+    // as stored, to compare).
+    let m = if std::env::var_os("RECHROMA_BENCH_UNFOLDED").is_some() {
+        m
+    } else {
+        m.fold_batchnorms()
     };
     for &side in &args.forward {
         rechroma::model::mleu::check_size(side, side)?;

@@ -201,3 +201,39 @@ fn quarter_resolution_and_joint_heads_have_the_documented_shapes() {
     json.as_object_mut().unwrap().remove("class_stride");
     assert_eq!(serde_json::from_value::<MleuConfig>(json).unwrap().class_stride, 1);
 }
+
+#[test]
+fn folding_the_batchnorms_keeps_the_outputs() {
+    // The embedded model (joint head, hints, EfficientNet backbone) with trained statistics, on a photo's
+    // L with two hints: the folded network's outputs equal the stored one's within float rounding.
+    use burn::tensor::{Tensor, TensorData};
+    let device = Device::flex();
+    let rechroma::model::Network::Mleu(m) = rechroma::run::embedded_model(&device).unwrap().network else {
+        panic!("an MLEU")
+    };
+    let side = 64;
+    let l: Vec<f32> = (0..side * side).map(|i| ((i * 37) % 100) as f32).collect();
+    let mut planes = vec![0f32; 3 * side * side];
+    for p in [10 * side + 10, 40 * side + 30] {
+        planes[p] = 0.4;
+        planes[side * side + p] = -0.2;
+        planes[2 * side * side + p] = 1.0;
+    }
+    let run = |m: &rechroma::model::mleu::Mleu| {
+        let x = Tensor::<4>::from_data(TensorData::new(l.clone(), [1, 1, side, side]), &device);
+        let h = Tensor::<4>::from_data(TensorData::new(planes.clone(), [1, 3, side, side]), &device);
+        let out = m.forward_hinted(x, Some(h));
+        let v = |t: Tensor<4>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+        (v(out.ab.unwrap()), v(out.logits.unwrap()))
+    };
+    let (ab, logits) = run(&m);
+    let folded = m.fold_batchnorms();
+    let (fab, flogits) = run(&folded);
+    let worst = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert!(worst(&ab, &fab) < 1e-4, "ab (tanh units) moved by {}", worst(&ab, &fab));
+    assert!(
+        worst(&logits, &flogits) < 1e-3,
+        "logits moved by {}",
+        worst(&logits, &flogits)
+    );
+}

@@ -208,7 +208,11 @@ impl Colorizer {
     pub fn new(model: Model, device: &Device, source: String) -> Self {
         Self {
             architecture: model.config.model.architecture(),
-            network: Mutex::new(model.network),
+            // The inference form: BatchNorms folded into their convolutions.
+            network: Mutex::new(match model.network {
+                Network::Mleu(m) => Network::Mleu(m.fold_batchnorms()),
+                other => other,
+            }),
             decode: model.config.decode,
             weights: model.prior.map(|p| p.weights),
             device: device.clone(),

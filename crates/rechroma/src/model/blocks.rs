@@ -38,6 +38,10 @@ pub struct ConvBnAct {
     /// The activation after the BatchNorm (not a parameter).
     #[module(skip)]
     pub act: Act,
+    /// Whether the BatchNorm is folded into the convolution ([`Self::fold_batchnorm`]): the
+    /// convolution's weights and bias then hold it, and [`Self::forward`] skips it.
+    #[module(skip)]
+    pub folded: bool,
 }
 
 impl ConvBnAct {
@@ -60,12 +64,47 @@ impl ConvBnAct {
             .with_bias(false)
             .init(device);
         let bn = BatchNormConfig::new(c_out).with_epsilon(eps).init(device);
-        Self { conv, bn, act }
+        Self {
+            conv,
+            bn,
+            act,
+            folded: false,
+        }
     }
 
     /// # Shapes
     /// `[B, c_in, H, W]` → `[B, c_out, ⌈H/stride⌉, ⌈W/stride⌉]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.act.apply(self.bn.forward(self.conv.forward(x)))
+        self.act.apply(self.normalized(self.conv.forward(x)))
+    }
+
+    /// The BatchNorm of a convolution's output (nothing once it is folded into the convolution).
+    ///
+    /// # Shapes
+    /// `[B, c_out, H, W]` → the same
+    pub fn normalized(&self, y: Tensor<4>) -> Tensor<4> {
+        if self.folded { y } else { self.bn.forward(y) }
+    }
+
+    /// Folds the BatchNorm's running statistics, scale and shift into the convolution (weights × γ/σ,
+    /// bias β − μ·γ/σ), for inference: one pass over the activations fewer per layer, the same outputs
+    /// up to rounding. Not for training (the BatchNorm no longer learns).
+    pub fn fold_batchnorm(mut self) -> Self {
+        if self.folded {
+            return self;
+        }
+        let eps = self.bn.epsilon;
+        let scale = self.bn.gamma.val() / (self.bn.running_var.value() + eps).sqrt();
+        let shift = self.bn.beta.val() - self.bn.running_mean.value() * scale.clone();
+        let [c_out, ..] = self.conv.weight.val().dims();
+        let weight = self.conv.weight.val() * scale.reshape([c_out, 1, 1, 1]);
+        let bias = match &self.conv.bias {
+            Some(b) => b.val() * self.bn.gamma.val() / (self.bn.running_var.value() + eps).sqrt() + shift,
+            None => shift,
+        };
+        self.conv.weight = burn::module::Param::from_tensor(weight);
+        self.conv.bias = Some(burn::module::Param::from_tensor(bias));
+        self.folded = true;
+        self
     }
 }

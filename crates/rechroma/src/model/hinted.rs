@@ -44,7 +44,7 @@ pub(crate) fn conv_with_hints(
     match hint {
         Some((conv, h)) => block
             .act
-            .apply(block.bn.forward(block.conv.forward(x)) + conv.forward(h.clone() * scale)),
+            .apply(block.normalized(block.conv.forward(x)) + conv.forward(h.clone() * scale)),
         None => block.forward(x),
     }
 }

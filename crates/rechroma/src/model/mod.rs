@@ -9,6 +9,7 @@ pub mod chromagan;
 pub mod config;
 pub mod critic;
 pub mod efficientnet;
+pub mod fold;
 pub mod hinted;
 pub mod mleu;
 pub mod vgg;

@@ -168,6 +168,11 @@ impl Builder {
 
     /// conv → BatchNorm (folded into the convolution) [+ a hint convolution] → activation.
     fn conv_bn(&mut self, x: &str, block: &ConvBnAct, hint: Option<(&Conv2d, &str, f32)>) -> String {
+        if block.folded {
+            // Already folded (an inference-form network): the convolution holds the BatchNorm.
+            let y = self.conv2d(x, &block.conv, 1.0);
+            return self.finish(y, block, hint);
+        }
         let dims = block.conv.weight.val().dims();
         let gamma = values(block.bn.gamma.val());
         let beta = values(block.bn.beta.val());
@@ -188,7 +193,12 @@ impl Builder {
         let b: Vec<f32> = (0..dims[0])
             .map(|o| (f64::from(beta[o]) - f64::from(mean[o]) * scale[o]) as f32)
             .collect();
-        let mut y = self.conv(x, &w, dims, Some(&b), block.conv.stride[0], block.conv.groups);
+        let y = self.conv(x, &w, dims, Some(&b), block.conv.stride[0], block.conv.groups);
+        self.finish(y, block, hint)
+    }
+
+    /// The hint convolution (if any) added to a normalised convolution's output, then the activation.
+    fn finish(&mut self, mut y: String, block: &ConvBnAct, hint: Option<(&Conv2d, &str, f32)>) -> String {
         if let Some((conv, planes, s)) = hint {
             let h = self.conv2d(planes, conv, s);
             y = self.binary("Add", &y, &h);
