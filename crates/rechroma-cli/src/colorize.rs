@@ -93,13 +93,7 @@ fn check_writable(jobs: &[Job]) -> Result<()> {
 fn refuse_existing(jobs: &[Job], confidence: bool) -> Result<()> {
     let existing: Vec<PathBuf> = jobs
         .iter()
-        .flat_map(|j| {
-            let mut files = vec![j.output.clone()];
-            if confidence {
-                files.push(confidence_path(&j.output));
-            }
-            files
-        })
+        .flat_map(|j| j.files(confidence))
         .filter(|f| f.exists())
         .collect();
     match existing.as_slice() {
@@ -159,6 +153,21 @@ struct Job {
     hints: Vec<Hint>,
     /// False when only the confidence map is missing (--skip-existing): the photo is not rewritten.
     map_only: bool,
+}
+
+impl Job {
+    /// The files this job writes: its output (unless only its map is missing) and, with `confidence`,
+    /// its confidence map.
+    fn files(&self, confidence: bool) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        if !self.map_only {
+            files.push(self.output.clone());
+        }
+        if confidence {
+            files.push(confidence_path(&self.output));
+        }
+        files
+    }
 }
 
 /// The hints of `--hints` and `--hint`, given to the jobs they name. Refuses, before any work, a file
@@ -378,13 +387,7 @@ fn run_one(
 ) -> Result<(), String> {
     let name = |p: &Path| crate::outputs::shown(p);
     rechroma::fsutil::output_format(&job.output).map_err(|e| chain(&e))?;
-    let mut outputs = vec![job.output.clone()];
-    if options.confidence {
-        outputs.push(confidence_path(&job.output));
-    }
-    if job.map_only {
-        outputs.remove(0);
-    }
+    let outputs = job.files(options.confidence);
     // The output folders were created by `check_writable` before any job started.
     for out in &outputs {
         if inputs.contains(&resolved(out)) {
@@ -461,11 +464,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut claimed = HashSet::new();
     let mut kept = Vec::new();
     for job in jobs {
-        let mut files = vec![job.output.clone()];
-        if options.confidence {
-            files.push(confidence_path(&job.output));
-        }
-        let files: Vec<PathBuf> = files.iter().map(|f| resolved(f)).collect();
+        let files: Vec<PathBuf> = job.files(options.confidence).iter().map(|f| resolved(f)).collect();
         match files.iter().find(|f| claimed.contains(*f)) {
             Some(taken) => errors.push(format!(
                 "{}: another input already writes {}",
@@ -521,16 +520,7 @@ pub fn run(args: Args) -> Result<()> {
                     bar.suspend(|| eprintln!("error: {e}"));
                 }
                 bar.inc(&job.input.display().to_string());
-                r.map(|()| {
-                    let mut files = Vec::new();
-                    if !job.map_only {
-                        files.push(job.output.clone());
-                    }
-                    if options.confidence {
-                        files.push(confidence_path(&job.output));
-                    }
-                    files
-                })
+                r.map(|()| job.files(options.confidence))
             })
             .collect()
     });

@@ -181,13 +181,10 @@ pub fn lab_to_srgb8_fast(lab: [f32; 3]) -> [u8; 3] {
 /// [`lab_to_srgb8_fast`] of the colour [`fit_to_gamut`] makes of `lab`: the same bytes, with the linear
 /// RGB of an in-gamut colour (most are) computed once for the test and the encoding.
 pub fn lab_to_srgb8_fitted(lab: [f32; 3]) -> [u8; 3] {
-    let wide = lab.map(f64::from);
-    let fz = (wide[0] + 16.0) / 116.0 - wide[2] / 200.0;
-    let lin = xyz_to_linear_rgb(lab_to_xyz(wide));
-    if fz >= 0.0 && lin.iter().all(|&c| (-1e-9..=1.0 + 1e-9).contains(&c)) {
+    if let Some(lin) = linear_in_gamut(lab.map(f64::from)) {
         return lin.map(linear_to_srgb8);
     }
-    let [a, b] = fit_to_gamut(lab);
+    let [a, b] = fit_out_of_gamut(lab);
     lab_to_srgb8_fast([lab[0], a, b])
 }
 
@@ -221,12 +218,20 @@ pub fn lab_to_srgb16(lab: [f32; 3]) -> [u16; 3] {
 /// Whether a Lab colour is inside the sRGB gamut: its linear RGB lies in [0, 1] on every channel
 /// (with a tolerance of `1e-9` for rounding).
 pub fn in_srgb_gamut(lab: [f64; 3]) -> bool {
+    linear_in_gamut(lab).is_some()
+}
+
+/// Whether a linear RGB channel lies in [0, 1], with a tolerance of `1e-9` for rounding.
+fn in_unit(c: f64) -> bool {
+    (-1e-9..=1.0 + 1e-9).contains(&c)
+}
+
+/// The linear RGB of a Lab colour inside the sRGB gamut (`None` outside it).
+fn linear_in_gamut(lab: [f64; 3]) -> Option<[f64; 3]> {
     // lab_to_xyz clamps a negative z; a colour that needs the clamp is out of gamut.
     let fz = (lab[0] + 16.0) / 116.0 - lab[2] / 200.0;
-    fz >= 0.0
-        && xyz_to_linear_rgb(lab_to_xyz(lab))
-            .iter()
-            .all(|&c| (-1e-9..=1.0 + 1e-9).contains(&c))
+    let lin = xyz_to_linear_rgb(lab_to_xyz(lab));
+    (fz >= 0.0 && lin.iter().all(|&c| in_unit(c))).then_some(lin)
 }
 
 /// Bisection steps of [`fit_to_gamut`]: the chroma scale is found to within 2⁻¹⁴ (a chroma error
@@ -242,10 +247,15 @@ const GAMUT_STEPS: u32 = 14;
 /// Gray (a = b = 0) is inside the gamut at every L in [0, 100], so a solution always exists; the scale
 /// is found by bisection (14 steps, to 2⁻¹⁴ of the chroma) and is the largest in-gamut one up to that precision.
 pub fn fit_to_gamut(lab: [f32; 3]) -> [f32; 2] {
-    let [l, a, b] = lab.map(f64::from);
-    if in_srgb_gamut([l, a, b]) {
+    if in_srgb_gamut(lab.map(f64::from)) {
         return [lab[1], lab[2]];
     }
+    fit_out_of_gamut(lab)
+}
+
+/// [`fit_to_gamut`] of a colour known to lie outside the gamut.
+fn fit_out_of_gamut(lab: [f32; 3]) -> [f32; 2] {
+    let [l, a, b] = lab.map(f64::from);
     let l = l.clamp(0.0, 100.0);
     // `in_srgb_gamut([l, a·s, b·s])` with what does not depend on s computed once (the same arithmetic,
     // so the same answers).
@@ -266,8 +276,7 @@ pub fn fit_to_gamut(lab: [f32; 3]) -> [f32; 2] {
         }
         let x = finv(fy + (a * s) / 500.0) * D65[0];
         let z = finv(fz) * D65[2];
-        m.iter()
-            .all(|r| (-1e-9..=1.0 + 1e-9).contains(&(r[0] * x + r[1] * y + r[2] * z)))
+        m.iter().all(|r| in_unit(r[0] * x + r[1] * y + r[2] * z))
     };
     let (mut lo, mut hi) = (0.0f64, 1.0f64);
     for _ in 0..GAMUT_STEPS {

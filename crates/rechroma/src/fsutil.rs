@@ -55,29 +55,19 @@ pub fn remove_stale_temps(path: &Path) {
     } else {
         dir
     };
-    let prefix = format!(".{}.", name.to_string_lossy());
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let file = entry.file_name().to_string_lossy().into_owned();
-        let pid = file
-            .strip_prefix(&prefix)
-            .and_then(|rest| rest.strip_suffix(".tmp"))
-            .and_then(|pid| pid.parse::<u32>().ok());
-        if let Some(pid) = pid
-            && pid != std::process::id()
-            && !alive(pid)
-        {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
+    sweep_temps(dir, Some(&name.to_string_lossy()));
 }
 
 /// Removes every temporary file `.NAME.PID.tmp` in `dir` whose process is gone (an earlier rechroma
 /// killed while writing; SIGKILL cannot be caught), whatever its output's name: a batch started in a
 /// folder sweeps what a killed batch left there. Returns how many were removed.
 pub fn remove_stale_temps_in(dir: &Path) -> usize {
+    sweep_temps(dir, None)
+}
+
+/// Removes the temporaries `.NAME.PID.tmp` of dead processes in `dir` (of output `name` only, when
+/// given); returns how many.
+fn sweep_temps(dir: &Path, name: Option<&str>) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
@@ -88,6 +78,7 @@ pub fn remove_stale_temps_in(dir: &Path) -> usize {
             .strip_prefix('.')
             .and_then(|rest| rest.strip_suffix(".tmp"))
             .and_then(|rest| rest.rsplit_once('.'))
+            .filter(|(output, _)| name.is_none_or(|n| *output == n))
             .and_then(|(_, pid)| pid.parse::<u32>().ok());
         if let Some(pid) = pid
             && pid != std::process::id()

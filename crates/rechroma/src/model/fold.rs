@@ -27,18 +27,18 @@ impl EfficientNet {
 }
 
 impl Mleu {
+    /// Every normalised convolution of the U-Net (encoder, backbone embeddings, decoder), not the
+    /// backbone's.
+    pub fn unet_conv_bns_mut(&mut self) -> impl Iterator<Item = &mut ConvBnAct> {
+        let encoder = self.encoder.iter_mut().flat_map(|b| [&mut b.conv1, &mut b.conv2]);
+        let decoder = self.decoder.iter_mut().flat_map(|b| [&mut b.up_conv, &mut b.fuse_conv]);
+        encoder.chain(self.embed.iter_mut()).chain(decoder)
+    }
+
     /// Every BatchNorm of the U-Net and its EfficientNet backbone folded into its convolution (for
     /// inference; the VGG backbone has none).
     pub fn fold_batchnorms(mut self) -> Self {
-        for b in &mut self.encoder {
-            fold(&mut b.conv1);
-            fold(&mut b.conv2);
-        }
-        self.embed.iter_mut().for_each(fold);
-        for b in &mut self.decoder {
-            fold(&mut b.up_conv);
-            fold(&mut b.fuse_conv);
-        }
+        self.unet_conv_bns_mut().for_each(fold);
         self.backbone = self.backbone.map(EfficientNet::fold_batchnorms);
         self
     }

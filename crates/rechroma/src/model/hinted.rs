@@ -97,17 +97,8 @@ impl Mleu {
     /// after the BatchNorms they join, but the BatchNorms after them would otherwise learn statistics of
     /// hinted activations, which a photo without hints then meets with the wrong normalisation.
     pub fn freeze_batchnorms(mut self) -> Self {
-        fn freeze(block: &mut ConvBnAct) {
+        for block in self.unet_conv_bns_mut() {
             block.bn = block.bn.clone().freeze();
-        }
-        for b in &mut self.encoder {
-            freeze(&mut b.conv1);
-            freeze(&mut b.conv2);
-        }
-        self.embed.iter_mut().for_each(freeze);
-        for b in &mut self.decoder {
-            freeze(&mut b.up_conv);
-            freeze(&mut b.fuse_conv);
         }
         self
     }

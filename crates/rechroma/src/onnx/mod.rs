@@ -166,39 +166,11 @@ impl Builder {
         self.conv(x, &w, dims, b.as_deref(), conv.stride[0], conv.groups)
     }
 
-    /// conv → BatchNorm (folded into the convolution) [+ a hint convolution] → activation.
+    /// conv → BatchNorm (folded into the convolution, [`ConvBnAct::fold_batchnorm`]) [+ a hint
+    /// convolution] → activation.
     fn conv_bn(&mut self, x: &str, block: &ConvBnAct, hint: Option<(&Conv2d, &str, f32)>) -> String {
-        if block.folded {
-            // Already folded (an inference-form network): the convolution holds the BatchNorm.
-            let y = self.conv2d(x, &block.conv, 1.0);
-            return self.finish(y, block, hint);
-        }
-        let dims = block.conv.weight.val().dims();
-        let gamma = values(block.bn.gamma.val());
-        let beta = values(block.bn.beta.val());
-        let mean = values(block.bn.running_mean.value());
-        let var = values(block.bn.running_var.value());
-        let eps = block.bn.epsilon;
-        let scale: Vec<f64> = gamma
-            .iter()
-            .zip(&var)
-            .map(|(&g, &v)| f64::from(g) / (f64::from(v) + eps).sqrt())
-            .collect();
-        let per_out = dims[1] * dims[2] * dims[3];
-        let w: Vec<f32> = values(block.conv.weight.val())
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| (f64::from(v) * scale[i / per_out]) as f32)
-            .collect();
-        let b: Vec<f32> = (0..dims[0])
-            .map(|o| (f64::from(beta[o]) - f64::from(mean[o]) * scale[o]) as f32)
-            .collect();
-        let y = self.conv(x, &w, dims, Some(&b), block.conv.stride[0], block.conv.groups);
-        self.finish(y, block, hint)
-    }
-
-    /// The hint convolution (if any) added to a normalised convolution's output, then the activation.
-    fn finish(&mut self, mut y: String, block: &ConvBnAct, hint: Option<(&Conv2d, &str, f32)>) -> String {
+        let folded = block.clone().fold_batchnorm();
+        let mut y = self.conv2d(x, &folded.conv, 1.0);
         if let Some((conv, planes, s)) = hint {
             let h = self.conv2d(planes, conv, s);
             y = self.binary("Add", &y, &h);

@@ -53,38 +53,25 @@ pub fn narrow_to_f16(bytes: &[u8]) -> Result<Vec<u8>, SafeTensorError> {
     })
 }
 
+/// Little-endian f16 bytes → f32 values, through typed slices so the conversion runs on the CPU's
+/// half-precision instructions (F16C) where it has them.
+fn f16_to_f32(data: &[u8]) -> Vec<f32> {
+    use half::slice::HalfFloatSliceExt;
+    let halves: Vec<f16> = data.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]])).collect();
+    let mut wide = vec![0f32; halves.len()];
+    halves.convert_to_f32_slice(&mut wide);
+    wide
+}
+
 /// Converts every f16 tensor back to f32 (a file without f16 tensors comes back unchanged).
 pub fn widen_to_f32(bytes: &[u8]) -> Result<Vec<u8>, SafeTensorError> {
-    use half::slice::HalfFloatSliceExt;
     rewrite(bytes, Dtype::F16, |data| {
-        // Through typed slices, so the conversion runs on the CPU's half-precision instructions (F16C)
-        // where it has them: byte by byte it was a third of the model's loading time.
-        let halves: Vec<f16> = data.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]])).collect();
-        let mut wide = vec![0f32; halves.len()];
-        halves.convert_to_f32_slice(&mut wide);
+        let wide = f16_to_f32(data);
         let mut out = Vec::with_capacity(4 * wide.len());
         for v in &wide {
             out.extend_from_slice(&v.to_le_bytes());
         }
         Some((Dtype::F32, out))
-    })
-}
-
-/// The name of the first f32 or f16 tensor holding a NaN or an infinity, if any.
-fn first_non_finite(tensors: &SafeTensors) -> Option<String> {
-    tensors.tensors().into_iter().find_map(|(name, view)| {
-        let data = view.data();
-        let bad = match view.dtype() {
-            Dtype::F32 => data
-                .chunks_exact(4)
-                .any(|c| !f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite()),
-            // f16: all exponent bits set is an infinity or a NaN.
-            Dtype::F16 => data
-                .chunks_exact(2)
-                .any(|c| u16::from_le_bytes([c[0], c[1]]) & 0x7C00 == 0x7C00),
-            _ => false,
-        };
-        bad.then_some(name)
     })
 }
 
@@ -96,45 +83,36 @@ pub fn load_safetensors<M: Module>(mut module: M, bytes: &[u8], path: &Path) -> 
         source,
     };
     let file = SafeTensors::deserialize(bytes).map_err(bad)?;
-    if file
-        .tensors()
+    let tensors = file.tensors();
+    if tensors
         .iter()
         .any(|(_, v)| !matches!(v.dtype(), Dtype::F32 | Dtype::F16))
     {
         return load_through_store(module, bytes, path);
     }
-    if let Some(tensor) = first_non_finite(&file) {
-        return Err(RunError::NonFinite {
-            path: path.to_path_buf(),
-            tensor,
-        });
+    // Each tensor decoded once (f16 widened on the CPU's half-precision instructions), checked for NaN
+    // and infinities, and applied in one pass: burn-store's SafetensorsStore re-reads the file's header
+    // for every tensor it loads, which made loading the default model take 0.14 s.
+    let mut decoded = Vec::with_capacity(tensors.len());
+    for (name, view) in tensors {
+        let data = view.data();
+        let values: Vec<f32> = match view.dtype() {
+            Dtype::F16 => f16_to_f32(data),
+            _ => data
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        };
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(RunError::NonFinite {
+                path: path.to_path_buf(),
+                tensor: name,
+            });
+        }
+        let data = burn::tensor::TensorData::new(values, view.shape().to_vec());
+        decoded.push(burn::store::bridge::from_data(data, name, None));
     }
-    // Each tensor decoded once, f16 widened on the CPU's half-precision instructions, and applied in
-    // one pass: burn-store's SafetensorsStore re-reads the file's header for every tensor it loads,
-    // which made loading the default model take 0.14 s.
-    let tensors = file
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| {
-            let data = view.data();
-            let values: Vec<f32> = match view.dtype() {
-                Dtype::F16 => {
-                    use half::slice::HalfFloatSliceExt;
-                    let halves: Vec<f16> = data.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]])).collect();
-                    let mut wide = vec![0f32; halves.len()];
-                    halves.convert_to_f32_slice(&mut wide);
-                    wide
-                }
-                _ => data
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-            };
-            let data = burn::tensor::TensorData::new(values, view.shape().to_vec());
-            burn::store::bridge::from_data(data, name, None)
-        })
-        .collect();
-    let result = module.apply(tensors, None, None, false);
+    let result = module.apply(decoded, None, None, false);
     crate::import::check_applied(&result, path)?;
     Ok(module)
 }

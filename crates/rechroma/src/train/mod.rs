@@ -209,19 +209,12 @@ pub fn train(
     // A fine-tune is validated before its first step, in the same protocol: its curve starts from the
     // model it must beat.
     let starts_trained = matches!(t.init, Init::Default | Init::Run(_));
+    let scoring = (&config.decode, t.batch_size as u64);
     if let Some(set) = val_set
         .as_ref()
         .filter(|_| !resume && starts_trained && state.step == 0)
     {
-        let report = validate_and_draw(
-            &trainee,
-            set,
-            (&config.decode, t.batch_size as u64),
-            &mut state,
-            run_dir,
-            device,
-        )?;
-        on_event(&Event::Validation { step: 0, report });
+        validate_and_draw(&trainee, set, scoring, &mut state, (run_dir, device), &mut on_event)?;
     }
     let takes_hints = matches!(&config.model, crate::model::ModelConfig::Mleu(m) if m.hints);
     while state.step < t.steps {
@@ -253,18 +246,7 @@ pub fn train(
         let last = state.step == t.steps;
         let validated = val_set.is_some() && (state.step % t.validate_every.max(1) == 0 || last);
         if let Some(set) = val_set.as_ref().filter(|_| validated) {
-            let report = validate_and_draw(
-                &trainee,
-                set,
-                (&config.decode, t.batch_size as u64),
-                &mut state,
-                run_dir,
-                device,
-            )?;
-            on_event(&Event::Validation {
-                step: state.step,
-                report,
-            });
+            validate_and_draw(&trainee, set, scoring, &mut state, (run_dir, device), &mut on_event)?;
         }
         let checkpointed = state.step % t.checkpoint_every.max(1) == 0 || last;
         if checkpointed {
@@ -280,16 +262,16 @@ pub fn train(
     Ok(state)
 }
 
-/// Validates, records the scores in `state`, and writes `val.csv`, `sheet.png` and `curves.png` (the
-/// validation curves against the crops seen, `crops_per_step` a step).
+/// Validates, records the scores in `state`, writes `val.csv`, `sheet.png` and `curves.png` (the
+/// validation curves against the crops seen, `crops_per_step` a step), and tells `on_event`.
 fn validate_and_draw(
     trainee: &Trainee,
     set: &ValidationSet,
     (decode, crops_per_step): (&DecodeConfig, u64),
     state: &mut RunState,
-    run_dir: &Path,
-    device: &Device,
-) -> Result<Report, TrainError> {
+    (run_dir, device): (&Path, &Device),
+    on_event: &mut impl FnMut(&Event),
+) -> Result<(), TrainError> {
     let (report, predictions) = trainee.validate(set, decode, &device.clone().without_autodiff());
     state.validations.push((state.step, report));
     let mut csv = String::from(
@@ -318,7 +300,11 @@ fn validate_and_draw(
     save_image_atomic(&image::DynamicImage::ImageRgb8(sheet), &run_dir.join(run::SHEET_FILE))?;
     let curves = crate::plot::training_curves(&state.losses, &state.validations, crops_per_step)?;
     save_image_atomic(&image::DynamicImage::ImageRgb8(curves), &run_dir.join(run::CURVES_FILE))?;
-    Ok(report)
+    on_event(&Event::Validation {
+        step: state.step,
+        report,
+    });
+    Ok(())
 }
 
 /// Writes a checkpoint (networks, optimisers, `state.json`) and refreshes `model.safetensors` and
