@@ -50,25 +50,34 @@ fn forward(args: &Args) -> Result<()> {
     let rechroma::model::Network::Mleu(m) = model.network else {
         anyhow::bail!("--forward times MLEU networks")
     };
-    // What `colorize` runs: the BatchNorms folded into their convolutions (RECHROMA_BENCH_UNFOLDED=1:
-    // as stored, to compare).
-    let m = if std::env::var_os("RECHROMA_BENCH_UNFOLDED").is_some() {
-        m
-    } else {
-        m.fold_batchnorms()
-    };
+    // What `colorize` runs: the inference engine (RECHROMA_BENCH_BURN=1: the burn network with its
+    // BatchNorms folded; RECHROMA_BENCH_UNFOLDED=1: the burn network as stored, to compare).
+    let unfolded = std::env::var_os("RECHROMA_BENCH_UNFOLDED").is_some();
+    let burn = unfolded || std::env::var_os("RECHROMA_BENCH_BURN").is_some();
+    let m = if unfolded { m } else { m.fold_batchnorms() };
+    let engine = rechroma::engine::Net::new(&m);
     for &side in &args.forward {
         rechroma::model::mleu::check_size(side, side)?;
-        let l = Tensor::<4>::full([1, 1, side, side], 50.0, &device);
-        let hints = m.takes_hints().then(|| Tensor::<4>::zeros([1, 3, side, side], &device));
-        let ms = 1e3
-            * time(args.steps, || {
+        let ms = if burn {
+            let l = Tensor::<4>::full([1, 1, side, side], 50.0, &device);
+            let hints = m.takes_hints().then(|| Tensor::<4>::zeros([1, 3, side, side], &device));
+            1e3 * time(args.steps, || {
                 let out = m.forward_hinted(l.clone(), hints.clone());
                 // Wait for the result: the backend may run lazily.
                 let _ = out.ab.map(|t| t.into_data());
                 let _ = out.logits.map(|t| t.into_data());
-            });
-        println!("rechroma forward {side}x{side}: {ms:.1} ms (median of {})", args.steps);
+            })
+        } else {
+            let l = vec![50.0; side * side];
+            1e3 * time(args.steps, || {
+                let _ = engine.forward(&l, (side, side), None);
+            })
+        };
+        let what = if burn { "burn network" } else { "engine" };
+        println!(
+            "rechroma forward {side}x{side}: {ms:.1} ms (median of {}, {what})",
+            args.steps
+        );
     }
     Ok(())
 }

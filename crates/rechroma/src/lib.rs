@@ -31,6 +31,7 @@
 
 pub mod color;
 pub mod data;
+pub mod engine;
 pub mod evaluate;
 pub mod fsutil;
 pub mod hints;

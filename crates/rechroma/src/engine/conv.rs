@@ -1,0 +1,420 @@
+//! The engine's layers on NHWC maps: dense k×k convolutions as matrix products over tiles of an
+//! im2col matrix (the `gemm` crate's kernels, AVX-512 where the CPU has it), 1×1 convolutions straight
+//! onto the matrix product, direct depthwise convolutions, 2×2 max-pooling. Bias, residual and
+//! activation are applied to each tile while it is in cache.
+//!
+//! Padding is TensorFlow's "same" (SAME_UPPER: the extra row and column of an even-sized stride-2
+//! convolution at the bottom and right), as every convolution of rechroma's networks pads; for a 3×3
+//! stride-1 convolution it is the usual padding of 1.
+
+use rayon::prelude::*;
+use std::cell::RefCell;
+
+/// One image's activations, NHWC: `data[(y·w + x)·c + channel]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Map {
+    /// Height.
+    pub h: usize,
+    /// Width.
+    pub w: usize,
+    /// Channels.
+    pub c: usize,
+    /// `h·w·c` values, channels fastest.
+    pub data: Vec<f32>,
+}
+
+impl Map {
+    /// A map of zeros.
+    pub fn zeros(h: usize, w: usize, c: usize) -> Self {
+        Self {
+            h,
+            w,
+            c,
+            data: vec![0.0; h * w * c],
+        }
+    }
+
+    /// A map from planar (CHW) values.
+    pub fn from_planar(planes: &[f32], h: usize, w: usize, c: usize) -> Self {
+        assert_eq!(planes.len(), h * w * c, "{c} planes of {h}×{w}");
+        let mut m = Self::zeros(h, w, c);
+        for (ch, plane) in planes.chunks_exact(h * w).enumerate() {
+            for (p, &v) in plane.iter().enumerate() {
+                m.data[p * c + ch] = v;
+            }
+        }
+        m
+    }
+
+    /// The values as planar (CHW).
+    pub fn to_planar(&self) -> Vec<f32> {
+        let n = self.h * self.w;
+        let mut out = vec![0.0; n * self.c];
+        for (p, px) in self.data.chunks_exact(self.c).enumerate() {
+            for (ch, &v) in px.iter().enumerate() {
+                out[ch * n + p] = v;
+            }
+        }
+        out
+    }
+}
+
+/// A convolution's input: a map, read as if nearest-neighbour upsampled ×2 when `up` (the decoder's
+/// upsampling, never materialised).
+#[derive(Debug, Clone, Copy)]
+pub struct Src<'a> {
+    /// The map read.
+    pub map: &'a Map,
+    /// Read it upsampled ×2.
+    pub up: bool,
+}
+
+impl<'a> Src<'a> {
+    /// The map as it is.
+    pub fn plain(map: &'a Map) -> Self {
+        Self { map, up: false }
+    }
+
+    /// The map upsampled ×2 (nearest).
+    pub fn upsampled(map: &'a Map) -> Self {
+        Self { map, up: true }
+    }
+
+    fn size(&self) -> (usize, usize) {
+        let s = usize::from(self.up);
+        (self.map.h << s, self.map.w << s)
+    }
+
+    /// The channels of pixel (y, x) of the (possibly upsampled) map.
+    fn pixel(&self, y: usize, x: usize) -> &'a [f32] {
+        let s = usize::from(self.up);
+        let (y, x) = (y >> s, x >> s);
+        let c = self.map.c;
+        &self.map.data[(y * self.map.w + x) * c..][..c]
+    }
+}
+
+/// The activation applied after a layer's bias (and residual).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    /// None.
+    Identity,
+    /// max(x, 0).
+    Relu,
+    /// min(max(x, 0), 6).
+    Relu6,
+    /// tanh (the regression head).
+    Tanh,
+}
+
+impl Act {
+    fn apply(self, v: &mut [f32]) {
+        match self {
+            Act::Identity => {}
+            Act::Relu => v.iter_mut().for_each(|x| *x = x.max(0.0)),
+            Act::Relu6 => v.iter_mut().for_each(|x| *x = x.clamp(0.0, 6.0)),
+            Act::Tanh => v.iter_mut().for_each(|x| *x = x.tanh()),
+        }
+    }
+}
+
+impl From<crate::model::blocks::Act> for Act {
+    fn from(a: crate::model::blocks::Act) -> Self {
+        use crate::model::blocks::Act as A;
+        match a {
+            A::Relu => Act::Relu,
+            A::Relu6 => Act::Relu6,
+            A::Identity => Act::Identity,
+        }
+    }
+}
+
+/// Padding before the first row (or column) of a "same" convolution: half of what is needed, rounded
+/// down (SAME_UPPER).
+fn pad_before(size_in: usize, size_out: usize, k: usize, stride: usize) -> usize {
+    ((size_out - 1) * stride + k).saturating_sub(size_in) / 2
+}
+
+/// Values of an im2col tile kept per thread: 128 Ki floats (512 KiB), within this class of CPU's L2.
+const TILE_FLOATS: usize = 128 * 1024;
+
+thread_local! {
+    /// Each thread's im2col tile, reused across calls (a fresh 512 KiB allocation per tile would be
+    /// mapped and faulted in each time).
+    static TILE: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A raw pointer to an output shared by tasks that write disjoint parts of it.
+#[derive(Clone, Copy)]
+struct Out(*mut f32);
+// SAFETY: every task writes only its own rows × channels of the output (see `Conv::run`).
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+/// A dense k×k convolution with bias and activation (BatchNorm already folded in).
+#[derive(Debug, Clone)]
+pub struct Conv {
+    /// Kernel side.
+    pub k: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Input channels (of all inputs together).
+    pub c_in: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// `[k·k·c_in, c_out]`, row `(ky·k + kx)·c_in + ci`: the im2col row order.
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    act: Act,
+}
+
+impl Conv {
+    /// From PyTorch/burn weights `[c_out, c_in, k, k]` (OIHW) and an optional bias.
+    pub fn new(weight: &[f32], shape: [usize; 4], bias: Option<&[f32]>, stride: usize, act: Act) -> Self {
+        let [c_out, c_in, k, k2] = shape;
+        assert_eq!(k, k2, "square kernels");
+        assert_eq!(weight.len(), c_out * c_in * k * k);
+        let mut packed = vec![0.0; weight.len()];
+        for co in 0..c_out {
+            for ci in 0..c_in {
+                for t in 0..k * k {
+                    packed[(t * c_in + ci) * c_out + co] = weight[(co * c_in + ci) * k * k + t];
+                }
+            }
+        }
+        Self {
+            k,
+            stride,
+            c_in,
+            c_out,
+            weight: packed,
+            bias: bias.map_or_else(|| vec![0.0; c_out], <[f32]>::to_vec),
+            act,
+        }
+    }
+
+    /// Output size for an input of `h × w`.
+    pub fn out_size(&self, h: usize, w: usize) -> (usize, usize) {
+        (h.div_ceil(self.stride), w.div_ceil(self.stride))
+    }
+
+    /// The convolution of the channel concatenation of `inputs` (all of one size), as a new map.
+    pub fn forward(&self, inputs: &[Src]) -> Map {
+        let (h, w) = inputs[0].size();
+        let (oh, ow) = self.out_size(h, w);
+        let mut out = Map::zeros(oh, ow, self.c_out);
+        self.run(inputs, &mut out, 0, None);
+        out
+    }
+
+    /// The convolution of the channel concatenation of `inputs` (all of one size), written to channels
+    /// `offset..offset + c_out` of `out` (the channel concatenation of the decoder and the encoder's
+    /// embedding, without a copy), plus `residual` (a map of `c_out` channels) before the activation.
+    pub fn run(&self, inputs: &[Src], out: &mut Map, offset: usize, residual: Option<&Map>) {
+        let (h, w) = inputs[0].size();
+        assert!(inputs.iter().all(|s| s.size() == (h, w)), "inputs of one size");
+        let c_in: usize = inputs.iter().map(|s| s.map.c).sum();
+        assert_eq!(c_in, self.c_in, "input channels");
+        let (oh, ow) = self.out_size(h, w);
+        assert!(out.h == oh && out.w == ow && offset + self.c_out <= out.c, "output map");
+        let m = oh * ow;
+        let kk = self.k * self.k * c_in;
+        // A 1×1 stride-1 convolution of one map is a matrix product on the map itself.
+        let direct = self.k == 1 && self.stride == 1 && inputs.len() == 1 && !inputs[0].up;
+        let tile = (TILE_FLOATS / kk).clamp(64, 1024);
+        let m_tiles = m.div_ceil(tile);
+        // Small maps (the deep layers): split the output channels too, so both cores have work.
+        let want = 4 * rayon::current_num_threads();
+        let n_splits = if m_tiles >= want {
+            1
+        } else {
+            want.div_ceil(m_tiles).min(self.c_out / 32).max(1)
+        };
+        let n_chunk = self.c_out.div_ceil(n_splits).next_multiple_of(16).min(self.c_out);
+        let n_splits = self.c_out.div_ceil(n_chunk);
+        let (pt, pl) = (
+            pad_before(h, oh, self.k, self.stride),
+            pad_before(w, ow, self.k, self.stride),
+        );
+        let out_c = out.c;
+        let dst = Out(out.data.as_mut_ptr());
+        (0..m_tiles * n_splits).into_par_iter().for_each(|task| {
+            let dst = dst;
+            let (mt, ns) = (task / n_splits, task % n_splits);
+            let (p0, p1) = (mt * tile, ((mt + 1) * tile).min(m));
+            let (n0, n1) = (ns * n_chunk, ((ns + 1) * n_chunk).min(self.c_out));
+            let rows = p1 - p0;
+            let product = |lhs: *const f32, lhs_rs: usize| {
+                // SAFETY: rows p0..p1 × channels offset+n0..offset+n1 of `out` belong to this task
+                // alone; the lhs holds `rows × kk` values with row stride `lhs_rs`; the weights
+                // `kk × c_out`.
+                unsafe {
+                    gemm::gemm(
+                        rows,
+                        n1 - n0,
+                        kk,
+                        dst.0.add(p0 * out_c + offset + n0),
+                        1,
+                        out_c as isize,
+                        false,
+                        lhs,
+                        1,
+                        lhs_rs as isize,
+                        self.weight.as_ptr().add(n0),
+                        1,
+                        self.c_out as isize,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            };
+            if direct {
+                let src = &inputs[0].map.data[p0 * c_in..];
+                product(src.as_ptr(), c_in);
+            } else {
+                TILE.with_borrow_mut(|buf| {
+                    buf.resize(tile * kk, 0.0);
+                    self.im2col(inputs, (h, w), ow, (pt, pl), p0..p1, &mut buf[..rows * kk]);
+                    product(buf.as_ptr(), kk);
+                });
+            }
+            for p in p0..p1 {
+                // SAFETY: as above, this task's own part of row p.
+                let row = unsafe { std::slice::from_raw_parts_mut(dst.0.add(p * out_c + offset + n0), n1 - n0) };
+                row.iter_mut().zip(&self.bias[n0..n1]).for_each(|(v, b)| *v += b);
+                if let Some(r) = residual {
+                    let r = &r.data[p * self.c_out + n0..p * self.c_out + n1];
+                    row.iter_mut().zip(r).for_each(|(v, r)| *v += r);
+                }
+                self.act.apply(row);
+            }
+        });
+    }
+
+    /// Rows `pixels` of the im2col matrix of the concatenated inputs into `buf` (`kk` values a row,
+    /// zeros where the kernel reaches into the padding).
+    fn im2col(
+        &self,
+        inputs: &[Src],
+        (h, w): (usize, usize),
+        ow: usize,
+        (pt, pl): (usize, usize),
+        pixels: std::ops::Range<usize>,
+        buf: &mut [f32],
+    ) {
+        let (k, s) = (self.k, self.stride);
+        let kk = k * k * self.c_in;
+        for (row, p) in buf.chunks_exact_mut(kk).zip(pixels) {
+            let (oy, ox) = (p / ow, p % ow);
+            let mut taps = row.chunks_exact_mut(self.c_in);
+            for ky in 0..k {
+                let iy = (oy * s + ky).wrapping_sub(pt);
+                for kx in 0..k {
+                    let ix = (ox * s + kx).wrapping_sub(pl);
+                    let tap = taps.next().expect("k·k taps");
+                    if iy >= h || ix >= w {
+                        tap.fill(0.0);
+                        continue;
+                    }
+                    let mut at = 0;
+                    for src in inputs {
+                        let px = src.pixel(iy, ix);
+                        tap[at..at + px.len()].copy_from_slice(px);
+                        at += px.len();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A depthwise k×k convolution (one filter per channel) with bias and activation, computed directly.
+#[derive(Debug, Clone)]
+pub struct Depthwise {
+    k: usize,
+    stride: usize,
+    c: usize,
+    /// `[k·k, c]`: tap-major, channels fastest, like the NHWC pixels it multiplies.
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    act: Act,
+}
+
+impl Depthwise {
+    /// From weights `[c, 1, k, k]` and an optional bias.
+    pub fn new(weight: &[f32], shape: [usize; 4], bias: Option<&[f32]>, stride: usize, act: Act) -> Self {
+        let [c, one, k, k2] = shape;
+        assert!(one == 1 && k == k2, "depthwise weights [c, 1, k, k]");
+        let mut packed = vec![0.0; c * k * k];
+        for ch in 0..c {
+            for t in 0..k * k {
+                packed[t * c + ch] = weight[ch * k * k + t];
+            }
+        }
+        Self {
+            k,
+            stride,
+            c,
+            weight: packed,
+            bias: bias.map_or_else(|| vec![0.0; c], <[f32]>::to_vec),
+            act,
+        }
+    }
+
+    /// # Shapes
+    /// `[h, w, c]` → `[⌈h/stride⌉, ⌈w/stride⌉, c]`
+    pub fn forward(&self, x: &Map) -> Map {
+        assert_eq!(x.c, self.c, "depthwise channels");
+        let (k, s, c) = (self.k, self.stride, self.c);
+        let (oh, ow) = (x.h.div_ceil(s), x.w.div_ceil(s));
+        let (pt, pl) = (pad_before(x.h, oh, k, s), pad_before(x.w, ow, k, s));
+        let mut out = Map::zeros(oh, ow, c);
+        out.data.par_chunks_mut(ow * c).enumerate().for_each(|(oy, row)| {
+            for (ox, acc) in row.chunks_exact_mut(c).enumerate() {
+                acc.copy_from_slice(&self.bias);
+                for ky in 0..k {
+                    let iy = (oy * s + ky).wrapping_sub(pt);
+                    if iy >= x.h {
+                        continue;
+                    }
+                    for kx in 0..k {
+                        let ix = (ox * s + kx).wrapping_sub(pl);
+                        if ix >= x.w {
+                            continue;
+                        }
+                        let px = &x.data[(iy * x.w + ix) * c..][..c];
+                        let wt = &self.weight[(ky * k + kx) * c..][..c];
+                        for ((a, &v), &f) in acc.iter_mut().zip(px).zip(wt) {
+                            *a += v * f;
+                        }
+                    }
+                }
+                self.act.apply(acc);
+            }
+        });
+        out
+    }
+}
+
+/// 2×2 max-pooling with stride 2 (VGG16's), flooring odd sides.
+///
+/// # Shapes
+/// `[h, w, c]` → `[h/2, w/2, c]`
+pub fn max_pool2(x: &Map) -> Map {
+    let (oh, ow, c) = (x.h / 2, x.w / 2, x.c);
+    let mut out = Map::zeros(oh, ow, c);
+    out.data.par_chunks_mut(ow * c).enumerate().for_each(|(oy, row)| {
+        for (ox, px) in row.chunks_exact_mut(c).enumerate() {
+            let at = |dy: usize, dx: usize| &x.data[((2 * oy + dy) * x.w + 2 * ox + dx) * c..][..c];
+            px.copy_from_slice(at(0, 0));
+            for (dy, dx) in [(0, 1), (1, 0), (1, 1)] {
+                px.iter_mut().zip(at(dy, dx)).for_each(|(m, &v)| *m = m.max(v));
+            }
+        }
+    });
+    out
+}

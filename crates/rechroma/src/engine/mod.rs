@@ -1,0 +1,227 @@
+//! The inference engine: an MLEU network compiled for the CPU, which `colorize`, `serve` and `eval` run
+//! instead of the burn module (training keeps burn, which differentiates).
+//!
+//! burn's `flex` backend runs a convolution as im2col over the whole input, then a matrix product, then
+//! separate passes for the bias, the BatchNorm, the activation, the concatenations and the upsampling.
+//! Here:
+//! - activations are NHWC, so a pixel's channels are contiguous: a 1×1 convolution is one matrix
+//!   product on the map as it is, and a concatenation is two layers writing their channels of one
+//!   output ([`conv::Conv::run`]);
+//! - the BatchNorms are folded into the convolutions, and bias, residual and activation are applied
+//!   to each output tile while it is in cache;
+//! - dense convolutions build their im2col matrix a tile of pixels at a time, in a per-thread buffer
+//!   that stays in L2, reading the decoder's ×2 nearest upsampling and its skip concatenation in place
+//!   ([`conv::Src`]); the tiles (and, on small maps, slices of the output channels) go to rayon, and each
+//!   runs one single-threaded product of the `gemm` crate, which uses AVX-512 where the CPU has it;
+//! - depthwise convolutions are direct loops over channels;
+//! - the hint planes are extra input channels of the convolutions they join, their weights appended to
+//!   the folded ones ([`weights`]).
+//!
+//! The results equal the burn network's up to float rounding (tested on every architecture `rechroma
+//! train` makes, in `tests/engine.rs`). ChromaGAN stays on burn.
+
+mod backbone;
+pub mod conv;
+mod weights;
+
+use crate::hints::HINT_PLANES;
+use crate::model::hinted::pooled_hints;
+use crate::model::mleu::{Head, Mleu, SizeError, check_size};
+use backbone::Backbone;
+use conv::{Act, Conv, Map, Src};
+use weights::{conv_bn_act, conv_bn_act_with_hints, conv_plain};
+
+/// What [`Net::forward`] returns, planar (CHW), like [`crate::model::mleu::HeadOutputs`].
+#[derive(Debug, Clone)]
+pub struct Outputs {
+    /// ab / 110 (tanh), `[2, h, w]`, for regression and joint heads.
+    pub ab: Option<Vec<f32>>,
+    /// Logits over the 313 bins, `[313, h/s, w/s]` (s the class stride), for classification and joint
+    /// heads.
+    pub logits: Option<Vec<f32>>,
+}
+
+/// An encoder block: its first convolution (over the hint planes too, in a hint-taking network) and
+/// its stride-2 one.
+#[derive(Debug, Clone)]
+struct EncoderBlock {
+    conv1: Conv,
+    conv2: Conv,
+}
+
+/// A decoder block: the convolution after the upsampling, and the one over [that, skip (, hints)].
+#[derive(Debug, Clone)]
+struct DecoderBlock {
+    up_conv: Conv,
+    fuse_conv: Conv,
+}
+
+/// An MLEU network compiled for inference (see the module docs).
+#[derive(Debug, Clone)]
+pub struct Net {
+    backbone: Option<Backbone>,
+    encoder: Vec<EncoderBlock>,
+    embed: Vec<Conv>,
+    decoder: Vec<DecoderBlock>,
+    out: Conv,
+    class_out: Option<Conv>,
+    /// Which output head(s) the network has.
+    pub head: Head,
+    /// Resolution divisor of the class logits (1 or 4).
+    pub class_stride: usize,
+    hints: bool,
+}
+
+impl Net {
+    /// Compiles a network (its BatchNorms are folded here if they are not already).
+    pub fn new(model: &Mleu) -> Self {
+        let m = model.clone().fold_batchnorms();
+        let hints = m.takes_hints();
+        let scale = m.hint_scale;
+        let encoder = m
+            .encoder
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let hint = if i == 0 {
+                    m.hint_in.as_ref()
+                } else {
+                    m.hint_down.get(i - 1)
+                };
+                EncoderBlock {
+                    conv1: match hint.filter(|_| hints) {
+                        Some(h) => conv_bn_act_with_hints(&b.conv1, h, scale),
+                        None => conv_bn_act(&b.conv1),
+                    },
+                    conv2: conv_bn_act(&b.conv2),
+                }
+            })
+            .collect();
+        let last = m.decoder.len().saturating_sub(1);
+        let decoder = m
+            .decoder
+            .iter()
+            .enumerate()
+            .map(|(j, b)| DecoderBlock {
+                up_conv: conv_bn_act(&b.up_conv),
+                fuse_conv: match m.hint_skip.as_ref().filter(|_| hints && j == 4 && j == last) {
+                    Some(h) => conv_bn_act_with_hints(&b.fuse_conv, h, scale),
+                    None => conv_bn_act(&b.fuse_conv),
+                },
+            })
+            .collect();
+        let out_act = if m.head.regresses() { Act::Tanh } else { Act::Identity };
+        Self {
+            backbone: m
+                .backbone
+                .as_ref()
+                .map(Backbone::efficientnet)
+                .or_else(|| m.vgg.as_ref().map(Backbone::vgg16)),
+            encoder,
+            embed: m.embed.iter().map(conv_bn_act).collect(),
+            decoder,
+            out: conv_plain(&m.out, out_act),
+            class_out: m.class_out.as_ref().map(|c| conv_plain(c, Act::Identity)),
+            head: m.head,
+            class_stride: m.class_stride,
+            hints,
+        }
+    }
+
+    /// Whether the network takes colour hints.
+    pub fn takes_hints(&self) -> bool {
+        self.hints
+    }
+
+    /// Every head's output for one L plane, with optional hint planes (ignored by a network that takes
+    /// none; `None` is the same as no hint anywhere).
+    ///
+    /// # Shapes
+    /// `l`: `[h, w]` (Lab units, sides multiples of 32), `hints`: `[3, h, w]` (a/110, b/110, mask) →
+    /// ab `[2, h, w]`, logits `[313, h/s, w/s]` (see [`Outputs`]).
+    pub fn forward(&self, l: &[f32], (w, h): (usize, usize), hints: Option<&[f32]>) -> Result<Outputs, SizeError> {
+        check_size(h, w)?;
+        assert_eq!(l.len(), w * h, "an L plane of {w}×{h}");
+        let l_map = Map {
+            h,
+            w,
+            c: 1,
+            data: l.to_vec(),
+        };
+        let features = self.backbone.as_ref().map(|b| b.features(&l_map));
+        let input = Map {
+            data: l.iter().map(|v| v / crate::color::norm::L_RANGE).collect(),
+            ..l_map
+        };
+        // The hint planes at each encoder level's resolution (zero planes when none are given).
+        let levels: Vec<Map> = if self.hints {
+            let planes = hints.map_or_else(|| vec![0.0; HINT_PLANES * w * h], <[f32]>::to_vec);
+            hint_levels(&planes, (w, h), self.encoder.len())
+        } else {
+            Vec::new()
+        };
+        let mut x = input.clone();
+        let mut skips: Vec<Map> = Vec::with_capacity(5);
+        for (i, block) in self.encoder.iter().enumerate() {
+            let mut srcs = vec![Src::plain(&x)];
+            srcs.extend(levels.get(i).map(Src::plain));
+            let t = block.conv1.forward(&srcs);
+            let (oh, ow) = block.conv2.out_size(t.h, t.w);
+            let embedded = features.as_ref().map(|f| (&self.embed[i], &f[i]));
+            let c = block.conv2.c_out + embedded.map_or(0, |(e, _)| e.c_out);
+            let mut out = Map::zeros(oh, ow, c);
+            block.conv2.run(&[Src::plain(&t)], &mut out, 0, None);
+            if let Some((embed, f)) = embedded {
+                embed.run(&[Src::plain(f)], &mut out, block.conv2.c_out, None);
+            }
+            skips.push(std::mem::replace(&mut x, out));
+        }
+        let mut class_features = None;
+        for (j, block) in self.decoder.iter().enumerate() {
+            let up = block.up_conv.forward(&[Src::upsampled(&x)]);
+            let skip = if j < 4 { &skips[4 - j] } else { &input };
+            let mut srcs = vec![Src::plain(&up), Src::plain(skip)];
+            if j == 4 {
+                srcs.extend(levels.first().map(Src::plain));
+            }
+            x = block.fuse_conv.forward(&srcs);
+            if j == 2 && self.class_stride == 4 {
+                class_features = Some(x.clone());
+            }
+        }
+        let y = self.out.forward(&[Src::plain(&x)]).to_planar();
+        Ok(match self.head {
+            Head::Regression => Outputs {
+                ab: Some(y),
+                logits: None,
+            },
+            Head::Classification => Outputs {
+                ab: None,
+                logits: Some(y),
+            },
+            Head::Joint => {
+                let class_out = self.class_out.as_ref().expect("a joint head has its class conv");
+                let f = class_features.as_ref().unwrap_or(&x);
+                Outputs {
+                    ab: Some(y),
+                    logits: Some(class_out.forward(&[Src::plain(f)]).to_planar()),
+                }
+            }
+        })
+    }
+}
+
+/// The hint planes at strides 1, 2, 4, … (one per encoder block), as NHWC maps: pooled as the burn
+/// network pools them ([`pooled_hints`], run on burn's CPU backend: a few small planes).
+fn hint_levels(planes: &[f32], (w, h): (usize, usize), n: usize) -> Vec<Map> {
+    use burn::tensor::{Device, Tensor, TensorData};
+    let device = Device::flex();
+    let t = Tensor::<4>::from_data(TensorData::new(planes.to_vec(), [1, HINT_PLANES, h, w]), &device);
+    (0..n)
+        .map(|i| {
+            let s = 1 << i;
+            let pooled = weights::values(pooled_hints(t.clone(), s));
+            Map::from_planar(&pooled, h / s, w / s, HINT_PLANES)
+        })
+        .collect()
+}
