@@ -4,9 +4,10 @@
 //! ([`crate::train`](mod@crate::train)), so both score exactly what a user gets.
 
 use crate::color::norm;
+use crate::engine::Net;
 use crate::hints::HINT_PLANES;
 use crate::model::chromagan::ChromaGan;
-use crate::model::mleu::{Mleu, SizeError, check_size};
+use crate::model::mleu::{SizeError, check_size};
 use crate::quantize::DecodeConfig;
 use crate::quantize::decode::{Decoding, MAX_VIVIDNESS, chroma_gain, decode_planes_offset, entropy_plane};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -109,29 +110,26 @@ pub struct Prediction {
     pub entropy: Option<Vec<f32>>,
 }
 
-/// Runs an MLEU model on one L plane (`w × h`, Lab units, sides multiples of 32).
+/// Runs an MLEU network (compiled by the inference engine, [`crate::engine::Net`]) on one L plane
+/// (`w × h`, Lab units, sides multiples of 32).
 ///
 /// # Shapes
 /// `l`: `w·h` values → ab: `2·w·h` (planar), entropy: `w·h`.
 pub fn mleu_predict(
-    model: &Mleu,
+    model: &Net,
     l: &[f32],
     (w, h): (usize, usize),
     options: &PredictOptions,
-    device: &Device,
 ) -> Result<Prediction, PredictError> {
     let entropy = options.entropy;
     check_size(h, w)?;
     if entropy && !model.head.classifies() {
         return Err(PredictError::NoDistribution);
     }
-    let x = Tensor::<4>::from_data(TensorData::new(l.to_vec(), [1, 1, h, w]), device);
-    let hints = options.hints.filter(|_| model.takes_hints()).map(|planes| {
+    if let Some(planes) = options.hints.filter(|_| model.takes_hints()) {
         assert_eq!(planes.len(), HINT_PLANES * w * h, "hint planes must be [3, {h}, {w}]");
-        Tensor::<4>::from_data(TensorData::new(planes.to_vec(), [1, HINT_PLANES, h, w]), device)
-    });
-    let out = model.forward_hinted(x, hints);
-    let to_vec = |t: Tensor<4>| -> Vec<f32> { t.into_data().convert::<f32>().try_into_vec().expect("f32 data") };
+    }
+    let out = model.forward(l, (w, h), options.hints)?;
     // The distribution's resolution (a quarter of the input's at class stride 4).
     let s = model.class_stride;
     let (cw, ch) = (w / s, h / s);
@@ -139,15 +137,15 @@ pub fn mleu_predict(
         1 => plane,
         _ => upsample_bilinear(&plane, cw, ch, w, h),
     };
-    let logits = out.logits.map(to_vec);
     let need_entropy = entropy || options.vividness != 1.0;
-    let h_plane = logits
+    let h_plane = out
+        .logits
         .as_ref()
         .filter(|_| need_entropy)
         .map(|data| up(entropy_plane(data, cw * ch)));
-    let mut ab = match (out.ab, &logits) {
+    let mut ab = match (out.ab, &out.logits) {
         // Regression and joint heads: the regressed ab (the joint head's distribution gives the entropy).
-        (Some(ab), _) => to_vec(ab).into_iter().map(norm::signed_to_ab).collect(),
+        (Some(ab), _) => ab.into_iter().map(norm::signed_to_ab).collect(),
         (None, Some(data)) => {
             let (a, b) = decode_planes_offset(data, cw * ch, options.decoding, options.offset);
             [up(a), up(b)].concat()
@@ -164,27 +162,21 @@ pub fn mleu_predict(
 /// The class logits of an MLEU with a distribution (classification or joint head) on one L plane,
 /// with optional hint planes: `[313, h/s, w/s]` planar (s the class stride) and that size.
 pub fn mleu_logits(
-    model: &Mleu,
+    model: &Net,
     l: &[f32],
     (w, h): (usize, usize),
     hints: Option<&[f32]>,
-    device: &Device,
 ) -> Result<(Vec<f32>, (usize, usize)), PredictError> {
     check_size(h, w)?;
     if !model.head.classifies() {
         return Err(PredictError::NoDistribution);
     }
-    let x = Tensor::<4>::from_data(TensorData::new(l.to_vec(), [1, 1, h, w]), device);
-    let hints = hints
-        .filter(|_| model.takes_hints())
-        .map(|p| Tensor::<4>::from_data(TensorData::new(p.to_vec(), [1, HINT_PLANES, h, w]), device));
     let logits = model
-        .forward_hinted(x, hints)
+        .forward(l, (w, h), hints)?
         .logits
         .expect("a classifying head has logits");
     let s = model.class_stride;
-    let data = logits.into_data().convert::<f32>().try_into_vec().expect("f32 data");
-    Ok((data, (w / s, h / s)))
+    Ok((logits, (w / s, h / s)))
 }
 
 /// Runs a ChromaGAN generator (its colour branch only) on one L plane of its fixed size.

@@ -25,7 +25,6 @@ pub mod conv;
 mod weights;
 
 use crate::hints::HINT_PLANES;
-use crate::model::hinted::pooled_hints;
 use crate::model::mleu::{Head, Mleu, SizeError, check_size};
 use backbone::Backbone;
 use conv::{Act, Conv, Map, Src};
@@ -211,17 +210,37 @@ impl Net {
     }
 }
 
-/// The hint planes at strides 1, 2, 4, … (one per encoder block), as NHWC maps: pooled as the burn
-/// network pools them ([`pooled_hints`], run on burn's CPU backend: a few small planes).
+/// The hint planes at strides 1, 2, 4, … (one per encoder block), as NHWC maps, pooled as
+/// [`crate::model::hinted::pooled_hints`] pools them: per s × s cell, the mean revealed a and b and
+/// whether anything is revealed.
 fn hint_levels(planes: &[f32], (w, h): (usize, usize), n: usize) -> Vec<Map> {
-    use burn::tensor::{Device, Tensor, TensorData};
-    let device = Device::flex();
-    let t = Tensor::<4>::from_data(TensorData::new(planes.to_vec(), [1, HINT_PLANES, h, w]), &device);
+    let full = Map::from_planar(planes, h, w, HINT_PLANES);
     (0..n)
         .map(|i| {
             let s = 1 << i;
-            let pooled = weights::values(pooled_hints(t.clone(), s));
-            Map::from_planar(&pooled, h / s, w / s, HINT_PLANES)
+            if s == 1 {
+                return full.clone();
+            }
+            let (ph, pw) = (h / s, w / s);
+            let cells = (s * s) as f32;
+            let mut out = Map::zeros(ph, pw, HINT_PLANES);
+            for (cell, px) in out.data.chunks_exact_mut(HINT_PLANES).enumerate() {
+                let (cy, cx) = (cell / pw, cell % pw);
+                let (mut a, mut b, mut m, mut max) = (0f32, 0f32, 0f32, f32::NEG_INFINITY);
+                for y in cy * s..(cy + 1) * s {
+                    for v in full.data[(y * w + cx * s) * HINT_PLANES..][..s * HINT_PLANES].chunks_exact(HINT_PLANES) {
+                        a += v[0];
+                        b += v[1];
+                        m += v[2];
+                        max = max.max(v[2]);
+                    }
+                }
+                // ab is 0 where nothing is revealed, so mean(ab) / mean(mask) is the mean over
+                // revealed pixels.
+                let revealed = (m / cells).max(1e-6);
+                px.copy_from_slice(&[a / cells / revealed, b / cells / revealed, max]);
+            }
+            out
         })
         .collect()
 }

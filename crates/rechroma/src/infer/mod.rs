@@ -15,7 +15,9 @@ pub use crate::run::embedded;
 
 use crate::color::LabImage;
 use crate::color::{fit_to_gamut, lab_to_srgb8};
+use crate::engine::Net;
 use crate::hints::{Hint, SpreadConfig, check_hints, patches, render, spread::spread_stoppable, to_hex};
+use crate::model::chromagan::ChromaGan;
 use crate::model::mleu::Head;
 use crate::model::{Architecture, Network};
 use crate::predict::{PredictError, PredictOptions, Prediction, chromagan_predict, mleu_logits, mleu_predict};
@@ -175,10 +177,18 @@ pub fn suggestions(logits: &[f32], l: f32, count: usize) -> Vec<Suggestion> {
         .collect()
 }
 
-/// A trained colorizer, ready to use. Forward passes are serialised (the CPU backend already uses all
-/// cores inside one), so a `Colorizer` can be shared by threads that decode and encode in parallel.
+/// A network in the form colorizing runs it.
+enum Runner {
+    /// An MLEU, compiled by the inference engine.
+    Mleu(Net),
+    /// A ChromaGAN generator, on burn.
+    ChromaGan(ChromaGan),
+}
+
+/// A trained colorizer, ready to use. Forward passes are serialised (each one already uses all cores),
+/// so a `Colorizer` can be shared by threads that decode and encode in parallel.
 pub struct Colorizer {
-    network: Mutex<Network>,
+    network: Mutex<Runner>,
     architecture: Architecture,
     /// The model's own decode settings (used where the options name none).
     decode: DecodeConfig,
@@ -208,10 +218,10 @@ impl Colorizer {
     pub fn new(model: Model, device: &Device, source: String) -> Self {
         Self {
             architecture: model.config.model.architecture(),
-            // The inference form: BatchNorms folded into their convolutions.
+            // The inference form: an MLEU compiled by the engine (BatchNorms folded in).
             network: Mutex::new(match model.network {
-                Network::Mleu(m) => Network::Mleu(m.fold_batchnorms()),
-                other => other,
+                Network::Mleu(m) => Runner::Mleu(Net::new(&m)),
+                Network::ChromaGan(g) => Runner::ChromaGan(g),
             }),
             decode: model.config.decode,
             weights: model.prior.map(|p| p.weights),
@@ -230,8 +240,8 @@ impl Colorizer {
     pub fn working_size(&self, width: u32, height: u32, size: u32) -> (u32, u32) {
         let network = self.network.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match &*network {
-            Network::Mleu(_) => compose::working_size(width, height, size),
-            Network::ChromaGan(g) => (g.size as u32, g.size as u32),
+            Runner::Mleu(_) => compose::working_size(width, height, size),
+            Runner::ChromaGan(g) => (g.size as u32, g.size as u32),
         }
     }
 
@@ -253,7 +263,7 @@ impl Colorizer {
     /// Whether the model takes colour hints.
     pub fn takes_hints(&self) -> bool {
         let network = self.network.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        matches!(&*network, Network::Mleu(m) if m.takes_hints())
+        matches!(&*network, Runner::Mleu(m) if m.takes_hints())
     }
 
     /// Refuses hints for a `width × height` photo that this model cannot take or that are malformed or
@@ -318,9 +328,9 @@ impl Colorizer {
             ..PredictOptions::new(&decode)
         };
         Ok(match &*network {
-            Network::Mleu(m) => mleu_predict(m, l, size, &predict, &self.device)?,
-            Network::ChromaGan(_) if options.confidence => return Err(PredictError::NoDistribution.into()),
-            Network::ChromaGan(g) => chromagan_predict(g, l, size, decode.vividness, &self.device)?,
+            Runner::Mleu(m) => mleu_predict(m, l, size, &predict)?,
+            Runner::ChromaGan(_) if options.confidence => return Err(PredictError::NoDistribution.into()),
+            Runner::ChromaGan(g) => chromagan_predict(g, l, size, decode.vividness, &self.device)?,
         })
     }
 
@@ -372,10 +382,10 @@ impl Colorizer {
         let planes = (!hints.is_empty()).then(|| render(hints, (img.width() as usize, img.height() as usize), (w, h)));
         let (logits, (cw, ch)) = {
             let network = self.network.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let Network::Mleu(m) = &*network else {
+            let Runner::Mleu(m) = &*network else {
                 return Err(InferError::NoSuggestions(self.architecture.name()));
             };
-            mleu_logits(m, l, (w, h), planes.as_deref(), &self.device)?
+            mleu_logits(m, l, (w, h), planes.as_deref())?
         };
         // The distribution's cell that holds the point, and the photo's own lightness there.
         let cx = ((x / f64::from(img.width()) * cw as f64) as usize).min(cw - 1);

@@ -231,8 +231,9 @@ impl MleuTrainee {
         self.ema.as_ref().map_or(&self.model, |e| &e.model)
     }
 
-    /// Scores the evaluated weights on `set`.
-    pub fn validate(&self, set: &ValidationSet, decode: &DecodeConfig, device: &Device) -> (Report, Vec<RgbImage>) {
+    /// Scores the evaluated weights on `set` (run by the inference engine on the CPU, whatever device
+    /// trains: `_device` is the ChromaGAN trainee's).
+    pub fn validate(&self, set: &ValidationSet, decode: &DecodeConfig, _device: &Device) -> (Report, Vec<RgbImage>) {
         let model = self.evaluated().valid();
         // The prior correction, as colorizing applies it (classification head only).
         let offset = match (&self.weights, model.head) {
@@ -246,8 +247,10 @@ impl MleuTrainee {
             offset: offset.as_deref(),
             ..PredictOptions::new(decode)
         };
+        // Scored as colorizing runs it: compiled by the inference engine.
+        let net = crate::engine::Net::new(&model);
         validate_fn(set, decode.gamut, |l, size| {
-            mleu_predict(&model, l, size, &options, device).map(|p| p.ab)
+            mleu_predict(&net, l, size, &options).map(|p| p.ab)
         })
     }
 
