@@ -91,6 +91,19 @@ fn stop_cleanly_on_signals() {
     });
 }
 
+/// Lets glibc's allocator keep freed memory for reuse instead of handing it back to the kernel: each
+/// forward pass allocates and frees tens of megabytes of activations, and memory handed back must be
+/// faulted in and zeroed again by the next one (5-8 % of a 256² forward here, `perf`). Blocks of up to
+/// 64 MiB come from the heap, and the heap is trimmed only past 256 MiB free; the peak stays the same.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before any other thread allocates.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+    }
+}
+
 /// The ids of the flags given on the command line to the subcommand of `matches`.
 fn given_flags(matches: &clap::ArgMatches) -> Vec<String> {
     let Some((_, sub)) = matches.subcommand() else {
@@ -122,6 +135,7 @@ fn main() -> std::process::ExitCode {
     }
     #[cfg(unix)]
     stop_cleanly_on_signals();
+    keep_freed_memory();
     let level = match cli.verbose {
         0 => "warn",
         1 => "info",

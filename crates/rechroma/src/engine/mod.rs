@@ -188,7 +188,7 @@ impl Net {
                 class_features = Some(x.clone());
             }
         }
-        let y = self.out.forward(&[Src::plain(&x)]).to_planar();
+        let y = self.out.forward_planar(&x);
         Ok(match self.head {
             Head::Regression => Outputs {
                 ab: Some(y),
@@ -203,7 +203,7 @@ impl Net {
                 let f = class_features.as_ref().unwrap_or(&x);
                 Outputs {
                     ab: Some(y),
-                    logits: Some(class_out.forward(&[Src::plain(f)]).to_planar()),
+                    logits: Some(class_out.forward_planar(f)),
                 }
             }
         })
