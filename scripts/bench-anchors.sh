@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Side-by-side times of the shipped network, one run, the same thread count: the forward at 256² and
-# 512² (batch 1) in rechroma (burn flex), in ONNX Runtime on the exported graph and in PyTorch on its
-# fp32 twin (scripts/reference/torch_twin.py, first checked equal to the exported graph), the limit
-# (the network's FLOPs ÷ the machine's fp32 GEMM rate, measured here with numpy), and one training
-# step (8 × 128², frozen backbone, Adam) in PyTorch and, where `rechroma bench --train-step` exists,
-# in rechroma. Ratios are what to read: the machine may be shared.
+# 512² (batch 1) in rechroma (its inference engine), in ONNX Runtime on the exported graph and in
+# PyTorch on its fp32 twin (scripts/reference/torch_twin.py, first checked equal to the exported
+# graph), the limit (the network's FLOPs ÷ the machine's fp32 GEMM rate, measured by `rechroma bench`
+# with the gemm crate's kernels; numpy's rate is printed too), and one training step (8 × 128², joint
+# head, frozen backbone, Adam) in rechroma (`rechroma bench --train-step`) and in PyTorch. Ratios are
+# what to read: the machine may be shared (PyTorch's threads stall when another process holds a core).
 #   scripts/bench-anchors.sh [THREADS]        (needs: data/cache/venv with onnxruntime, numpy, torch)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,18 +35,15 @@ n = 2048; a = np.random.rand(n, n).astype(np.float32); a @ a
 t0 = time.perf_counter(); [a @ a for _ in range(5)]; dt = (time.perf_counter() - t0) / 5
 print(f"fp32 GEMM rate (numpy, {threads} threads): {2 * n**3 / dt / 1e9:.0f} GFLOP/s")
 PY
-paste <(grep -o '[0-9.]* ms' "$tmp/rechroma.txt") <(grep -o '[0-9.]* ms' "$tmp/ort.txt") |
+forward() { grep '^[a-z]* forward' "$1" | grep -o '[0-9.]* ms'; }
+paste <(forward "$tmp/rechroma.txt") <(forward "$tmp/ort.txt") |
   awk 'BEGIN{split("256 512", s)} {printf "rechroma / onnxruntime at %s²: %.2f\n", s[NR], $1 / $3}'
 # The PyTorch twin: the check against the exported graph (exits 1 if ab/110 differs by > 1e-3), the
 # forward at 256² and 512², one training step.
 "$py" scripts/reference/torch_twin.py --threads "$threads" --onnx "$tmp/model.onnx" | tee "$tmp/torch.txt"
-if $bin bench --help 2>/dev/null | grep -- --train-step >/dev/null; then
-  $bin bench --train-step | tee "$tmp/rechroma-train.txt"
-fi
-paste <(grep -o '[0-9.]* ms' "$tmp/rechroma.txt") <(grep 'forward' "$tmp/torch.txt" | grep -o '[0-9.]* ms') |
+$bin bench --train-step | tee "$tmp/rechroma-train.txt"
+paste <(forward "$tmp/rechroma.txt") <(forward "$tmp/torch.txt") |
   awk 'BEGIN{split("256 512", s)} {printf "rechroma / pytorch at %s²: %.2f\n", s[NR], $1 / $3}'
 train() { grep -h 'train step 8x128:' "$@" 2>/dev/null | grep -o '[0-9.]* s (' | grep -o '^[0-9.]*'; }
-if [ -s "$tmp/rechroma-train.txt" ] && [ -n "$(train "$tmp/rechroma-train.txt")" ]; then
-  awk -v r="$(train "$tmp/rechroma-train.txt")" -v p="$(train "$tmp/torch.txt")" \
-    'BEGIN{printf "rechroma / pytorch train step 8x128: %.2f\n", r / p}'
-fi
+awk -v r="$(train "$tmp/rechroma-train.txt")" -v p="$(train "$tmp/torch.txt")" \
+  'BEGIN{printf "rechroma / pytorch train step 8x128: %.2f\n", r / p}'

@@ -34,6 +34,15 @@ pub struct Args {
     /// the embedded one) at these square sizes, e.g. 256,512; prints the median milliseconds of --steps.
     #[arg(long, value_delimiter = ',', value_name = "SIDES")]
     forward: Vec<usize>,
+    /// Instead of the variants table: time the shipped recipe's training step (the embedded model's
+    /// network and training settings, joint head, frozen backbone, Adam, batch --batch-size × --crop²
+    /// of random L and ab, no hint planes), and where it goes: the forward pass with the loss, the
+    /// rest (backward, optimiser, moving average); with --data, also a batch of real photos.
+    #[arg(long)]
+    train_step: bool,
+    /// With --train-step: a photo folder whose batch loading is timed too.
+    #[arg(long, requires = "train_step")]
+    data: Option<std::path::PathBuf>,
     /// The model whose forward --forward times (a run folder) [default: the embedded model].
     #[arg(long)]
     model: Option<std::path::PathBuf>,
@@ -79,6 +88,50 @@ fn forward(args: &Args) -> Result<()> {
             args.steps
         );
     }
+    // The limit: the network's operations at the machine's own rate of large matrix products (the
+    // gemm crate's kernels, which the engine uses, on all of rayon's threads).
+    let n = 2048;
+    let (a, mut c) = (vec![0.5f32; n * n], vec![0f32; n * n]);
+    let threads = rayon::current_num_threads();
+    let secs = time(5, || {
+        // SAFETY: a and c hold n × n values, row-major.
+        unsafe {
+            gemm::gemm(
+                n,
+                n,
+                n,
+                c.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                a.as_ptr(),
+                1,
+                n as isize,
+                a.as_ptr(),
+                1,
+                n as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(threads),
+            )
+        }
+    });
+    let rate = 2.0 * (n as f64).powi(3) / secs;
+    println!(
+        "fp32 GEMM rate (gemm crate, {threads} threads): {:.0} GFLOP/s",
+        rate / 1e9
+    );
+    for &side in &args.forward {
+        let flops = engine.flops((side, side));
+        println!(
+            "limit at {side}x{side}: {:.1} GFLOP / that rate = {:.1} ms",
+            flops / 1e9,
+            1e3 * flops / rate
+        );
+    }
     Ok(())
 }
 
@@ -96,9 +149,67 @@ fn time(steps: usize, mut step: impl FnMut()) -> f64 {
     times[times.len() / 2]
 }
 
+/// `--train-step`: the shipped recipe's step and its parts.
+fn train_step(args: &Args) -> Result<()> {
+    use rechroma::train::loss::{ClassLossContext, mleu_loss};
+    let device = Device::flex().autodiff();
+    let shipped = rechroma::run::embedded_model(&Device::flex())?.config;
+    let rechroma::model::ModelConfig::Mleu(mc) = shipped.model else {
+        anyhow::bail!("the embedded model is an MLEU")
+    };
+    // The whole U-Net trains (the shipped fine-tune trained only its hint weights; a full step is
+    // what a new model costs), without hint planes, as the PyTorch twin's step.
+    let mc = MleuConfig { hints: false, ..mc };
+    let config = TrainConfig {
+        hints_only: false,
+        ..shipped.train
+    };
+    let (b, s) = (args.batch_size, args.crop);
+    rechroma::model::mleu::check_size(s, s)?;
+    let batch = ColorBatch {
+        l: Tensor::random([b, 1, s, s], Distribution::Uniform(0.0, 100.0), &device),
+        ab: Tensor::random([b, 2, s, s], Distribution::Uniform(-60.0, 60.0), &device),
+        hints: None,
+    };
+    let weights = vec![1.0; Q];
+    let mut trainee = MleuTrainee::new(&config, &mc, Some(weights.clone()), None, &device)?;
+    let step = time(args.steps, || drop(trainee.step(&batch, config.lr)));
+    // The forward pass and the loss alone (a graph is recorded, as in the step, but not walked back).
+    let model = mc.init(&device);
+    let quantizer = rechroma::quantize::Quantizer::new(Default::default());
+    let ctx = ClassLossContext {
+        quantizer: &quantizer,
+        weights: &weights,
+    };
+    let fwd = time(args.steps, || {
+        let _: f32 = mleu_loss(&model, &batch, Some(&ctx), config.joint_class_weight).into_scalar();
+    });
+    println!("rechroma train step {b}x{s}: {step:.3} s (median of {})", args.steps);
+    println!(
+        "  forward + loss {fwd:.3} s ({:.0} %), backward + optimiser + moving average {:.3} s ({:.0} %)",
+        100.0 * fwd / step,
+        step - fwd,
+        100.0 * (step - fwd) / step
+    );
+    if let Some(dir) = &args.data {
+        let dataset = rechroma::data::PhotoDataset::open(dir, config.dataset.clone(), |_, _| {})?;
+        let loader = rechroma::data::Loader::new(&dataset, b);
+        let mut at = 0;
+        let data = time(args.steps, || {
+            at += 1;
+            drop(loader.batch(at, &device).expect("a batch"));
+        });
+        println!("  a batch of photos from {}: {data:.3} s", dir.display());
+    }
+    Ok(())
+}
+
 pub fn run(args: Args) -> Result<()> {
     if !args.forward.is_empty() {
         return forward(&args);
+    }
+    if args.train_step {
+        return train_step(&args);
     }
     let Ok(widths) = <[usize; 5]>::try_from(args.widths.clone()) else {
         anyhow::bail!("--widths needs 5 numbers")

@@ -122,6 +122,34 @@ impl Backbone {
         }
     }
 
+    /// Floating-point operations of [`Self::features`] on an `h × w` photo (convolutions only).
+    pub fn flops(&self, (h, w): (usize, usize)) -> f64 {
+        match self {
+            Backbone::EfficientNet { stem, blocks } => {
+                let mut total = stem.flops(h, w);
+                let (mut h, mut w) = stem.out_size(h, w);
+                for b in blocks {
+                    total += b.expand.as_ref().map_or(0.0, |e| e.flops(h, w));
+                    let (f, (oh, ow)) = b.depthwise.flops(h, w);
+                    total += f + b.project.flops(oh, ow);
+                    (h, w) = (oh, ow);
+                }
+                total
+            }
+            Backbone::Vgg16 { convs, per_block } => {
+                let (mut h, mut w, mut total) = (h, w, 0.0);
+                let mut convs = convs.iter();
+                for &n in per_block {
+                    for c in convs.by_ref().take(n) {
+                        total += c.flops(h, w);
+                    }
+                    (h, w) = (h / 2, w / 2);
+                }
+                total
+            }
+        }
+    }
+
     /// The five feature maps at strides 2, 4, 8, 16, 32 of the gray photo with lightness `l`.
     ///
     /// # Shapes

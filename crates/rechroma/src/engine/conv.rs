@@ -181,6 +181,12 @@ impl Conv {
         }
     }
 
+    /// Floating-point operations (2 per multiply-add) on an `h × w` input.
+    pub fn flops(&self, h: usize, w: usize) -> f64 {
+        let (oh, ow) = self.out_size(h, w);
+        2.0 * (oh * ow * self.k * self.k * self.c_in * self.c_out) as f64
+    }
+
     /// Output size for an input of `h × w`.
     pub fn out_size(&self, h: usize, w: usize) -> (usize, usize) {
         (h.div_ceil(self.stride), w.div_ceil(self.stride))
@@ -417,6 +423,12 @@ impl Depthwise {
             bias: bias.map_or_else(|| vec![0.0; c], <[f32]>::to_vec),
             act,
         }
+    }
+
+    /// Floating-point operations (2 per multiply-add) on an `h × w` input, and the output size.
+    pub fn flops(&self, h: usize, w: usize) -> (f64, (usize, usize)) {
+        let (oh, ow) = (h.div_ceil(self.stride), w.div_ceil(self.stride));
+        (2.0 * (oh * ow * self.k * self.k * self.c) as f64, (oh, ow))
     }
 
     /// # Shapes

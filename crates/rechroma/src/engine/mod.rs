@@ -127,6 +127,31 @@ impl Net {
         }
     }
 
+    /// Floating-point operations (2 per multiply-add) of one forward pass on a `w × h` plane: its
+    /// convolutions, which are all but a sliver of the work.
+    pub fn flops(&self, (w, h): (usize, usize)) -> f64 {
+        let mut total = self.backbone.as_ref().map_or(0.0, |b| b.flops((h, w)));
+        let (mut hh, mut ww) = (h, w);
+        for (i, b) in self.encoder.iter().enumerate() {
+            total += b.conv1.flops(hh, ww);
+            total += b.conv2.flops(hh, ww);
+            (hh, ww) = b.conv2.out_size(hh, ww);
+            total += self.embed.get(i).map_or(0.0, |e| e.flops(hh, ww));
+        }
+        for (j, b) in self.decoder.iter().enumerate() {
+            (hh, ww) = (2 * hh, 2 * ww);
+            total += b.up_conv.flops(hh, ww) + b.fuse_conv.flops(hh, ww);
+            if j == 2 && self.class_stride == 4 {
+                total += self.class_out.as_ref().map_or(0.0, |c| c.flops(hh, ww));
+            }
+        }
+        total += self.out.flops(hh, ww);
+        if self.class_stride == 1 {
+            total += self.class_out.as_ref().map_or(0.0, |c| c.flops(hh, ww));
+        }
+        total
+    }
+
     /// Whether the network takes colour hints.
     pub fn takes_hints(&self) -> bool {
         self.hints
