@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! color, quantize, data, metrics, fsutil, hints  →  model  →  import  →  run  →  predict  →  evaluate, plot
-//!                                                   →  onnx                →  train | infer  →  serve
+//!                                                   →  onnx, engine        →  train | infer  →  serve
 //! ```
 //! - [`color`]: exact sRGB ↔ linear RGB ↔ XYZ ↔ CIE Lab (D65), the gamut, and the models' normalisations;
 //! - [`quantize`]: the 313 in-gamut ab bins of Zhang et al. 2016, soft encoding, the class prior and
@@ -17,6 +17,7 @@
 //! - [`model`]: the networks (MLEU, ChromaGAN's generator and critic, their backbones) and
 //!   [`ModelConfig`], which of them a model is;
 //! - [`onnx`]: an MLEU network as an ONNX graph;
+//! - [`engine`]: an MLEU network compiled for inference on the CPU, which colorizing and validation run;
 //! - [`import`]: pretrained weights in PyTorch layouts into the networks;
 //! - [`run`]: the run folder — [`RunConfig`] (model, training, decoding), loading a trained [`run::Model`],
 //!   export;

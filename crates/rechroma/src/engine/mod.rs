@@ -74,7 +74,12 @@ pub struct Net {
 impl Net {
     /// Compiles a network (its BatchNorms are folded here if they are not already).
     pub fn new(model: &Mleu) -> Self {
-        let m = model.clone().fold_batchnorms();
+        Self::compile(model.clone())
+    }
+
+    /// [`Self::new`], taking the network: no copy of its weights is made to fold them.
+    pub fn compile(model: Mleu) -> Self {
+        let m = model.fold_batchnorms();
         let hints = m.takes_hints();
         let scale = m.hint_scale;
         let encoder = m

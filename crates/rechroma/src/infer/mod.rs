@@ -220,7 +220,7 @@ impl Colorizer {
             architecture: model.config.model.architecture(),
             // The inference form: an MLEU compiled by the engine (BatchNorms folded in).
             network: Mutex::new(match model.network {
-                Network::Mleu(m) => Runner::Mleu(Net::new(&m)),
+                Network::Mleu(m) => Runner::Mleu(Net::compile(m)),
                 Network::ChromaGan(g) => Runner::ChromaGan(g),
             }),
             decode: model.config.decode,
