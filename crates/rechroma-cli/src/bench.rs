@@ -52,6 +52,22 @@ pub struct Args {
 /// as `scripts/bench-anchors.sh` gives ONNX Runtime (L = 50 everywhere, no hints).
 fn forward(args: &Args) -> Result<()> {
     let device = Device::flex();
+    // What a colorizing process pays before its first photo: loading the model and compiling it.
+    let t0 = Instant::now();
+    let load = |device: &Device| match &args.model {
+        Some(dir) => rechroma::run::Model::load(dir, device),
+        None => rechroma::run::embedded_model(device),
+    };
+    if let rechroma::model::Network::Mleu(m) = load(&device)?.network {
+        let loaded = t0.elapsed().as_secs_f64();
+        drop(rechroma::engine::Net::compile(m));
+        let compiled = t0.elapsed().as_secs_f64();
+        println!(
+            "loading the model: {:.0} ms, compiling it for the engine: {:.0} ms",
+            1e3 * loaded,
+            1e3 * (compiled - loaded)
+        );
+    }
     let model = match &args.model {
         Some(dir) => rechroma::run::Model::load(dir, &device)?,
         None => rechroma::run::embedded_model(&device)?,

@@ -7,6 +7,7 @@ use super::weights::{conv_bn_act, conv_plain};
 use crate::color::{F_KNEE, KAPPA_SLOPE, SRGB_GAMMA, SRGB_LINEAR_LIMIT, SRGB_OFFSET, SRGB_SCALE, SRGB_SLOPE};
 use crate::model::efficientnet::{EfficientNet, MbConv};
 use crate::model::vgg::{IMAGENET_MEAN, IMAGENET_STD, Vgg16};
+use rayon::prelude::*;
 
 /// The sRGB gray of lightness `l` (Lab units), in [0, 1]: [`crate::model::gray_srgb`] per value.
 pub fn gray_srgb(l: f32) -> f32 {
@@ -110,7 +111,7 @@ impl Backbone {
         );
         Backbone::EfficientNet {
             stem,
-            blocks: net.blocks.iter().map(Block::new).collect(),
+            blocks: net.blocks.par_iter().map(Block::new).collect(),
         }
     }
 
