@@ -95,7 +95,7 @@ fn stop_cleanly_on_signals() {
 /// to the kernel: each forward pass allocates and frees megabytes of activations, and memory handed
 /// back must be faulted in and zeroed again by the next one (5-15 % of a forward here, `perf`). Blocks
 /// up to 40 MiB (the activations up to a working size of 512) come from the heap, which is trimmed past
-/// 64 MiB free; a 12 MP photo's planes (48 MB and more) are still mapped and handed back at once. One
+/// 256 MiB free (a 512² forward frees ~150 MB); a 12 MP photo's planes (48 MB and more) are still mapped and handed back at once. One
 /// arena: per-thread arenas each kept their own freed blocks (+25 MB peak on a 12 MP photo here);
 /// the compute threads allocate little, so they hardly contend for it.
 fn keep_freed_memory() {
@@ -104,7 +104,7 @@ fn keep_freed_memory() {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 40 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
     }
 }
 
