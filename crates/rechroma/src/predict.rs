@@ -4,7 +4,7 @@
 //! ([`crate::train`](mod@crate::train)), so both score exactly what a user gets.
 
 use crate::color::norm;
-use crate::engine::Net;
+use crate::engine::Forward;
 use crate::hints::HINT_PLANES;
 use crate::model::chromagan::ChromaGan;
 use crate::model::mleu::{SizeError, check_size};
@@ -110,20 +110,21 @@ pub struct Prediction {
     pub entropy: Option<Vec<f32>>,
 }
 
-/// Runs an MLEU network (compiled by the inference engine, [`crate::engine::Net`]) on one L plane
+/// Runs an MLEU network (compiled by the inference engine, [`crate::engine::Net`], or burn's on a GPU)
+/// on one L plane
 /// (`w × h`, Lab units, sides multiples of 32).
 ///
 /// # Shapes
 /// `l`: `w·h` values → ab: `2·w·h` (planar), entropy: `w·h`.
 pub fn mleu_predict(
-    model: &Net,
+    model: &dyn Forward,
     l: &[f32],
     (w, h): (usize, usize),
     options: &PredictOptions,
 ) -> Result<Prediction, PredictError> {
     let entropy = options.entropy;
     check_size(h, w)?;
-    if entropy && !model.head.classifies() {
+    if entropy && !model.head().classifies() {
         return Err(PredictError::NoDistribution);
     }
     if let Some(planes) = options.hints.filter(|_| model.takes_hints()) {
@@ -131,7 +132,7 @@ pub fn mleu_predict(
     }
     let out = model.forward(l, (w, h), options.hints)?;
     // The distribution's resolution (a quarter of the input's at class stride 4).
-    let s = model.class_stride;
+    let s = model.class_stride();
     let (cw, ch) = (w / s, h / s);
     let up = |plane: Vec<f32>| match s {
         1 => plane,
@@ -162,20 +163,20 @@ pub fn mleu_predict(
 /// The class logits of an MLEU with a distribution (classification or joint head) on one L plane,
 /// with optional hint planes: `[313, h/s, w/s]` planar (s the class stride) and that size.
 pub fn mleu_logits(
-    model: &Net,
+    model: &dyn Forward,
     l: &[f32],
     (w, h): (usize, usize),
     hints: Option<&[f32]>,
 ) -> Result<(Vec<f32>, (usize, usize)), PredictError> {
     check_size(h, w)?;
-    if !model.head.classifies() {
+    if !model.head().classifies() {
         return Err(PredictError::NoDistribution);
     }
     let logits = model
         .forward(l, (w, h), hints)?
         .logits
         .expect("a classifying head has logits");
-    let s = model.class_stride;
+    let s = model.class_stride();
     Ok((logits, (w / s, h / s)))
 }
 

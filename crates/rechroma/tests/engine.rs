@@ -170,3 +170,36 @@ fn the_engine_refuses_sizes_the_network_cannot_take() {
     let err = net.forward(&vec![50.0; 40 * 64], (40, 64), None).unwrap_err();
     assert!(err.to_string().contains("multiples of 32"), "{err}");
 }
+
+#[test]
+fn a_network_kept_on_its_device_gives_what_the_engine_gives() {
+    // The burn path colorizing takes on a GPU (run here on the CPU device) and the engine agree, hints
+    // included; both check the size.
+    use rechroma::engine::{Forward, OnDevice};
+    let device = Device::flex();
+    let m = MleuConfig {
+        hints: true,
+        class_stride: 4,
+        ..tiny_mleu([8, 8, 16, 16, 24], Head::Joint)
+    }
+    .init(&device)
+    .map(&mut Jitter);
+    let (w, h) = (64, 96);
+    let (l, planes) = (l_plane(w, h), hint_planes(w, h));
+    let engine = rechroma::engine::for_device(m.clone(), &device);
+    let kept = OnDevice {
+        model: m.fold_batchnorms(),
+        device: device.clone(),
+    };
+    assert_eq!(
+        (kept.head(), kept.class_stride(), kept.takes_hints()),
+        (Head::Joint, 4, true)
+    );
+    let (a, b) = (
+        engine.forward(&l, (w, h), Some(&planes)).unwrap(),
+        kept.forward(&l, (w, h), Some(&planes)).unwrap(),
+    );
+    assert!(worst(&a.ab.unwrap(), &b.ab.unwrap()) < 1e-4);
+    assert!(worst(&a.logits.unwrap(), &b.logits.unwrap()) < 1e-3);
+    assert!(kept.forward(&l[..w * 40], (w, 40), None).is_err());
+}

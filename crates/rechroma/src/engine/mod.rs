@@ -242,6 +242,80 @@ impl Net {
     }
 }
 
+/// An MLEU network that runs on one L plane: the engine's [`Net`] (on the CPU), or the burn network on
+/// its device ([`OnDevice`], for a GPU).
+pub trait Forward: Send {
+    /// Which output head(s) the network has.
+    fn head(&self) -> Head;
+    /// Resolution divisor of the class logits (1 or 4).
+    fn class_stride(&self) -> usize;
+    /// Whether the network takes colour hints.
+    fn takes_hints(&self) -> bool;
+    /// Every head's output, planar (see [`Net::forward`]).
+    fn forward(&self, l: &[f32], size: (usize, usize), hints: Option<&[f32]>) -> Result<Outputs, SizeError>;
+}
+
+impl Forward for Net {
+    fn head(&self) -> Head {
+        self.head
+    }
+    fn class_stride(&self) -> usize {
+        self.class_stride
+    }
+    fn takes_hints(&self) -> bool {
+        self.hints
+    }
+    fn forward(&self, l: &[f32], size: (usize, usize), hints: Option<&[f32]>) -> Result<Outputs, SizeError> {
+        Net::forward(self, l, size, hints)
+    }
+}
+
+/// The burn network on its device (BatchNorms folded): what runs when the device is not the CPU.
+pub struct OnDevice {
+    /// The network.
+    pub model: Mleu,
+    /// Its device.
+    pub device: burn::tensor::Device,
+}
+
+impl Forward for OnDevice {
+    fn head(&self) -> Head {
+        self.model.head
+    }
+    fn class_stride(&self) -> usize {
+        self.model.class_stride
+    }
+    fn takes_hints(&self) -> bool {
+        self.model.takes_hints()
+    }
+    fn forward(&self, l: &[f32], (w, h): (usize, usize), hints: Option<&[f32]>) -> Result<Outputs, SizeError> {
+        use burn::tensor::{Tensor, TensorData};
+        check_size(h, w)?;
+        let x = Tensor::<4>::from_data(TensorData::new(l.to_vec(), [1, 1, h, w]), &self.device);
+        let hints = hints
+            .filter(|_| self.model.takes_hints())
+            .map(|p| Tensor::<4>::from_data(TensorData::new(p.to_vec(), [1, HINT_PLANES, h, w]), &self.device));
+        let out = self.model.forward_hinted(x, hints);
+        Ok(Outputs {
+            ab: out.ab.map(weights::values),
+            logits: out.logits.map(weights::values),
+        })
+    }
+}
+
+/// The form colorizing runs `model` in on `device`: compiled by the engine on the CPU, burn's own on any
+/// other device (a GPU).
+pub fn for_device(model: Mleu, device: &burn::tensor::Device) -> Box<dyn Forward> {
+    if *device == burn::tensor::Device::flex() {
+        Box::new(Net::compile(model))
+    } else {
+        Box::new(OnDevice {
+            model: model.fold_batchnorms(),
+            device: device.clone(),
+        })
+    }
+}
+
 /// The hint planes at strides 1, 2, 4, … (one per encoder block), as NHWC maps, pooled as
 /// [`crate::model::hinted::pooled_hints`] pools them: per s × s cell, the mean revealed a and b and
 /// whether anything is revealed.

@@ -15,7 +15,7 @@ pub use crate::run::embedded;
 
 use crate::color::LabImage;
 use crate::color::{fit_to_gamut, lab_to_srgb8};
-use crate::engine::Net;
+use crate::engine::Forward;
 use crate::hints::{Hint, SpreadConfig, check_hints, patches, render, spread::spread_stoppable, to_hex};
 use crate::model::chromagan::ChromaGan;
 use crate::model::mleu::Head;
@@ -179,8 +179,8 @@ pub fn suggestions(logits: &[f32], l: f32, count: usize) -> Vec<Suggestion> {
 
 /// A network in the form colorizing runs it.
 enum Runner {
-    /// An MLEU, compiled by the inference engine.
-    Mleu(Net),
+    /// An MLEU: compiled by the inference engine on the CPU, burn's on a GPU.
+    Mleu(Box<dyn Forward>),
     /// A ChromaGAN generator, on burn.
     ChromaGan(ChromaGan),
 }
@@ -220,7 +220,7 @@ impl Colorizer {
             architecture: model.config.model.architecture(),
             // The inference form: an MLEU compiled by the engine (BatchNorms folded in).
             network: Mutex::new(match model.network {
-                Network::Mleu(m) => Runner::Mleu(Net::compile(m)),
+                Network::Mleu(m) => Runner::Mleu(crate::engine::for_device(m, device)),
                 Network::ChromaGan(g) => Runner::ChromaGan(g),
             }),
             decode: model.config.decode,
@@ -328,7 +328,7 @@ impl Colorizer {
             ..PredictOptions::new(&decode)
         };
         Ok(match &*network {
-            Runner::Mleu(m) => mleu_predict(m, l, size, &predict)?,
+            Runner::Mleu(m) => mleu_predict(m.as_ref(), l, size, &predict)?,
             Runner::ChromaGan(_) if options.confidence => return Err(PredictError::NoDistribution.into()),
             Runner::ChromaGan(g) => chromagan_predict(g, l, size, decode.vividness, &self.device)?,
         })
@@ -385,7 +385,7 @@ impl Colorizer {
             let Runner::Mleu(m) = &*network else {
                 return Err(InferError::NoSuggestions(self.architecture.name()));
             };
-            mleu_logits(m, l, (w, h), planes.as_deref())?
+            mleu_logits(m.as_ref(), l, (w, h), planes.as_deref())?
         };
         // The distribution's cell that holds the point, and the photo's own lightness there.
         let cx = ((x / f64::from(img.width()) * cw as f64) as usize).min(cw - 1);
