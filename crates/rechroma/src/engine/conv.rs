@@ -47,36 +47,26 @@ impl Map {
     }
 }
 
-/// A convolution's input: a map, read as if nearest-neighbour upsampled ×2 when `up` (the decoder's
-/// upsampling, never materialised).
+/// A convolution's input: one map of the channel concatenation a convolution reads ([`Conv::run`]
+/// takes several), read in place.
 #[derive(Debug, Clone, Copy)]
 pub struct Src<'a> {
     /// The map read.
     pub map: &'a Map,
-    /// Read it upsampled ×2.
-    pub up: bool,
 }
 
 impl<'a> Src<'a> {
     /// The map as it is.
     pub fn plain(map: &'a Map) -> Self {
-        Self { map, up: false }
-    }
-
-    /// The map upsampled ×2 (nearest).
-    pub fn upsampled(map: &'a Map) -> Self {
-        Self { map, up: true }
+        Self { map }
     }
 
     fn size(&self) -> (usize, usize) {
-        let s = usize::from(self.up);
-        (self.map.h << s, self.map.w << s)
+        (self.map.h, self.map.w)
     }
 
-    /// The channels of pixel (y, x) of the (possibly upsampled) map.
+    /// The channels of pixel (y, x).
     fn pixel(&self, y: usize, x: usize) -> &'a [f32] {
-        let s = usize::from(self.up);
-        let (y, x) = (y >> s, x >> s);
         let c = self.map.c;
         &self.map.data[(y * self.map.w + x) * c..][..c]
     }
@@ -154,6 +144,8 @@ pub struct Conv {
     weight: Vec<f32>,
     bias: Vec<f32>,
     act: Act,
+    /// Padding before the first row and column, where it is not "same" ([`UpConv`]'s parts).
+    pad: Option<(usize, usize)>,
 }
 
 impl Conv {
@@ -178,6 +170,7 @@ impl Conv {
             weight: packed,
             bias: bias.map_or_else(|| vec![0.0; c_out], <[f32]>::to_vec),
             act,
+            pad: None,
         }
     }
 
@@ -214,7 +207,7 @@ impl Conv {
         let m = oh * ow;
         let kk = self.k * self.k * c_in;
         // A 1×1 stride-1 convolution of one map is a matrix product on the map itself.
-        let direct = self.k == 1 && self.stride == 1 && inputs.len() == 1 && !inputs[0].up;
+        let direct = self.k == 1 && self.stride == 1 && inputs.len() == 1;
         let tile = (TILE_FLOATS / kk).clamp(64, 1024);
         let m_tiles = m.div_ceil(tile);
         // Small maps (the deep layers): split the output channels too, so both cores have work.
@@ -226,10 +219,10 @@ impl Conv {
         };
         let n_chunk = self.c_out.div_ceil(n_splits).next_multiple_of(16).min(self.c_out);
         let n_splits = self.c_out.div_ceil(n_chunk);
-        let (pt, pl) = (
+        let (pt, pl) = self.pad.unwrap_or((
             pad_before(h, oh, self.k, self.stride),
             pad_before(w, ow, self.k, self.stride),
-        );
+        ));
         let out_c = out.c;
         let dst = Out(out.data.as_mut_ptr());
         (0..m_tiles * n_splits).into_par_iter().for_each(|task| {
@@ -373,6 +366,70 @@ impl Conv {
                 }
             }
         }
+    }
+}
+
+/// A ×2 nearest-neighbour upsampling followed by a 3×3 "same" convolution (the decoder's `up_conv`),
+/// computed as four 2×2 convolutions of the low-resolution map, one per output parity (py, px): the
+/// taps of the 3×3 kernel that read the same low-resolution pixel are summed into one (rows: for
+/// py = 0, {ky 0} at offset −1 and {ky 1, 2} at 0; for py = 1, {ky 0, 1} at 0 and {ky 2} at +1; columns
+/// alike). Exact, padding included (the upsampled map's padding is the low-resolution map's), and 4/9
+/// of the multiply-adds.
+#[derive(Debug, Clone)]
+pub struct UpConv {
+    /// The parts for parities (0, 0), (0, 1), (1, 0), (1, 1).
+    parts: Vec<Conv>,
+    /// Output channels.
+    pub c_out: usize,
+}
+
+impl UpConv {
+    /// From the 3×3 convolution's weights `[c_out, c_in, 3, 3]` (OIHW) and an optional bias.
+    pub fn new(weight: &[f32], shape: [usize; 4], bias: Option<&[f32]>, act: Act) -> Self {
+        let [c_out, c_in, k, _] = shape;
+        assert_eq!(k, 3, "a 3×3 convolution after the upsampling");
+        // The 2×2 tap (0 or 1) of 3×3 tap `t` for parity `p`: its offset ⌊(p + t − 1) / 2⌋ ∈ {−1, 0, 1},
+        // shifted so that the part's first tap is 0 (the part pads 1 − p before).
+        let tap = |p: usize, t: usize| (p + t + 1) / 2 - p;
+        let parts = (0..4)
+            .map(|parity| {
+                let (py, px) = (parity / 2, parity % 2);
+                let mut w2 = vec![0.0; c_out * c_in * 4];
+                for oc in 0..c_out * c_in {
+                    for ky in 0..3 {
+                        for kx in 0..3 {
+                            w2[oc * 4 + tap(py, ky) * 2 + tap(px, kx)] += weight[oc * 9 + ky * 3 + kx];
+                        }
+                    }
+                }
+                Conv {
+                    pad: Some((1 - py, 1 - px)),
+                    ..Conv::new(&w2, [c_out, c_in, 2, 2], bias, 1, act)
+                }
+            })
+            .collect();
+        Self { parts, c_out }
+    }
+
+    /// Floating-point operations on an `h × w` (low-resolution) input.
+    pub fn flops(&self, h: usize, w: usize) -> f64 {
+        self.parts.iter().map(|c| c.flops(h, w)).sum()
+    }
+
+    /// # Shapes
+    /// `[h, w, c_in]` → `[2h, 2w, c_out]`
+    pub fn forward(&self, x: &Map) -> Map {
+        let parts: Vec<Map> = self.parts.iter().map(|c| c.forward(&[Src::plain(x)])).collect();
+        let (w, c) = (x.w, self.c_out);
+        let mut out = Map::zeros(2 * x.h, 2 * w, c);
+        out.data.par_chunks_mut(2 * w * c).enumerate().for_each(|(y, row)| {
+            let (i, py) = (y / 2, y % 2);
+            for (xx, px) in row.chunks_exact_mut(c).enumerate() {
+                let part = &parts[py * 2 + xx % 2];
+                copy_channels(px, &part.data[(i * w + xx / 2) * c..][..c]);
+            }
+        });
+        out
     }
 }
 

@@ -10,9 +10,10 @@
 //! - the BatchNorms are folded into the convolutions, and bias, residual and activation are applied
 //!   to each output tile while it is in cache;
 //! - dense convolutions build their im2col matrix a tile of pixels at a time, in a per-thread buffer
-//!   that stays in L2, reading the decoder's ×2 nearest upsampling and its skip concatenation in place
-//!   ([`conv::Src`]); the tiles (and, on small maps, slices of the output channels) go to rayon, and each
+//!   that stays in L2, reading the decoder's skip concatenations in place ([`conv::Src`]); the tiles (and, on small maps, slices of the output channels) go to rayon, and each
 //!   runs one single-threaded product of the `gemm` crate, which uses AVX-512 where the CPU has it;
+//! - the decoder's ×2 nearest upsampling and the 3×3 convolution after it are four 2×2 convolutions
+//!   of the low-resolution map, one per output parity ([`conv::UpConv`]): 4/9 of the work;
 //! - depthwise convolutions are direct loops over channels;
 //! - the hint planes are extra input channels of the convolutions they join, their weights appended to
 //!   the folded ones ([`weights`]).
@@ -27,9 +28,9 @@ mod weights;
 use crate::hints::HINT_PLANES;
 use crate::model::mleu::{Head, Mleu, SizeError, check_size};
 use backbone::Backbone;
-use conv::{Act, Conv, Map, Src};
+use conv::{Act, Conv, Map, Src, UpConv};
 use rayon::prelude::*;
-use weights::{conv_bn_act, conv_bn_act_with_hints, conv_plain};
+use weights::{conv_bn_act, conv_bn_act_with_hints, conv_plain, up_conv};
 
 /// What [`Net::forward`] returns, planar (CHW), like [`crate::model::mleu::HeadOutputs`].
 #[derive(Debug, Clone)]
@@ -52,7 +53,7 @@ struct EncoderBlock {
 /// A decoder block: the convolution after the upsampling, and the one over [that, skip (, hints)].
 #[derive(Debug, Clone)]
 struct DecoderBlock {
-    up_conv: Conv,
+    up_conv: UpConv,
     fuse_conv: Conv,
 }
 
@@ -109,7 +110,7 @@ impl Net {
             .par_iter()
             .enumerate()
             .map(|(j, b)| DecoderBlock {
-                up_conv: conv_bn_act(&b.up_conv),
+                up_conv: up_conv(&b.up_conv),
                 fuse_conv: match m.hint_skip.as_ref().filter(|_| hints && j == 4) {
                     Some(h) => conv_bn_act_with_hints(&b.fuse_conv, h, scale),
                     None => conv_bn_act(&b.fuse_conv),
@@ -146,8 +147,9 @@ impl Net {
             total += self.embed.get(i).map_or(0.0, |e| e.flops(hh, ww));
         }
         for (j, b) in self.decoder.iter().enumerate() {
+            total += b.up_conv.flops(hh, ww);
             (hh, ww) = (2 * hh, 2 * ww);
-            total += b.up_conv.flops(hh, ww) + b.fuse_conv.flops(hh, ww);
+            total += b.fuse_conv.flops(hh, ww);
             if j == 2 && self.class_stride == 4 {
                 total += self.class_out.as_ref().map_or(0.0, |c| c.flops(hh, ww));
             }
@@ -209,7 +211,7 @@ impl Net {
         }
         let mut class_features = None;
         for (j, block) in self.decoder.iter().enumerate() {
-            let up = block.up_conv.forward(&[Src::upsampled(&x)]);
+            let up = block.up_conv.forward(&x);
             let skip = if j < 4 { &skips[4 - j] } else { &input };
             let mut srcs = vec![Src::plain(&up), Src::plain(skip)];
             if j == 4 {

@@ -1,6 +1,6 @@
 //! Reading a burn network's weights into the engine's layers.
 
-use super::conv::{Act, Conv};
+use super::conv::{Act, Conv, UpConv};
 use crate::model::blocks::ConvBnAct;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
@@ -54,4 +54,11 @@ pub(crate) fn conv_bn_act_with_hints(block: &ConvBnAct, hint: &Conv2d, scale: f3
         block.conv.stride[0],
         block.act.into(),
     )
+}
+
+/// A folded normalised 3×3 convolution after a ×2 nearest upsampling, as [`UpConv`] computes it.
+pub(crate) fn up_conv(block: &ConvBnAct) -> UpConv {
+    assert!(block.folded, "the engine takes networks with their BatchNorms folded");
+    let (w, shape, bias) = conv_values(&block.conv);
+    UpConv::new(&w, shape, bias.as_deref(), block.act.into())
 }
