@@ -411,9 +411,10 @@ impl UpConv {
         Self { parts, c_out }
     }
 
-    /// Floating-point operations on an `h × w` (low-resolution) input.
+    /// Floating-point operations of the network's layer on an `h × w` (low-resolution) input: the
+    /// 3×3 convolution over the upsampled map (the engine does 4/9 of them).
     pub fn flops(&self, h: usize, w: usize) -> f64 {
-        self.parts.iter().map(|c| c.flops(h, w)).sum()
+        9.0 / 4.0 * self.parts.iter().map(|c| c.flops(h, w)).sum::<f64>()
     }
 
     /// # Shapes

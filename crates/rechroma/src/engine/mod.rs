@@ -135,8 +135,9 @@ impl Net {
         }
     }
 
-    /// Floating-point operations (2 per multiply-add) of one forward pass on a `w × h` plane: its
-    /// convolutions, which are all but a sliver of the work.
+    /// Floating-point operations (2 per multiply-add) of the network's forward pass on a `w × h` plane:
+    /// its convolutions, which are all but a sliver of the work, counted as the network defines them
+    /// (the engine computes the decoder's upsampling convolutions in fewer, see [`conv::UpConv`]).
     pub fn flops(&self, (w, h): (usize, usize)) -> f64 {
         let mut total = self.backbone.as_ref().map_or(0.0, |b| b.flops((h, w)));
         let (mut hh, mut ww) = (h, w);
