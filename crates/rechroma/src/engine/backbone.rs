@@ -161,7 +161,7 @@ impl Backbone {
                 let mut input = l.clone();
                 input
                     .data
-                    .iter_mut()
+                    .par_iter_mut()
                     .for_each(|v| *v = (gray_srgb(*v) - LITE_MEAN) / LITE_SCALE);
                 let mut x = stem.forward(&[Src::plain(&input)]);
                 let mut out = Vec::with_capacity(5);

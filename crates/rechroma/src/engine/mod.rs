@@ -182,10 +182,9 @@ impl Net {
             c: 1,
             data: l.to_vec(),
         };
-        let features = self.backbone.as_ref().map(|b| b.features(&l_map));
         let input = Map {
             data: l.iter().map(|v| v / crate::color::norm::L_RANGE).collect(),
-            ..l_map
+            ..l_map.clone()
         };
         // The hint planes at each encoder level's resolution (zero planes when none are given).
         let levels: Vec<Map> = if self.hints {
@@ -194,19 +193,39 @@ impl Net {
         } else {
             Vec::new()
         };
-        let mut x = input.clone();
-        let mut skips: Vec<Map> = Vec::with_capacity(5);
-        for (i, block) in self.encoder.iter().enumerate() {
-            let mut srcs = vec![Src::plain(&x)];
+        // Encoder block i's convolutions, into a map with room for its embedding's channels.
+        let encode = |i: usize, x: &Map| {
+            let block = &self.encoder[i];
+            let mut srcs = vec![Src::plain(x)];
             srcs.extend(levels.get(i).map(Src::plain));
             let t = block.conv1.forward(&srcs);
             let (oh, ow) = block.conv2.out_size(t.h, t.w);
-            let embedded = features.as_ref().map(|f| (&self.embed[i], &f[i]));
-            let c = block.conv2.c_out + embedded.map_or(0, |(e, _)| e.c_out);
-            let mut out = Map::zeros(oh, ow, c);
+            let embed = if self.backbone.is_some() {
+                self.embed[i].c_out
+            } else {
+                0
+            };
+            let mut out = Map::zeros(oh, ow, block.conv2.c_out + embed);
             block.conv2.run(&[Src::plain(&t)], &mut out, 0, None);
-            if let Some((embed, f)) = embedded {
-                embed.run(&[Src::plain(f)], &mut out, block.conv2.c_out, None);
+            out
+        };
+        // The backbone beside the first encoder block, which does not need it: its many small layers
+        // leave a core idle between them, which the block's tiles fill.
+        let (features, first) = rayon::join(
+            || self.backbone.as_ref().map(|b| b.features(&l_map)),
+            || encode(0, &input),
+        );
+        let mut first = Some(first);
+        let mut x = input.clone();
+        let mut skips: Vec<Map> = Vec::with_capacity(5);
+        for i in 0..self.encoder.len() {
+            let mut out = match first.take() {
+                Some(out) => out,
+                None => encode(i, &x),
+            };
+            if let Some(f) = &features {
+                let c = self.encoder[i].conv2.c_out;
+                self.embed[i].run(&[Src::plain(&f[i])], &mut out, c, None);
             }
             skips.push(std::mem::replace(&mut x, out));
         }
