@@ -208,10 +208,19 @@ impl Conv {
         let kk = self.k * self.k * c_in;
         // A 1×1 stride-1 convolution of one map is a matrix product on the map itself.
         let direct = self.k == 1 && self.stride == 1 && inputs.len() == 1;
-        let tile = (TILE_FLOATS / kk).clamp(64, 1024);
+        let threads = rayon::current_num_threads();
+        // As many tiles as fit the buffer, rounded up to a multiple of the threads and made equal, so
+        // no core waits on the last tile of a layer.
+        let m_tiles = m.div_ceil((TILE_FLOATS / kk).clamp(64, 1024));
+        let m_tiles = if m_tiles > 1 {
+            m_tiles.next_multiple_of(threads).min(m)
+        } else {
+            1
+        };
+        let tile = m.div_ceil(m_tiles);
         let m_tiles = m.div_ceil(tile);
         // Small maps (the deep layers): split the output channels too, so both cores have work.
-        let want = 4 * rayon::current_num_threads();
+        let want = 4 * threads;
         let n_splits = if m_tiles >= want {
             1
         } else {
