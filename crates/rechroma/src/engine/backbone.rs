@@ -2,7 +2,8 @@
 //! direct depthwise convolutions) and VGG16, each giving the five feature maps at strides 2 … 32 that
 //! [`crate::model::backbone`] gives.
 
-use super::conv::{Act, Conv, Depthwise, Map, Src, max_pool2};
+use super::conv::{Act, Conv, Map, Src};
+use super::layers::{Depthwise, max_pool2};
 use super::weights::{conv_bn_act, conv_plain};
 use crate::color::{F_KNEE, KAPPA_SLOPE, SRGB_GAMMA, SRGB_LINEAR_LIMIT, SRGB_OFFSET, SRGB_SCALE, SRGB_SLOPE};
 use crate::model::efficientnet::{EfficientNet, MbConv};

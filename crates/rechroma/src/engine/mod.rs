@@ -13,7 +13,7 @@
 //!   that stays in L2, reading the decoder's skip concatenations in place ([`conv::Src`]); the tiles (and, on small maps, slices of the output channels) go to rayon, and each
 //!   runs one single-threaded product of the `gemm` crate, which uses AVX-512 where the CPU has it;
 //! - the decoder's ×2 nearest upsampling and the 3×3 convolution after it are four 2×2 convolutions
-//!   of the low-resolution map, one per output parity ([`conv::UpConv`]): 4/9 of the work;
+//!   of the low-resolution map, one per output parity ([`layers::UpConv`]): 4/9 of the work;
 //! - depthwise convolutions are direct loops over channels;
 //! - the hint planes are extra input channels of the convolutions they join, their weights appended to
 //!   the folded ones ([`weights`]).
@@ -23,12 +23,14 @@
 
 mod backbone;
 pub mod conv;
+pub mod layers;
 mod weights;
 
 use crate::hints::HINT_PLANES;
 use crate::model::mleu::{Head, Mleu, SizeError, check_size};
 use backbone::Backbone;
-use conv::{Act, Conv, Map, Src, UpConv};
+use conv::{Act, Conv, Map, Src};
+use layers::UpConv;
 use rayon::prelude::*;
 use weights::{conv_bn_act, conv_bn_act_with_hints, conv_plain, up_conv};
 
@@ -137,7 +139,7 @@ impl Net {
 
     /// Floating-point operations (2 per multiply-add) of the network's forward pass on a `w × h` plane:
     /// its convolutions, which are all but a sliver of the work, counted as the network defines them
-    /// (the engine computes the decoder's upsampling convolutions in fewer, see [`conv::UpConv`]).
+    /// (the engine computes the decoder's upsampling convolutions in fewer, see [`layers::UpConv`]).
     pub fn flops(&self, (w, h): (usize, usize)) -> f64 {
         let mut total = self.backbone.as_ref().map_or(0.0, |b| b.flops((h, w)));
         let (mut hh, mut ww) = (h, w);

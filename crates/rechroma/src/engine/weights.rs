@@ -1,6 +1,7 @@
 //! Reading a burn network's weights into the engine's layers.
 
-use super::conv::{Act, Conv, UpConv};
+use super::conv::{Act, Conv};
+use super::layers::UpConv;
 use crate::model::blocks::ConvBnAct;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
