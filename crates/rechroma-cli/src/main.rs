@@ -94,10 +94,10 @@ fn stop_cleanly_on_signals() {
 /// Lets glibc's allocator keep freed memory of the network's size for reuse instead of handing it back
 /// to the kernel: each forward pass allocates and frees megabytes of activations, and memory handed
 /// back must be faulted in and zeroed again by the next one (5-15 % of a forward here, `perf`). Blocks
-/// up to 40 MiB (the activations up to a working size of 512) come from the heap, which is trimmed past
-/// 256 MiB free (a 512² forward frees ~150 MB); a 12 MP photo's planes (48 MB and more) are still mapped and handed back at once. One
-/// arena: per-thread arenas each kept their own freed blocks (+25 MB peak on a 12 MP photo here);
-/// the compute threads allocate little, so they hardly contend for it.
+/// up to 40 MiB (the activations up to a working size of 512) come from the heap, which is trimmed
+/// past 256 MiB free (a 512² forward frees ~150 MB); a 12 MP photo's planes (48 MB and more) are still
+/// mapped and handed back at once. One arena: per-thread arenas each kept their own freed blocks
+/// (+25 MB peak on a 12 MP photo here); the compute threads allocate little, so they hardly contend.
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; called before any other thread allocates.
