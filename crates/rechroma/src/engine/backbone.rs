@@ -152,32 +152,21 @@ impl Backbone {
         }
     }
 
-    /// The five feature maps at strides 2, 4, 8, 16, 32 of the gray photo with lightness `l`.
-    ///
-    /// # Shapes
-    /// `l`: `[h, w, 1]` (Lab units) → five `[h/2^(i+1), w/2^(i+1), C_i]`
-    pub fn features(&self, l: &Map) -> Vec<Map> {
-        match self {
-            Backbone::EfficientNet { stem, blocks } => {
+    /// The backbone on the gray photo with lightness `l` (`[h, w, 1]`, Lab units): its five feature
+    /// maps at strides 2, 4, 8, 16, 32 (those of [`crate::model::backbone`]), a feature map at a
+    /// time ([`Walk::next_level`]), so that each level can run beside the U-Net's work that does not
+    /// need it.
+    pub fn walk(&self, l: &Map) -> Walk<'_> {
+        let x = match self {
+            Backbone::EfficientNet { .. } => {
                 let mut input = l.clone();
                 input
                     .data
                     .par_iter_mut()
                     .for_each(|v| *v = (gray_srgb(*v) - LITE_MEAN) / LITE_SCALE);
-                let mut x = stem.forward(&[Src::plain(&input)]);
-                let mut out = Vec::with_capacity(5);
-                for block in blocks {
-                    let y = block.forward(&x);
-                    if y.h < x.h {
-                        out.push(std::mem::replace(&mut x, y));
-                    } else {
-                        x = y;
-                    }
-                }
-                out.push(x);
-                out
+                input
             }
-            Backbone::Vgg16 { convs, per_block } => {
+            Backbone::Vgg16 { .. } => {
                 let mut x = Map::zeros(l.h, l.w, 3);
                 for (px, &v) in x.data.chunks_exact_mut(3).zip(&l.data) {
                     let g = gray_srgb(v);
@@ -185,16 +174,60 @@ impl Backbone {
                         px[c] = (g - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
                     }
                 }
-                let mut convs = convs.iter();
-                let mut out = Vec::with_capacity(5);
-                for &n in per_block {
-                    for conv in convs.by_ref().take(n) {
-                        x = conv.forward(&[Src::plain(&x)]);
-                    }
-                    x = max_pool2(&x);
-                    out.push(x.clone());
+                x
+            }
+        };
+        Walk {
+            backbone: self,
+            x,
+            at: 0,
+            level: 0,
+        }
+    }
+}
+
+/// A backbone part way through its layers (see [`Backbone::walk`]).
+pub struct Walk<'a> {
+    backbone: &'a Backbone,
+    /// The map the next layer reads: the normalised input before the first level.
+    x: Map,
+    /// The next block (EfficientNet) or convolution (VGG16).
+    at: usize,
+    /// The next feature level, 0 … 4.
+    level: usize,
+}
+
+impl Walk<'_> {
+    /// The next of the five feature maps, from stride 2 to stride 32.
+    ///
+    /// # Shapes
+    /// level i: `[h/2^(i+1), w/2^(i+1), C_i]`
+    pub fn next_level(&mut self) -> Map {
+        assert!(self.level < 5, "a backbone has five feature levels");
+        self.level += 1;
+        match self.backbone {
+            Backbone::EfficientNet { stem, blocks } => {
+                if self.level == 1 {
+                    self.x = stem.forward(&[Src::plain(&self.x)]);
                 }
-                out
+                // A level ends before the block that halves the resolution; the last at the end.
+                while let Some(block) = blocks.get(self.at) {
+                    self.at += 1;
+                    let y = block.forward(&self.x);
+                    if y.h < self.x.h {
+                        return std::mem::replace(&mut self.x, y);
+                    }
+                    self.x = y;
+                }
+                self.x.clone()
+            }
+            Backbone::Vgg16 { convs, per_block } => {
+                for conv in &convs[self.at..self.at + per_block[self.level - 1]] {
+                    self.x = conv.forward(&[Src::plain(&self.x)]);
+                }
+                self.at += per_block[self.level - 1];
+                self.x = max_pool2(&self.x);
+                self.x.clone()
             }
         }
     }

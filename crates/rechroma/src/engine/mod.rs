@@ -211,23 +211,17 @@ impl Net {
             block.conv2.run(&[Src::plain(&t)], &mut out, 0, None);
             out
         };
-        // The backbone beside the first encoder block, which does not need it: its many small layers
-        // leave a core idle between them, which the block's tiles fill.
-        let (features, first) = rayon::join(
-            || self.backbone.as_ref().map(|b| b.features(&l_map)),
-            || encode(0, &input),
-        );
-        let mut first = Some(first);
+        // Each level of the backbone beside the encoder block that does not need it yet (block i takes
+        // the embedding of level i − 1): the backbone's many small layers leave a core idle between
+        // them, which the block's tiles fill.
+        let mut walk = self.backbone.as_ref().map(|b| b.walk(&l_map));
         let mut x = input.clone();
         let mut skips: Vec<Map> = Vec::with_capacity(5);
         for i in 0..self.encoder.len() {
-            let mut out = match first.take() {
-                Some(out) => out,
-                None => encode(i, &x),
-            };
-            if let Some(f) = &features {
+            let (feature, mut out) = rayon::join(|| walk.as_mut().map(|w| w.next_level()), || encode(i, &x));
+            if let Some(f) = &feature {
                 let c = self.encoder[i].conv2.c_out;
-                self.embed[i].run(&[Src::plain(&f[i])], &mut out, c, None);
+                self.embed[i].run(&[Src::plain(f)], &mut out, c, None);
             }
             skips.push(std::mem::replace(&mut x, out));
         }
