@@ -124,10 +124,35 @@ thread_local! {
 
 /// A raw pointer to an output shared by tasks that write disjoint parts of it.
 #[derive(Clone, Copy)]
-struct Out(*mut f32);
+pub(super) struct Out(pub(super) *mut f32);
 // SAFETY: every task writes only its own rows × channels of the output (see `Conv::run`).
 unsafe impl Send for Out {}
 unsafe impl Sync for Out {}
+
+/// How a layer's `m` output rows (pixels, or blocks of pixels) and `c_out` channels are shared among
+/// rayon tasks: as many tiles of rows as `per_tile` makes, rounded up to a multiple of the threads and
+/// made equal, so no core waits on the last tile of a layer; on small maps (the deep layers), slices of
+/// the output channels too, so both cores have work. Returns (rows a tile, tiles, channels a slice,
+/// slices).
+pub(super) fn split_tasks(m: usize, per_tile: usize, c_out: usize) -> (usize, usize, usize, usize) {
+    let threads = rayon::current_num_threads();
+    let m_tiles = m.div_ceil(per_tile);
+    let m_tiles = if m_tiles > 1 {
+        m_tiles.next_multiple_of(threads).min(m)
+    } else {
+        1
+    };
+    let tile = m.div_ceil(m_tiles);
+    let m_tiles = m.div_ceil(tile);
+    let want = 4 * threads;
+    let n_splits = if m_tiles >= want {
+        1
+    } else {
+        want.div_ceil(m_tiles).min(c_out / 32).max(1)
+    };
+    let n_chunk = c_out.div_ceil(n_splits).next_multiple_of(16).min(c_out);
+    (tile, m_tiles, n_chunk, c_out.div_ceil(n_chunk))
+}
 
 /// A dense k×k convolution with bias and activation (BatchNorm already folded in).
 #[derive(Debug, Clone)]
@@ -142,11 +167,18 @@ pub struct Conv {
     pub c_out: usize,
     /// `[k·k·c_in, c_out]`, row `(ky·k + kx)·c_in + ci`: the im2col row order.
     weight: Vec<f32>,
-    bias: Vec<f32>,
-    act: Act,
+    pub(super) bias: Vec<f32>,
+    pub(super) act: Act,
     /// Padding before the first row and column, where it is not "same" ([`UpConv`]'s parts).
     pad: Option<(usize, usize)>,
+    /// The kernels transformed for [`Conv::run_winograd`] (3×3 stride-1 "same" convolutions of at
+    /// least [`WINOGRAD_MIN_CHANNELS`] input channels).
+    pub(super) winograd: Option<Vec<f32>>,
 }
+
+/// Input channels from which a 3×3 stride-1 convolution runs by Winograd's F(2×2, 3×3)
+/// ([`super::winograd`]): below, the transforms cost more than the multiplications they save.
+const WINOGRAD_MIN_CHANNELS: usize = 16;
 
 impl Conv {
     /// From PyTorch/burn weights `[c_out, c_in, k, k]` (OIHW) and an optional bias.
@@ -162,6 +194,8 @@ impl Conv {
                 }
             }
         }
+        let winograd = (k == 3 && stride == 1 && c_in >= WINOGRAD_MIN_CHANNELS)
+            .then(|| super::winograd::transform_weights(&packed, c_in, c_out));
         Self {
             k,
             stride,
@@ -171,12 +205,23 @@ impl Conv {
             bias: bias.map_or_else(|| vec![0.0; c_out], <[f32]>::to_vec),
             act,
             pad: None,
+            winograd,
         }
     }
 
-    /// This convolution with its padding before the first row and column set (not "same").
+    /// This convolution with its padding before the first row and column set (not "same"); it runs
+    /// by im2col.
     pub(super) fn with_pad(self, pad: (usize, usize)) -> Self {
-        Self { pad: Some(pad), ..self }
+        Self {
+            pad: Some(pad),
+            winograd: None,
+            ..self
+        }
+    }
+
+    /// This convolution computed by im2col, never by Winograd (to compare the two).
+    pub fn im2col_only(self) -> Self {
+        Self { winograd: None, ..self }
     }
 
     /// Floating-point operations (2 per multiply-add) on an `h × w` input.
@@ -209,30 +254,14 @@ impl Conv {
         assert_eq!(c_in, self.c_in, "input channels");
         let (oh, ow) = self.out_size(h, w);
         assert!(out.h == oh && out.w == ow && offset + self.c_out <= out.c, "output map");
+        if let Some(u) = &self.winograd {
+            return self.run_winograd(u, inputs, out, offset, residual);
+        }
         let m = oh * ow;
         let kk = self.k * self.k * c_in;
         // A 1×1 stride-1 convolution of one map is a matrix product on the map itself.
         let direct = self.k == 1 && self.stride == 1 && inputs.len() == 1;
-        let threads = rayon::current_num_threads();
-        // As many tiles as fit the buffer, rounded up to a multiple of the threads and made equal, so
-        // no core waits on the last tile of a layer.
-        let m_tiles = m.div_ceil((TILE_FLOATS / kk).clamp(64, 1024));
-        let m_tiles = if m_tiles > 1 {
-            m_tiles.next_multiple_of(threads).min(m)
-        } else {
-            1
-        };
-        let tile = m.div_ceil(m_tiles);
-        let m_tiles = m.div_ceil(tile);
-        // Small maps (the deep layers): split the output channels too, so both cores have work.
-        let want = 4 * threads;
-        let n_splits = if m_tiles >= want {
-            1
-        } else {
-            want.div_ceil(m_tiles).min(self.c_out / 32).max(1)
-        };
-        let n_chunk = self.c_out.div_ceil(n_splits).next_multiple_of(16).min(self.c_out);
-        let n_splits = self.c_out.div_ceil(n_chunk);
+        let (tile, m_tiles, n_chunk, n_splits) = split_tasks(m, (TILE_FLOATS / kk).clamp(64, 1024), self.c_out);
         let (pt, pl) = self.pad.unwrap_or((
             pad_before(h, oh, self.k, self.stride),
             pad_before(w, ow, self.k, self.stride),

@@ -25,6 +25,7 @@ mod backbone;
 pub mod conv;
 pub mod layers;
 mod weights;
+mod winograd;
 
 use crate::hints::HINT_PLANES;
 use crate::model::mleu::{Head, Mleu, SizeError, check_size};
@@ -134,6 +135,41 @@ impl Net {
             head: m.head,
             class_stride: m.class_stride,
             hints,
+        }
+    }
+
+    /// This network with every convolution computed by im2col, none by Winograd's F(2×2, 3×3) (the
+    /// engine before it, for `rechroma bench` to compare in one run).
+    pub fn im2col_only(self) -> Self {
+        let plain = |convs: Vec<Conv>| convs.into_iter().map(Conv::im2col_only).collect();
+        Self {
+            backbone: self.backbone.map(|b| match b {
+                Backbone::Vgg16 { convs, per_block } => Backbone::Vgg16 {
+                    convs: plain(convs),
+                    per_block,
+                },
+                efficientnet => efficientnet,
+            }),
+            encoder: self
+                .encoder
+                .into_iter()
+                .map(|b| EncoderBlock {
+                    conv1: b.conv1.im2col_only(),
+                    conv2: b.conv2.im2col_only(),
+                })
+                .collect(),
+            embed: plain(self.embed),
+            decoder: self
+                .decoder
+                .into_iter()
+                .map(|b| DecoderBlock {
+                    up_conv: b.up_conv,
+                    fuse_conv: b.fuse_conv.im2col_only(),
+                })
+                .collect(),
+            out: self.out.im2col_only(),
+            class_out: self.class_out.map(Conv::im2col_only),
+            ..self
         }
     }
 

@@ -1,0 +1,510 @@
+//! 3×3 stride-1 convolutions by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray 2016, "Fast
+//! Algorithms for Convolutional Neural Networks"): each 2×2 block of output pixels comes from a 4×4
+//! block of input, transformed (Bᵀ d B) channel by channel; the 16 transformed positions are 16 matrix
+//! products against the transformed kernels (G g Gᵀ, computed once at load); the products are
+//! transformed back (Aᵀ m A). 16 multiplications per output block instead of 36: 4/9 of the direct
+//! convolution's multiply-adds, for transforms that are additions only.
+//!
+//! NHWC suits the transforms: a pixel's channels are contiguous, so each transform is a vector
+//! operation across channels. The tiles of output blocks go to rayon like [`Conv::run`]'s im2col
+//! tiles, each with per-thread buffers that stay in cache.
+//!
+//! The rounding differs from the direct convolution's by a few float ulps of the inputs' magnitude
+//! (the transforms' coefficients are 0, ±1 and ±½); `tests/engine.rs` holds every network to the burn
+//! model's outputs.
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
+use super::conv::{Conv, Map, Out, Src, split_tasks};
+use rayon::prelude::*;
+use std::cell::RefCell;
+
+/// The 16 transformed positions of a 4×4 input block.
+const POS: usize = 16;
+
+/// Values (transformed inputs plus products) kept per thread for one tile of output blocks.
+const TILE_FLOATS: usize = 256 * 1024;
+
+/// Channels transformed together: one AVX-512 register of f32.
+pub(super) const LANES: usize = 16;
+
+thread_local! {
+    /// Each thread's transformed inputs and products, reused across calls.
+    static BUFFERS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// The transformed kernels `U = G g Gᵀ`, `[16][c_in][c_out]`, from weights in [`Conv`]'s im2col order
+/// (`[(ky·3 + kx)·c_in + ci][c_out]`). Computed in f64, then rounded once.
+pub(super) fn transform_weights(packed: &[f32], c_in: usize, c_out: usize) -> Vec<f32> {
+    const G: [[f64; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
+    assert_eq!(packed.len(), 9 * c_in * c_out, "3×3 weights");
+    let mut u = vec![0.0; POS * c_in * c_out];
+    for ci in 0..c_in {
+        for co in 0..c_out {
+            let g = |ky: usize, kx: usize| f64::from(packed[((ky * 3 + kx) * c_in + ci) * c_out + co]);
+            let mut gg = [[0.0; 3]; 4];
+            for (i, row) in gg.iter_mut().enumerate() {
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = (0..3).map(|k| G[i][k] * g(k, j)).sum();
+                }
+            }
+            for i in 0..4 {
+                for j in 0..4 {
+                    let v: f64 = (0..3).map(|k| gg[i][k] * G[j][k]).sum();
+                    u[((i * 4 + j) * c_in + ci) * c_out + co] = v as f32;
+                }
+            }
+        }
+    }
+    u
+}
+
+/// Bᵀ d B of a 4×4 block, [`LANES`] channels at a time (`d[r][c]`, rows then columns).
+#[inline(always)]
+fn input_transform(d: &[[[f32; LANES]; 4]; 4]) -> [[[f32; LANES]; 4]; 4] {
+    let zero = [[[0.0; LANES]; 4]; 4];
+    let mut t = zero;
+    for c in 0..4 {
+        for l in 0..LANES {
+            let (d0, d1, d2, d3) = (d[0][c][l], d[1][c][l], d[2][c][l], d[3][c][l]);
+            t[0][c][l] = d0 - d2;
+            t[1][c][l] = d1 + d2;
+            t[2][c][l] = d2 - d1;
+            t[3][c][l] = d1 - d3;
+        }
+    }
+    let mut v = zero;
+    for r in 0..4 {
+        for l in 0..LANES {
+            let (t0, t1, t2, t3) = (t[r][0][l], t[r][1][l], t[r][2][l], t[r][3][l]);
+            v[r][0][l] = t0 - t2;
+            v[r][1][l] = t1 + t2;
+            v[r][2][l] = t2 - t1;
+            v[r][3][l] = t1 - t3;
+        }
+    }
+    v
+}
+
+/// Aᵀ m A: the 2×2 outputs of a block from its 16 products, [`LANES`] channels at a time.
+#[inline(always)]
+fn output_transform(m: &[[[f32; LANES]; 4]; 4]) -> [[[f32; LANES]; 2]; 2] {
+    let mut s = [[[0.0; LANES]; 4]; 2];
+    for c in 0..4 {
+        for l in 0..LANES {
+            let (m0, m1, m2, m3) = (m[0][c][l], m[1][c][l], m[2][c][l], m[3][c][l]);
+            s[0][c][l] = m0 + m1 + m2;
+            s[1][c][l] = m1 - m2 - m3;
+        }
+    }
+    let mut y = [[[0.0; LANES]; 2]; 2];
+    for r in 0..2 {
+        for l in 0..LANES {
+            let (s0, s1, s2, s3) = (s[r][0][l], s[r][1][l], s[r][2][l], s[r][3][l]);
+            y[r][0][l] = s0 + s1 + s2;
+            y[r][1][l] = s1 - s2 - s3;
+        }
+    }
+    y
+}
+
+impl Conv {
+    /// [`Conv::run`] for a 3×3 stride-1 "same" convolution, by F(2×2, 3×3) with the transformed
+    /// kernels `u` ([`transform_weights`]).
+    pub(super) fn run_winograd(&self, u: &[f32], inputs: &[Src], out: &mut Map, offset: usize, residual: Option<&Map>) {
+        let (h, w) = (inputs[0].map.h, inputs[0].map.w);
+        let (c_in, c_out) = (self.c_in, self.c_out);
+        let (bh, bw) = (h.div_ceil(2), w.div_ceil(2));
+        let blocks = bh * bw;
+        let per_block = POS * (c_in + c_out);
+        let tf: usize = std::env::var("TF")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(TILE_FLOATS);
+        let (tile, tiles, n_chunk, n_splits) = split_tasks(blocks, (tf / per_block).clamp(16, 512), c_out);
+        let out_c = out.c;
+        let dst = Out(out.data.as_mut_ptr());
+        (0..tiles * n_splits).into_par_iter().for_each(|task| {
+            let dst = dst;
+            let (bt, ns) = (task / n_splits, task % n_splits);
+            let (b0, b1) = (bt * tile, ((bt + 1) * tile).min(blocks));
+            let (n0, n1) = (ns * n_chunk, ((ns + 1) * n_chunk).min(c_out));
+            let (rows, cols) = (b1 - b0, n1 - n0);
+            BUFFERS.with_borrow_mut(|(v, m)| {
+                v.resize(tile * POS * c_in, 0.0);
+                m.resize(tile * POS * n_chunk, 0.0);
+                // Transformed inputs, `[position][block][c_in]`: each position's matrix contiguous.
+                dispatch_inputs(inputs, (b0, b1), bw, c_in, &mut v[..rows * POS * c_in]);
+                // One product per position: `[rows, c_in] × [c_in, cols]` into `[position][block][cols]`.
+                for pos in 0..POS {
+                    // SAFETY: `m` holds `POS × rows × cols` values, `v` `POS × rows × c_in`, `u`
+                    // `[POS][c_in][c_out]`; all row-major.
+                    unsafe {
+                        gemm::gemm(
+                            rows,
+                            cols,
+                            c_in,
+                            m.as_mut_ptr().add(pos * rows * cols),
+                            1,
+                            cols as isize,
+                            false,
+                            v.as_ptr().add(pos * rows * c_in),
+                            1,
+                            c_in as isize,
+                            u.as_ptr().add(pos * c_in * c_out + n0),
+                            1,
+                            c_out as isize,
+                            0.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            gemm::Parallelism::None,
+                        );
+                    }
+                }
+                let outputs = Outputs {
+                    conv: self,
+                    dst,
+                    out_c,
+                    offset,
+                    residual,
+                    size: (h, w),
+                    bw,
+                    channels: (n0, n1),
+                };
+                outputs.dispatch(&m[..rows * POS * cols], (b0, b1));
+            });
+        });
+    }
+}
+
+/// Transforms the input blocks `b0..b1` of `inputs` (their channel concatenation) into `v`,
+/// `[position][block][c_in]`.
+fn dispatch_inputs(inputs: &[Src], blocks: (usize, usize), bw: usize, c_in: usize, v: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F; `v` holds the blocks' values (the caller sizes it).
+        return unsafe { avx512::transform_inputs(inputs, blocks, bw, c_in, v) };
+    }
+    transform_inputs(inputs, blocks, bw, c_in, v);
+}
+
+/// The input transform of blocks `b0..b1` into `v`, `[position][block][c_in]`: the portable code.
+fn transform_inputs(inputs: &[Src], (b0, b1): (usize, usize), bw: usize, c_in: usize, v: &mut [f32]) {
+    let rows = b1 - b0;
+    for b in b0..b1 {
+        let (y0, x0) = (2 * (b / bw), 2 * (b % bw));
+        let mut at = 0;
+        for src in inputs {
+            transform_block(src.map, (y0, x0), at, (b - b0) * c_in, rows * c_in, v);
+            at += src.map.c;
+        }
+    }
+}
+
+/// Where and how a task's products become output pixels: Aᵀ m A, then bias, residual, activation.
+struct Outputs<'a> {
+    conv: &'a Conv,
+    dst: Out,
+    out_c: usize,
+    offset: usize,
+    residual: Option<&'a Map>,
+    size: (usize, usize),
+    /// Blocks a row.
+    bw: usize,
+    /// The output channels of this task.
+    channels: (usize, usize),
+}
+
+impl Outputs<'_> {
+    fn dispatch(&self, m: &[f32], blocks: (usize, usize)) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F; the destination is this task's (`Conv::run_winograd`).
+            return unsafe { avx512::write_outputs(self, m, blocks) };
+        }
+        self.write(m, blocks);
+    }
+
+    /// The output pixels of blocks `b0..b1` from their products `m`, `[position][block][cols]`: the
+    /// portable code.
+    fn write(&self, m: &[f32], (b0, b1): (usize, usize)) {
+        let (h, w) = self.size;
+        let (n0, n1) = self.channels;
+        let (rows, cols) = (b1 - b0, n1 - n0);
+        let c_out = self.conv.c_out;
+        for b in b0..b1 {
+            let (y0, x0) = (2 * (b / self.bw), 2 * (b % self.bw));
+            for c0 in (0..cols).step_by(LANES) {
+                let len = LANES.min(cols - c0);
+                let mut p = [[[0.0; LANES]; 4]; 4];
+                for (pos, lanes) in p.as_flattened_mut().iter_mut().enumerate() {
+                    load(lanes, &m[(pos * rows + b - b0) * cols + c0..], len);
+                }
+                let y = output_transform(&p);
+                let ch = n0 + c0;
+                let mut bias = [0.0; LANES];
+                load(&mut bias, &self.conv.bias[ch..], len);
+                for (dy, row) in y.iter().enumerate() {
+                    for (dx, lanes) in row.iter().enumerate() {
+                        let (py, px) = (y0 + dy, x0 + dx);
+                        if py >= h || px >= w {
+                            continue;
+                        }
+                        let pixel = py * w + px;
+                        let mut o = *lanes;
+                        o.iter_mut().zip(&bias).for_each(|(v, b)| *v += b);
+                        if let Some(r) = self.residual {
+                            let mut rl = [0.0; LANES];
+                            load(&mut rl, &r.data[pixel * c_out + ch..], len);
+                            o.iter_mut().zip(&rl).for_each(|(v, r)| *v += r);
+                        }
+                        self.conv.act.apply(&mut o);
+                        // SAFETY: pixels of blocks b0..b1 × channels offset+n0..offset+n1 of the
+                        // output belong to this task alone.
+                        let dst = unsafe {
+                            std::slice::from_raw_parts_mut(self.dst.0.add(pixel * self.out_c + self.offset + ch), len)
+                        };
+                        store(dst, &o);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The first `len` values of `src` into `lanes` (a whole lane group as one fixed-size copy).
+#[inline(always)]
+fn load(lanes: &mut [f32; LANES], src: &[f32], len: usize) {
+    if len == LANES {
+        *lanes = src[..LANES].try_into().expect("a lane group");
+    } else {
+        for (l, &s) in lanes.iter_mut().zip(&src[..len]) {
+            *l = s;
+        }
+    }
+}
+
+/// `dst` (at most [`LANES`] values) from the first lanes of `lanes`.
+#[inline(always)]
+fn store(dst: &mut [f32], lanes: &[f32; LANES]) {
+    if dst.len() == LANES {
+        let d: &mut [f32; LANES] = dst.try_into().expect("a lane group");
+        *d = *lanes;
+    } else {
+        for (d, &l) in dst.iter_mut().zip(lanes) {
+            *d = l;
+        }
+    }
+}
+
+/// The transformed 4×4 input block whose output block starts at (y0, x0), for the channels of `map`:
+/// position `pos` at `v[pos · pos_stride + row + at ..]`; zeros outside the map (the padding of 1).
+#[inline(always)]
+fn transform_block(map: &Map, (y0, x0): (usize, usize), at: usize, row: usize, pos_stride: usize, v: &mut [f32]) {
+    let c = map.c;
+    // The block's 16 pixels, or `None` in the padding.
+    let mut px: [[Option<&[f32]>; 4]; 4] = [[None; 4]; 4];
+    for (r, prow) in px.iter_mut().enumerate() {
+        let iy = (y0 + r).wrapping_sub(1);
+        for (cc, p) in prow.iter_mut().enumerate() {
+            let ix = (x0 + cc).wrapping_sub(1);
+            if iy < map.h && ix < map.w {
+                *p = Some(&map.data[(iy * map.w + ix) * c..][..c]);
+            }
+        }
+    }
+    for c0 in (0..c).step_by(LANES) {
+        let len = LANES.min(c - c0);
+        let mut d = [[[0.0; LANES]; 4]; 4];
+        for (dr, pr) in d.iter_mut().zip(&px) {
+            for (lanes, p) in dr.iter_mut().zip(pr) {
+                if let Some(p) = p {
+                    load(lanes, &p[c0..], len);
+                }
+            }
+        }
+        let t = input_transform(&d);
+        for (pos, lanes) in t.as_flattened().iter().enumerate() {
+            store(&mut v[pos * pos_stride + row + at + c0..][..len], lanes);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::conv::Act;
+
+    /// A deterministic pseudo-random sequence in [−1, 1).
+    fn noise(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn map(h: usize, w: usize, c: usize, seed: u64) -> Map {
+        Map {
+            h,
+            w,
+            c,
+            data: noise(h * w * c, seed),
+        }
+    }
+
+    /// A 3×3 "same" convolution by its definition, in f64: `[h][w][c_out]`.
+    fn direct(x: &Map, weight: &[f32], bias: &[f32], c_out: usize) -> Vec<f64> {
+        let (h, w, c) = (x.h, x.w, x.c);
+        let mut y = vec![0.0; h * w * c_out];
+        for oy in 0..h {
+            for ox in 0..w {
+                for co in 0..c_out {
+                    let mut s = f64::from(bias[co]);
+                    for ky in 0..3 {
+                        for kx in 0..3 {
+                            let (iy, ix) = ((oy + ky).wrapping_sub(1), (ox + kx).wrapping_sub(1));
+                            if iy >= h || ix >= w {
+                                continue;
+                            }
+                            for ci in 0..c {
+                                s += f64::from(weight[((co * c + ci) * 3 + ky) * 3 + kx])
+                                    * f64::from(x.data[(iy * w + ix) * c + ci]);
+                            }
+                        }
+                    }
+                    y[(oy * w + ox) * c_out + co] = s;
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn transformed_kernel_of_a_single_tap_is_hand_computed() {
+        // g = the centre tap alone: G g Gᵀ = G[:,1] G[:,1]ᵀ with G[:,1] = (0, ½, −½, 0).
+        let mut packed = vec![0.0; 9];
+        packed[4] = 1.0;
+        let u = transform_weights(&packed, 1, 1);
+        let col = [0.0, 0.5, -0.5, 0.0];
+        for i in 0..4 {
+            for j in 0..4 {
+                assert_eq!(u[i * 4 + j], col[i] * col[j], "position ({i}, {j})");
+            }
+        }
+    }
+
+    #[test]
+    fn equals_the_definition_on_odd_sizes_concatenations_and_channel_splits() {
+        // Odd sides (a last block half outside the map), two inputs read as one concatenation, more
+        // channels than one lane group, few blocks (the output channels split between tasks), an
+        // offset into a wider output and a residual.
+        for &(h, w, c1, c2, c_out) in &[
+            (5, 7, 16, 3, 4),
+            (9, 6, 20, 13, 40),
+            (2, 2, 17, 0, 64),
+            (16, 16, 32, 32, 96),
+        ] {
+            let a = map(h, w, c1, 1);
+            let b = map(h, w, c2, 2);
+            let c_in = c1 + c2;
+            let weight = noise(c_out * c_in * 9, 3);
+            let bias = noise(c_out, 4);
+            let residual = map(h, w, c_out, 5);
+            let conv = Conv::new(&weight, [c_out, c_in, 3, 3], Some(&bias), 1, Act::Identity);
+            assert!(conv.winograd.is_some(), "a 3×3 stride-1 convolution runs by Winograd");
+            let mut out = Map::zeros(h, w, c_out + 5);
+            let srcs: Vec<Src> = if c2 > 0 {
+                vec![Src::plain(&a), Src::plain(&b)]
+            } else {
+                vec![Src::plain(&a)]
+            };
+            conv.run(&srcs, &mut out, 3, Some(&residual));
+            let joined = Map {
+                h,
+                w,
+                c: c_in,
+                data: (0..h * w)
+                    .flat_map(|p| {
+                        let mut v = a.data[p * c1..(p + 1) * c1].to_vec();
+                        v.extend_from_slice(&b.data[p * c2..(p + 1) * c2]);
+                        v
+                    })
+                    .collect(),
+            };
+            let want = direct(&joined, &weight, &bias, c_out);
+            for p in 0..h * w {
+                let got = &out.data[p * (c_out + 5)..][..c_out + 5];
+                assert!(
+                    got[..3].iter().chain(&got[3 + c_out..]).all(|&v| v == 0.0),
+                    "only its channels written"
+                );
+                for co in 0..c_out {
+                    let want = want[p * c_out + co] + f64::from(residual.data[p * c_out + co]);
+                    let d = (f64::from(got[3 + co]) - want).abs();
+                    assert!(
+                        d < 2e-5 * (c_in as f64).sqrt(),
+                        "{h}×{w} {c_in}→{c_out}: pixel {p} channel {co}: {} vs {want}",
+                        got[3 + co]
+                    );
+                }
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_transforms_equal_the_portable_ones() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            eprintln!("SKIPPED: this CPU has no AVX-512F");
+            return;
+        }
+        // Two sources, one a partial lane group; odd sides; blocks 3..17 of a 7 × 9 map.
+        let (a, b) = (map(7, 9, 21, 6), map(7, 9, 3, 7));
+        let (c_in, bw, blocks) = (24, 5, (3, 17));
+        let srcs = [Src::plain(&a), Src::plain(&b)];
+        let rows = blocks.1 - blocks.0;
+        let (mut portable, mut simd) = (vec![0.0; 16 * rows * c_in], vec![0.0; 16 * rows * c_in]);
+        transform_inputs(&srcs, blocks, bw, c_in, &mut portable);
+        // SAFETY: the CPU has AVX-512F; `simd` holds the blocks' values.
+        unsafe { avx512::transform_inputs(&srcs, blocks, bw, c_in, &mut simd) };
+        assert_eq!(portable, simd, "input transforms");
+        // The outputs: 20 of 40 channels (a partial lane group), with a residual and ReLU6.
+        let c_out = 40;
+        let conv = Conv::new(
+            &noise(c_out * c_in * 9, 8),
+            [c_out, c_in, 3, 3],
+            Some(&noise(c_out, 9)),
+            1,
+            Act::Relu6,
+        );
+        let residual = map(7, 9, c_out, 10);
+        let products: Vec<f32> = noise(16 * rows * 20, 11).iter().map(|v| 8.0 * v).collect();
+        let mut outs = [Map::zeros(7, 9, c_out + 2), Map::zeros(7, 9, c_out + 2)];
+        for (i, out) in outs.iter_mut().enumerate() {
+            let o = Outputs {
+                conv: &conv,
+                dst: Out(out.data.as_mut_ptr()),
+                out_c: c_out + 2,
+                offset: 2,
+                residual: Some(&residual),
+                size: (7, 9),
+                bw,
+                channels: (16, 36),
+            };
+            if i == 0 {
+                o.write(&products, blocks);
+            } else {
+                // SAFETY: the CPU has AVX-512F; `out` is the destination's only user.
+                unsafe { avx512::write_outputs(&o, &products, blocks) };
+            }
+        }
+        assert!(outs[0].data.iter().any(|&v| v > 0.0 && v < 6.0), "values written");
+        assert_eq!(outs[0], outs[1], "output transforms");
+    }
+}
