@@ -118,11 +118,7 @@ impl Conv {
         let (bh, bw) = (h.div_ceil(2), w.div_ceil(2));
         let blocks = bh * bw;
         let per_block = POS * (c_in + c_out);
-        let tf: usize = std::env::var("TF")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(TILE_FLOATS);
-        let (tile, tiles, n_chunk, n_splits) = split_tasks(blocks, (tf / per_block).clamp(16, 512), c_out);
+        let (tile, tiles, n_chunk, n_splits) = split_tasks(blocks, (TILE_FLOATS / per_block).clamp(16, 512), c_out);
         let out_c = out.c;
         let dst = Out(out.data.as_mut_ptr());
         (0..tiles * n_splits).into_par_iter().for_each(|task| {
