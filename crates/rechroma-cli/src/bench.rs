@@ -78,7 +78,8 @@ fn forward(args: &Args) -> Result<()> {
     };
     // What `colorize` runs: the inference engine (RECHROMA_BENCH_BURN=1: the burn network with its
     // BatchNorms folded; RECHROMA_BENCH_UNFOLDED=1: the burn network as stored;
-    // RECHROMA_BENCH_IM2COL=1: the engine without Winograd's convolutions; to compare).
+    // RECHROMA_BENCH_IM2COL=1: the engine's 3×3 stride-1 convolutions by im2col, not Winograd; to
+    // compare).
     let unfolded = std::env::var_os("RECHROMA_BENCH_UNFOLDED").is_some();
     let burn = unfolded || std::env::var_os("RECHROMA_BENCH_BURN").is_some();
     let m = if unfolded { m } else { m.fold_batchnorms() };
@@ -104,7 +105,7 @@ fn forward(args: &Args) -> Result<()> {
         };
         let what = match (burn, im2col) {
             (true, _) => "burn network",
-            (false, true) => "engine, im2col only",
+            (false, true) => "engine, 3×3 by im2col",
             (false, false) => "engine",
         };
         println!(

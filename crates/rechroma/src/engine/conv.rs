@@ -166,14 +166,15 @@ pub struct Conv {
     /// Output channels.
     pub c_out: usize,
     /// `[k·k·c_in, c_out]`, row `(ky·k + kx)·c_in + ci`: the im2col row order.
-    weight: Vec<f32>,
+    pub(super) weight: Vec<f32>,
     pub(super) bias: Vec<f32>,
     pub(super) act: Act,
-    /// Padding before the first row and column, where it is not "same" ([`UpConv`]'s parts).
-    pad: Option<(usize, usize)>,
     /// The kernels transformed for [`Conv::run_winograd`] (3×3 stride-1 "same" convolutions of at
     /// least [`WINOGRAD_MIN_CHANNELS`] input channels).
     pub(super) winograd: Option<Vec<f32>>,
+    /// Whether the input is read upsampled ×2 (nearest neighbour) before the convolution: the
+    /// decoder's `up_conv` ([`Conv::upsampling`]).
+    pub(super) upsample: bool,
 }
 
 /// Input channels from which a 3×3 stride-1 convolution runs by Winograd's F(2×2, 3×3)
@@ -204,24 +205,35 @@ impl Conv {
             weight: packed,
             bias: bias.map_or_else(|| vec![0.0; c_out], <[f32]>::to_vec),
             act,
-            pad: None,
             winograd,
+            upsample: false,
         }
     }
 
-    /// This convolution with its padding before the first row and column set (not "same"); it runs
-    /// by im2col.
-    pub(super) fn with_pad(self, pad: (usize, usize)) -> Self {
+    /// This convolution computed by im2col (or directly, if it has few input channels), never by
+    /// Winograd (to compare the two). An upsampling convolution stays as it is (it has no im2col form).
+    pub fn im2col_only(self) -> Self {
+        if self.upsample {
+            return self;
+        }
+        Self { winograd: None, ..self }
+    }
+
+    /// This 3×3 "same" convolution applied to its input upsampled ×2 by nearest neighbour, without the
+    /// upsampled map: by Winograd's F(2×2, 3×3), whose 2×2 output blocks are then the four output
+    /// pixels of one input pixel, and whose 4×4 windows are the input's 3×3 neighbourhood with the
+    /// middle row and column repeated ([`super::winograd`]). 4/9 of the multiply-adds, whatever the
+    /// channels.
+    pub(super) fn upsampling(self) -> Self {
+        assert!(self.k == 3 && self.stride == 1, "a 3×3 stride-1 convolution");
+        let winograd = self
+            .winograd
+            .or_else(|| Some(super::winograd::transform_weights(&self.weight, self.c_in, self.c_out)));
         Self {
-            pad: Some(pad),
-            winograd: None,
+            winograd,
+            upsample: true,
             ..self
         }
-    }
-
-    /// This convolution computed by im2col, never by Winograd (to compare the two).
-    pub fn im2col_only(self) -> Self {
-        Self { winograd: None, ..self }
     }
 
     /// Floating-point operations (2 per multiply-add) on an `h × w` input.
@@ -232,6 +244,9 @@ impl Conv {
 
     /// Output size for an input of `h × w`.
     pub fn out_size(&self, h: usize, w: usize) -> (usize, usize) {
+        if self.upsample {
+            return (2 * h, 2 * w);
+        }
         (h.div_ceil(self.stride), w.div_ceil(self.stride))
     }
 
@@ -239,9 +254,20 @@ impl Conv {
     pub fn forward(&self, inputs: &[Src]) -> Map {
         let (h, w) = inputs[0].size();
         let (oh, ow) = self.out_size(h, w);
-        let mut out = Map::zeros(oh, ow, self.c_out);
-        self.run(inputs, &mut out, 0, None);
-        out
+        let n = oh * ow * self.c_out;
+        // Not zeroed first: every value is written (a map of 256² × 32 is 8 MB, and zeroing it costs
+        // a pass over memory as long as writing it).
+        let mut data = Vec::with_capacity(n);
+        self.write(inputs, Out(data.as_mut_ptr()), self.c_out, 0, None);
+        // SAFETY: `write` wrote every pixel's c_out channels (all its paths cover every output pixel
+        // and channel): all n values.
+        unsafe { data.set_len(n) };
+        Map {
+            h: oh,
+            w: ow,
+            c: self.c_out,
+            data,
+        }
     }
 
     /// The convolution of the channel concatenation of `inputs` (all of one size), written to channels
@@ -254,20 +280,35 @@ impl Conv {
         assert_eq!(c_in, self.c_in, "input channels");
         let (oh, ow) = self.out_size(h, w);
         assert!(out.h == oh && out.w == ow && offset + self.c_out <= out.c, "output map");
+        self.write(inputs, Out(out.data.as_mut_ptr()), out.c, offset, residual);
+    }
+
+    /// [`Self::run`] into `oh × ow` pixels of `out_c` channels at `dst`, the inputs checked.
+    fn write(&self, inputs: &[Src], dst: Out, out_c: usize, offset: usize, residual: Option<&Map>) {
+        let (h, w) = inputs[0].size();
+        assert!(inputs.iter().all(|s| s.size() == (h, w)), "inputs of one size");
+        let c_in: usize = inputs.iter().map(|s| s.map.c).sum();
+        assert_eq!(c_in, self.c_in, "input channels");
+        let (oh, ow) = self.out_size(h, w);
+        assert!(
+            residual.is_none_or(|r| (r.h, r.w, r.c) == (oh, ow, self.c_out)),
+            "a residual of the output's size"
+        );
         if let Some(u) = &self.winograd {
-            return self.run_winograd(u, inputs, out, offset, residual);
+            return self.run_winograd(u, inputs, dst, out_c, offset, residual);
+        }
+        if self.runs_small() {
+            return self.run_small(inputs, dst, out_c, offset, residual);
         }
         let m = oh * ow;
         let kk = self.k * self.k * c_in;
         // A 1×1 stride-1 convolution of one map is a matrix product on the map itself.
         let direct = self.k == 1 && self.stride == 1 && inputs.len() == 1;
         let (tile, m_tiles, n_chunk, n_splits) = split_tasks(m, (TILE_FLOATS / kk).clamp(64, 1024), self.c_out);
-        let (pt, pl) = self.pad.unwrap_or((
+        let (pt, pl) = (
             pad_before(h, oh, self.k, self.stride),
             pad_before(w, ow, self.k, self.stride),
-        ));
-        let out_c = out.c;
-        let dst = Out(out.data.as_mut_ptr());
+        );
         (0..m_tiles * n_splits).into_par_iter().for_each(|task| {
             let dst = dst;
             let (mt, ns) = (task / n_splits, task % n_splits);

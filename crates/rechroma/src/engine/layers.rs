@@ -2,19 +2,17 @@
 //! ([`UpConv`]), direct depthwise convolutions ([`Depthwise`], AVX-512 where the CPU has it) and 2×2
 //! max-pooling.
 
-use super::conv::{Act, Conv, Map, Src, copy_channels, pad_before};
+use super::conv::{Act, Conv, Map, Src, pad_before};
 use rayon::prelude::*;
 
 /// A ×2 nearest-neighbour upsampling followed by a 3×3 "same" convolution (the decoder's `up_conv`),
-/// computed as four 2×2 convolutions of the low-resolution map, one per output parity (py, px): the
-/// taps of the 3×3 kernel that read the same low-resolution pixel are summed into one (rows: for
-/// py = 0, {ky 0} at offset −1 and {ky 1, 2} at 0; for py = 1, {ky 0, 1} at 0 and {ky 2} at +1; columns
-/// alike). Exact, padding included (the upsampled map's padding is the low-resolution map's), and 4/9
-/// of the multiply-adds.
+/// computed from the low-resolution map without making the upsampled one: by Winograd's F(2×2, 3×3),
+/// each 2×2 output block being the four output pixels of one input pixel ([`Conv::upsampling`]). Exact
+/// up to float rounding, padding included (the upsampled map's padding is the low-resolution map's),
+/// and 4/9 of the multiply-adds.
 #[derive(Debug, Clone)]
 pub struct UpConv {
-    /// The parts for parities (0, 0), (0, 1), (1, 0), (1, 1).
-    parts: Vec<Conv>,
+    conv: Conv,
     /// Output channels.
     pub c_out: usize,
 }
@@ -22,48 +20,23 @@ pub struct UpConv {
 impl UpConv {
     /// From the 3×3 convolution's weights `[c_out, c_in, 3, 3]` (OIHW) and an optional bias.
     pub fn new(weight: &[f32], shape: [usize; 4], bias: Option<&[f32]>, act: Act) -> Self {
-        let [c_out, c_in, k, _] = shape;
-        assert_eq!(k, 3, "a 3×3 convolution after the upsampling");
-        // The 2×2 tap (0 or 1) of 3×3 tap `t` for parity `p`: its offset ⌊(p + t − 1) / 2⌋ ∈ {−1, 0, 1},
-        // shifted so that the part's first tap is 0 (the part pads 1 − p before).
-        let tap = |p: usize, t: usize| (p + t + 1) / 2 - p;
-        let parts = (0..4)
-            .map(|parity| {
-                let (py, px) = (parity / 2, parity % 2);
-                let mut w2 = vec![0.0; c_out * c_in * 4];
-                for oc in 0..c_out * c_in {
-                    for ky in 0..3 {
-                        for kx in 0..3 {
-                            w2[oc * 4 + tap(py, ky) * 2 + tap(px, kx)] += weight[oc * 9 + ky * 3 + kx];
-                        }
-                    }
-                }
-                Conv::new(&w2, [c_out, c_in, 2, 2], bias, 1, act).with_pad((1 - py, 1 - px))
-            })
-            .collect();
-        Self { parts, c_out }
+        assert_eq!(shape[2], 3, "a 3×3 convolution after the upsampling");
+        Self {
+            conv: Conv::new(weight, shape, bias, 1, act).upsampling(),
+            c_out: shape[0],
+        }
     }
 
     /// Floating-point operations of the network's layer on an `h × w` (low-resolution) input: the
     /// 3×3 convolution over the upsampled map (the engine does 4/9 of them).
     pub fn flops(&self, h: usize, w: usize) -> f64 {
-        9.0 / 4.0 * self.parts.iter().map(|c| c.flops(h, w)).sum::<f64>()
+        self.conv.flops(h, w)
     }
 
     /// # Shapes
     /// `[h, w, c_in]` → `[2h, 2w, c_out]`
     pub fn forward(&self, x: &Map) -> Map {
-        let parts: Vec<Map> = self.parts.iter().map(|c| c.forward(&[Src::plain(x)])).collect();
-        let (w, c) = (x.w, self.c_out);
-        let mut out = Map::zeros(2 * x.h, 2 * w, c);
-        out.data.par_chunks_mut(2 * w * c).enumerate().for_each(|(y, row)| {
-            let (i, py) = (y / 2, y % 2);
-            for (xx, px) in row.chunks_exact_mut(c).enumerate() {
-                let part = &parts[py * 2 + xx % 2];
-                copy_channels(px, &part.data[(i * w + xx / 2) * c..][..c]);
-            }
-        });
-        out
+        self.conv.forward(&[Src::plain(x)])
     }
 }
 

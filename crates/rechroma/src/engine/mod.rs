@@ -24,6 +24,7 @@
 mod backbone;
 pub mod conv;
 pub mod layers;
+mod small;
 mod weights;
 mod winograd;
 
@@ -138,8 +139,9 @@ impl Net {
         }
     }
 
-    /// This network with every convolution computed by im2col, none by Winograd's F(2×2, 3×3) (the
-    /// engine before it, for `rechroma bench` to compare in one run).
+    /// This network with its 3×3 stride-1 convolutions computed by im2col, not by Winograd's F(2×2, 3×3)
+    /// (for `rechroma bench` to compare in one run; the decoder's upsampling convolutions, which have
+    /// no im2col form here, and the direct convolutions of few channels stay as they are).
     pub fn im2col_only(self) -> Self {
         let plain = |convs: Vec<Conv>| convs.into_iter().map(Conv::im2col_only).collect();
         Self {

@@ -3,7 +3,7 @@
 //! portable code in the parent module, compiled for AVX-512 by `#[target_feature]` alone, spent more
 //! time copying its arrays of lanes than transforming them (`perf`: 56 % of a 256² layer).
 
-use super::{LANES, Outputs};
+use super::{Grid, LANES, Outputs};
 use crate::engine::conv::{Act, Map, Src};
 use std::arch::x86_64::*;
 
@@ -19,31 +19,36 @@ fn mask(len: usize) -> __mmask16 {
 /// # Safety
 /// The CPU must have AVX-512F; `v` must hold `16 × (b1 − b0) × c_in` values.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn transform_inputs(inputs: &[Src], (b0, b1): (usize, usize), bw: usize, c_in: usize, v: &mut [f32]) {
+pub(super) unsafe fn transform_inputs(
+    inputs: &[Src],
+    (b0, b1): (usize, usize),
+    grid: Grid,
+    c_in: usize,
+    v: &mut [f32],
+) {
     assert!(v.len() >= 16 * (b1 - b0) * c_in, "room for the transformed blocks");
     let pos_stride = (b1 - b0) * c_in;
     let v = v.as_mut_ptr();
     for b in b0..b1 {
-        let (y0, x0) = (2 * (b / bw), 2 * (b % bw));
+        let taps = (grid.taps(b / grid.bw), grid.taps(b % grid.bw));
         let mut at = (b - b0) * c_in;
         for src in inputs {
             // SAFETY: `block` reads the map's pixels and writes channels `at..at + c` of each
             // position's row, inside `v` (asserted above).
-            unsafe { block(src.map, (y0, x0), v.add(at), pos_stride) };
+            unsafe { block(src.map, taps, v.add(at), pos_stride) };
             at += src.map.c;
         }
     }
 }
 
-/// Bᵀ d B of one 4×4 block of `map`, position `pos` written at `v + pos · pos_stride`.
+/// Bᵀ d B of the 4×4 block of rows × columns `taps` of `map`, position `pos` written at
+/// `v + pos · pos_stride`.
 #[target_feature(enable = "avx512f")]
-unsafe fn block(map: &Map, (y0, x0): (usize, usize), v: *mut f32, pos_stride: usize) {
+unsafe fn block(map: &Map, taps: ([usize; 4], [usize; 4]), v: *mut f32, pos_stride: usize) {
     let c = map.c;
     let mut px = [[std::ptr::null::<f32>(); 4]; 4];
-    for (r, row) in px.iter_mut().enumerate() {
-        let iy = (y0 + r).wrapping_sub(1);
-        for (cc, p) in row.iter_mut().enumerate() {
-            let ix = (x0 + cc).wrapping_sub(1);
+    for (row, iy) in px.iter_mut().zip(taps.0) {
+        for (p, ix) in row.iter_mut().zip(taps.1) {
             if iy < map.h && ix < map.w {
                 *p = map.data[(iy * map.w + ix) * c..].as_ptr();
             }

@@ -29,6 +29,28 @@ const TILE_FLOATS: usize = 256 * 1024;
 /// Channels transformed together: one AVX-512 register of f32.
 pub(super) const LANES: usize = 16;
 
+/// Where a block's 4×4 input comes from.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Grid {
+    /// Blocks a row.
+    pub(super) bw: usize,
+    /// Whether the convolution reads its input upsampled ×2 (nearest): block (i, j) then covers output
+    /// pixels (2i.., 2j..), whose 4×4 window is input rows i − 1, i, i, i + 1 (and columns alike).
+    pub(super) up: bool,
+}
+
+impl Grid {
+    /// The input rows (or columns) of block coordinate `i`; `usize::MAX`-wrapped in the padding.
+    #[inline(always)]
+    pub(super) fn taps(self, i: usize) -> [usize; 4] {
+        if self.up {
+            [i.wrapping_sub(1), i, i, i + 1]
+        } else {
+            [(2 * i).wrapping_sub(1), 2 * i, 2 * i + 1, 2 * i + 2]
+        }
+    }
+}
+
 thread_local! {
     /// Each thread's transformed inputs and products, reused across calls.
     static BUFFERS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
@@ -112,15 +134,22 @@ fn output_transform(m: &[[[f32; LANES]; 4]; 4]) -> [[[f32; LANES]; 2]; 2] {
 impl Conv {
     /// [`Conv::run`] for a 3×3 stride-1 "same" convolution, by F(2×2, 3×3) with the transformed
     /// kernels `u` ([`transform_weights`]).
-    pub(super) fn run_winograd(&self, u: &[f32], inputs: &[Src], out: &mut Map, offset: usize, residual: Option<&Map>) {
-        let (h, w) = (inputs[0].map.h, inputs[0].map.w);
+    pub(super) fn run_winograd(
+        &self,
+        u: &[f32],
+        inputs: &[Src],
+        dst: Out,
+        out_c: usize,
+        offset: usize,
+        residual: Option<&Map>,
+    ) {
+        let (h, w) = self.out_size(inputs[0].map.h, inputs[0].map.w);
         let (c_in, c_out) = (self.c_in, self.c_out);
         let (bh, bw) = (h.div_ceil(2), w.div_ceil(2));
+        let grid = Grid { bw, up: self.upsample };
         let blocks = bh * bw;
         let per_block = POS * (c_in + c_out);
         let (tile, tiles, n_chunk, n_splits) = split_tasks(blocks, (TILE_FLOATS / per_block).clamp(16, 512), c_out);
-        let out_c = out.c;
-        let dst = Out(out.data.as_mut_ptr());
         (0..tiles * n_splits).into_par_iter().for_each(|task| {
             let dst = dst;
             let (bt, ns) = (task / n_splits, task % n_splits);
@@ -131,7 +160,7 @@ impl Conv {
                 v.resize(tile * POS * c_in, 0.0);
                 m.resize(tile * POS * n_chunk, 0.0);
                 // Transformed inputs, `[position][block][c_in]`: each position's matrix contiguous.
-                dispatch_inputs(inputs, (b0, b1), bw, c_in, &mut v[..rows * POS * c_in]);
+                dispatch_inputs(inputs, (b0, b1), grid, c_in, &mut v[..rows * POS * c_in]);
                 // One product per position: `[rows, c_in] × [c_in, cols]` into `[position][block][cols]`.
                 for pos in 0..POS {
                     // SAFETY: `m` holds `POS × rows × cols` values, `v` `POS × rows × c_in`, `u`
@@ -178,23 +207,23 @@ impl Conv {
 
 /// Transforms the input blocks `b0..b1` of `inputs` (their channel concatenation) into `v`,
 /// `[position][block][c_in]`.
-fn dispatch_inputs(inputs: &[Src], blocks: (usize, usize), bw: usize, c_in: usize, v: &mut [f32]) {
+fn dispatch_inputs(inputs: &[Src], blocks: (usize, usize), grid: Grid, c_in: usize, v: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU has AVX-512F; `v` holds the blocks' values (the caller sizes it).
-        return unsafe { avx512::transform_inputs(inputs, blocks, bw, c_in, v) };
+        return unsafe { avx512::transform_inputs(inputs, blocks, grid, c_in, v) };
     }
-    transform_inputs(inputs, blocks, bw, c_in, v);
+    transform_inputs(inputs, blocks, grid, c_in, v);
 }
 
 /// The input transform of blocks `b0..b1` into `v`, `[position][block][c_in]`: the portable code.
-fn transform_inputs(inputs: &[Src], (b0, b1): (usize, usize), bw: usize, c_in: usize, v: &mut [f32]) {
+fn transform_inputs(inputs: &[Src], (b0, b1): (usize, usize), grid: Grid, c_in: usize, v: &mut [f32]) {
     let rows = b1 - b0;
     for b in b0..b1 {
-        let (y0, x0) = (2 * (b / bw), 2 * (b % bw));
+        let taps = (grid.taps(b / grid.bw), grid.taps(b % grid.bw));
         let mut at = 0;
         for src in inputs {
-            transform_block(src.map, (y0, x0), at, (b - b0) * c_in, rows * c_in, v);
+            transform_block(src.map, taps, at, (b - b0) * c_in, rows * c_in, v);
             at += src.map.c;
         }
     }
@@ -296,17 +325,15 @@ fn store(dst: &mut [f32], lanes: &[f32; LANES]) {
     }
 }
 
-/// The transformed 4×4 input block whose output block starts at (y0, x0), for the channels of `map`:
-/// position `pos` at `v[pos · pos_stride + row + at ..]`; zeros outside the map (the padding of 1).
+/// The transformed 4×4 input block of rows × columns `taps` ([`Grid::taps`]), for the channels of
+/// `map`: position `pos` at `v[pos · pos_stride + row + at ..]`; zeros outside the map (the padding).
 #[inline(always)]
-fn transform_block(map: &Map, (y0, x0): (usize, usize), at: usize, row: usize, pos_stride: usize, v: &mut [f32]) {
+fn transform_block(map: &Map, taps: ([usize; 4], [usize; 4]), at: usize, row: usize, pos_stride: usize, v: &mut [f32]) {
     let c = map.c;
     // The block's 16 pixels, or `None` in the padding.
     let mut px: [[Option<&[f32]>; 4]; 4] = [[None; 4]; 4];
-    for (r, prow) in px.iter_mut().enumerate() {
-        let iy = (y0 + r).wrapping_sub(1);
-        for (cc, p) in prow.iter_mut().enumerate() {
-            let ix = (x0 + cc).wrapping_sub(1);
+    for (prow, iy) in px.iter_mut().zip(taps.0) {
+        for (p, ix) in prow.iter_mut().zip(taps.1) {
             if iy < map.h && ix < map.w {
                 *p = Some(&map.data[(iy * map.w + ix) * c..][..c]);
             }
@@ -466,9 +493,9 @@ mod tests {
         let srcs = [Src::plain(&a), Src::plain(&b)];
         let rows = blocks.1 - blocks.0;
         let (mut portable, mut simd) = (vec![0.0; 16 * rows * c_in], vec![0.0; 16 * rows * c_in]);
-        transform_inputs(&srcs, blocks, bw, c_in, &mut portable);
+        transform_inputs(&srcs, blocks, Grid { bw, up: false }, c_in, &mut portable);
         // SAFETY: the CPU has AVX-512F; `simd` holds the blocks' values.
-        unsafe { avx512::transform_inputs(&srcs, blocks, bw, c_in, &mut simd) };
+        unsafe { avx512::transform_inputs(&srcs, blocks, Grid { bw, up: false }, c_in, &mut simd) };
         assert_eq!(portable, simd, "input transforms");
         // The outputs: 20 of 40 channels (a partial lane group), with a residual and ReLU6.
         let c_out = 40;
