@@ -210,10 +210,12 @@ fn train_step(args: &Args) -> Result<()> {
         quantizer: &quantizer,
         weights: &weights,
     };
+    // The frozen backbone's features from the engine, as the trainee takes them.
+    let frozen = rechroma::engine::FrozenBackbone::new(&model);
     let mut parts: Vec<[f64; 3]> = Vec::new();
     for i in 0..=args.steps {
         let t0 = Instant::now();
-        let loss = mleu_loss(&model, &batch, Some(&ctx), config.joint_class_weight);
+        let loss = mleu_loss(&model, &batch, Some(&ctx), config.joint_class_weight, frozen.as_ref());
         let _: f32 = loss.clone().into_scalar();
         let t1 = Instant::now();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -238,6 +240,12 @@ fn train_step(args: &Args) -> Result<()> {
         median(1),
         median(2)
     );
+    // The forward with burn computing the frozen backbone too (before the engine did), to compare.
+    let burn_backbone = time(args.steps, || {
+        let loss = mleu_loss(&model, &batch, Some(&ctx), config.joint_class_weight, None);
+        let _: f32 = loss.into_scalar();
+    });
+    println!("  forward + loss with burn's frozen backbone: {burn_backbone:.3} s");
     if let Some(dir) = &args.data {
         let dataset = rechroma::data::PhotoDataset::open(dir, config.dataset.clone(), |_, _| {})?;
         let loader = rechroma::data::Loader::new(&dataset, b);

@@ -238,7 +238,7 @@ fn two_replicas_average_the_gradients_of_their_shards() {
     };
     let parts = shards(&batch, 2);
     assert_eq!(parts.iter().map(|p| p.l.dims()[0]).collect::<Vec<_>>(), [2, 1]);
-    let loss = |m: &Mleu, b: &ColorBatch| mleu_loss(m, b, None, 0.0);
+    let loss = |m: &Mleu, b: &ColorBatch| mleu_loss(m, b, None, 0.0, None);
     let (value, merged) = gradients(&model, &batch, 2, loss);
     // The reference: each shard's gradients computed one after the other, then weighted by hand.
     let g: Vec<GradientsParams> = parts
@@ -292,4 +292,56 @@ fn validation_decodes_with_the_prior_correction_as_colorizing_does() {
     let (b, _) = trainee.validate(&set, &corrected, &inference);
     assert_ne!(a.model.psnr, b.model.psnr, "β changes what validation scores");
     assert_eq!(a.gray, b.gray);
+}
+
+#[test]
+fn a_frozen_backbone_from_the_engine_gives_burns_loss_and_gradients() {
+    use burn::optim::GradientsParams;
+    use rechroma::data::ColorBatch;
+    use rechroma::engine::FrozenBackbone;
+    let device = Device::flex().autodiff();
+    device.seed(11);
+    let model = tiny(Head::Joint).init(&device);
+    let frozen = FrozenBackbone::new(&model).expect("the tiny network has a backbone");
+    // Two different photos: the engine's features must keep the batch order and NCHW layout.
+    let one = cat_batch(&device);
+    let batch = ColorBatch {
+        l: Tensor::cat(vec![one.l.clone(), one.l.clone().flip([3]) * 0.7], 0),
+        ab: Tensor::cat(vec![one.ab.clone(), one.ab.clone().flip([2])], 0),
+        hints: None,
+    };
+    let weights = prior_for(&one).weights_f32();
+    let quantizer = Quantizer::default();
+    let ctx = rechroma::train::loss::ClassLossContext {
+        quantizer: &quantizer,
+        weights: &weights,
+    };
+    let burn = mleu_loss(&model, &batch, Some(&ctx), 0.5, None);
+    let engine = mleu_loss(&model, &batch, Some(&ctx), 0.5, Some(&frozen));
+    let (lb, le): (f32, f32) = (burn.clone().into_scalar(), engine.clone().into_scalar());
+    assert!(
+        (lb - le).abs() < 1e-4 * lb.abs().max(1.0),
+        "loss {lb} (burn) vs {le} (engine)"
+    );
+    let (gb, ge) = (
+        GradientsParams::from_grads(burn.backward(), &model),
+        GradientsParams::from_grads(engine.backward(), &model),
+    );
+    struct Check<'a>(&'a GradientsParams, &'a GradientsParams, usize);
+    impl ModuleVisitor for Check<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            let Some(a) = self.0.get::<D>(p.id) else { return };
+            let b = self.1.get::<D>(p.id).expect("the same parameters get gradients");
+            let scale: f32 = a.clone().abs().max().into_scalar();
+            let diff: f32 = (a - b).abs().max().into_scalar();
+            assert!(
+                diff <= 1e-3 * scale.max(1e-6),
+                "gradient differs by {diff} (largest {scale})"
+            );
+            self.2 += 1;
+        }
+    }
+    let mut check = Check(&gb, &ge, 0);
+    model.visit(&mut check);
+    assert!(check.2 > 10, "the trainable tensors were compared ({})", check.2);
 }

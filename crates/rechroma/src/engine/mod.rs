@@ -23,6 +23,7 @@
 
 mod backbone;
 pub mod conv;
+mod features;
 pub mod layers;
 mod small;
 mod weights;
@@ -32,6 +33,7 @@ use crate::hints::HINT_PLANES;
 use crate::model::mleu::{Head, Mleu, SizeError, check_size};
 use backbone::Backbone;
 use conv::{Act, Conv, Map, Src};
+pub use features::FrozenBackbone;
 use layers::UpConv;
 use rayon::prelude::*;
 use weights::{conv_bn_act, conv_bn_act_with_hints, conv_plain, up_conv};

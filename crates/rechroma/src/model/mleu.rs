@@ -318,14 +318,31 @@ impl Mleu {
     /// # Shapes
     /// `l`: `[B, 1, H, W]`, `hints`: `[B, 3, H, W]` (a/110, b/110, mask) → as [`Self::forward_heads`].
     pub fn forward_hinted(&self, l: Tensor<4>, hints: Option<Tensor<4>>) -> HeadOutputs {
+        self.forward_with_features(l, hints, None)
+    }
+
+    /// [`Self::forward_hinted`] given the backbone's five feature maps of `l` (computed elsewhere:
+    /// training takes a frozen backbone's from the inference engine), or `None` to compute them.
+    /// Ignored by a network without a backbone.
+    ///
+    /// # Shapes
+    /// `features`: five `[B, C_i, H/2^(i+1), W/2^(i+1)]`; otherwise as [`Self::forward_hinted`].
+    pub fn forward_with_features(
+        &self,
+        l: Tensor<4>,
+        hints: Option<Tensor<4>>,
+        features: Option<Vec<Tensor<4>>>,
+    ) -> HeadOutputs {
         let hints = hints.filter(|_| self.takes_hints());
         let [_, _, h, w] = l.dims();
         assert!(check_size(h, w).is_ok(), "{}", SizeError { height: h, width: w });
-        let features = self
-            .backbone
-            .as_ref()
-            .map(|b| efficientnet_features(b, l.clone()))
-            .or_else(|| self.vgg.as_ref().map(|v| vgg_features(v, l.clone())));
+        let has_backbone = self.backbone.is_some() || self.vgg.is_some();
+        let features = features.filter(|_| has_backbone).or_else(|| {
+            self.backbone
+                .as_ref()
+                .map(|b| efficientnet_features(b, l.clone()))
+                .or_else(|| self.vgg.as_ref().map(|v| vgg_features(v, l.clone())))
+        });
         let input = l / crate::color::norm::L_RANGE; // the paper's [0, 1]
         let mut x = input.clone();
         let mut skips = Vec::with_capacity(5);

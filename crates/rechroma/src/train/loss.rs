@@ -8,6 +8,7 @@
 
 use crate::color::norm;
 use crate::data::ColorBatch;
+use crate::engine::FrozenBackbone;
 use crate::model::mleu::Mleu;
 use crate::quantize::{Q, Quantizer};
 use burn::tensor::module::avg_pool2d;
@@ -88,12 +89,21 @@ pub struct ClassLossContext<'a> {
 
 /// The MLEU training loss of a batch for the model's head: regression, MSE; classification, rebalanced
 /// cross-entropy (which needs `class`) against targets at the logits' resolution (ab average-pooled
-/// by the class stride first); joint, MSE + `class_weight` · cross-entropy.
+/// by the class stride first); joint, MSE + `class_weight` · cross-entropy. `frozen`: the model's
+/// frozen backbone compiled by the engine, which then computes its features (on the CPU).
 ///
 /// # Shapes
 /// batch L `[B, 1, S, S]`, ab `[B, 2, S, S]`, hints `[B, 3, S, S]` (for a hint-taking model) → scalar `[1]`
-pub fn mleu_loss(model: &Mleu, batch: &ColorBatch, class: Option<&ClassLossContext>, class_weight: f32) -> Tensor<1> {
-    let out = model.forward_hinted(batch.l.clone(), batch.hints.clone());
+pub fn mleu_loss(
+    model: &Mleu,
+    batch: &ColorBatch,
+    class: Option<&ClassLossContext>,
+    class_weight: f32,
+    frozen: Option<&FrozenBackbone>,
+) -> Tensor<1> {
+    // A frozen backbone's features carry no gradient: the engine computes them, when given.
+    let features = frozen.map(|f| f.features(&batch.l));
+    let out = model.forward_with_features(batch.l.clone(), batch.hints.clone(), features);
     let regression = out.ab.map(|ab| regression_loss(ab, batch.ab.clone()));
     let classification = out.logits.map(|logits| {
         let ctx = class.expect("the classification loss needs the quantizer and the prior's weights");

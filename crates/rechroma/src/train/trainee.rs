@@ -8,6 +8,7 @@ use super::gan::{critic_loss, kl_loss};
 use super::loss::{ClassLossContext, mleu_loss};
 use crate::color::norm;
 use crate::data::ColorBatch;
+use crate::engine::FrozenBackbone;
 use crate::evaluate::{Report, ValidationSet, evaluate_predictor};
 use crate::import::load_backbone;
 use crate::model::ModelConfig;
@@ -145,6 +146,9 @@ pub struct MleuTrainee {
     class_weight: f32,
     /// Data-parallel replicas per step ([`super::parallel`]).
     replicas: usize,
+    /// The frozen backbone compiled by the engine, which computes its features on the CPU (burn's
+    /// autodiff backend would run it as slowly as a trained layer, for no gradient).
+    frozen: Option<FrozenBackbone>,
 }
 
 impl MleuTrainee {
@@ -192,6 +196,11 @@ impl MleuTrainee {
                 (model, adam(config), ema)
             }
         };
+        // On the CPU, a frozen backbone's features come from the engine (on a GPU, burn's are fast).
+        let on_cpu = device.clone().without_autodiff() == Device::flex();
+        let frozen = (on_cpu && !mc.finetune_backbone)
+            .then(|| FrozenBackbone::new(&model))
+            .flatten();
         Ok(Self {
             model,
             ema,
@@ -201,6 +210,7 @@ impl MleuTrainee {
             weights: class_weights,
             class_weight: config.joint_class_weight,
             replicas: config.replicas.max(1),
+            frozen,
         })
     }
 
@@ -211,7 +221,7 @@ impl MleuTrainee {
             weights: w,
         });
         let (value, grads) = super::parallel::gradients(&self.model, batch, self.replicas, |m, shard| {
-            mleu_loss(m, shard, ctx.as_ref(), self.class_weight)
+            mleu_loss(m, shard, ctx.as_ref(), self.class_weight, self.frozen.as_ref())
         });
         self.model = self.optim.step(lr, self.model.clone(), grads);
         if let Some(ema) = &mut self.ema {
