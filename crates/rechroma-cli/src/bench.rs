@@ -77,15 +77,11 @@ fn forward(args: &Args) -> Result<()> {
         anyhow::bail!("--forward times MLEU networks")
     };
     // What `colorize` runs: the inference engine (RECHROMA_BENCH_BURN=1: the burn network with its
-    // BatchNorms folded; RECHROMA_BENCH_UNFOLDED=1: the burn network as stored;
-    // RECHROMA_BENCH_IM2COL=1: the engine's 3×3 stride-1 convolutions by im2col, not Winograd; to
-    // compare).
+    // BatchNorms folded; RECHROMA_BENCH_UNFOLDED=1: the burn network as stored; to compare).
     let unfolded = std::env::var_os("RECHROMA_BENCH_UNFOLDED").is_some();
     let burn = unfolded || std::env::var_os("RECHROMA_BENCH_BURN").is_some();
     let m = if unfolded { m } else { m.fold_batchnorms() };
     let engine = rechroma::engine::Net::new(&m);
-    let im2col = std::env::var_os("RECHROMA_BENCH_IM2COL").is_some();
-    let engine = if im2col { engine.im2col_only() } else { engine };
     for &side in &args.forward {
         rechroma::model::mleu::check_size(side, side)?;
         let ms = if burn {
@@ -103,11 +99,7 @@ fn forward(args: &Args) -> Result<()> {
                 let _ = engine.forward(&l, (side, side), None);
             })
         };
-        let what = match (burn, im2col) {
-            (true, _) => "burn network",
-            (false, true) => "engine, 3×3 by im2col",
-            (false, false) => "engine",
-        };
+        let what = if burn { "burn network" } else { "engine" };
         println!(
             "rechroma forward {side}x{side}: {ms:.1} ms (median of {}, {what})",
             args.steps

@@ -202,21 +202,13 @@ impl Conv {
             stride,
             c_in,
             c_out,
-            weight: packed,
+            // A Winograd convolution keeps only its transformed kernels (16/9 of the weights' size).
+            weight: if winograd.is_some() { Vec::new() } else { packed },
             bias: bias.map_or_else(|| vec![0.0; c_out], <[f32]>::to_vec),
             act,
             winograd,
             upsample: false,
         }
-    }
-
-    /// This convolution computed by im2col (or directly, if it has few input channels), never by
-    /// Winograd (to compare the two). An upsampling convolution stays as it is (it has no im2col form).
-    pub fn im2col_only(self) -> Self {
-        if self.upsample {
-            return self;
-        }
-        Self { winograd: None, ..self }
     }
 
     /// This 3×3 "same" convolution applied to its input upsampled ×2 by nearest neighbour, without the
@@ -231,6 +223,7 @@ impl Conv {
             .or_else(|| Some(super::winograd::transform_weights(&self.weight, self.c_in, self.c_out)));
         Self {
             winograd,
+            weight: Vec::new(),
             upsample: true,
             ..self
         }

@@ -141,42 +141,6 @@ impl Net {
         }
     }
 
-    /// This network with its 3×3 stride-1 convolutions computed by im2col, not by Winograd's F(2×2, 3×3)
-    /// (for `rechroma bench` to compare in one run; the decoder's upsampling convolutions, which have
-    /// no im2col form here, and the direct convolutions of few channels stay as they are).
-    pub fn im2col_only(self) -> Self {
-        let plain = |convs: Vec<Conv>| convs.into_iter().map(Conv::im2col_only).collect();
-        Self {
-            backbone: self.backbone.map(|b| match b {
-                Backbone::Vgg16 { convs, per_block } => Backbone::Vgg16 {
-                    convs: plain(convs),
-                    per_block,
-                },
-                efficientnet => efficientnet,
-            }),
-            encoder: self
-                .encoder
-                .into_iter()
-                .map(|b| EncoderBlock {
-                    conv1: b.conv1.im2col_only(),
-                    conv2: b.conv2.im2col_only(),
-                })
-                .collect(),
-            embed: plain(self.embed),
-            decoder: self
-                .decoder
-                .into_iter()
-                .map(|b| DecoderBlock {
-                    up_conv: b.up_conv,
-                    fuse_conv: b.fuse_conv.im2col_only(),
-                })
-                .collect(),
-            out: self.out.im2col_only(),
-            class_out: self.class_out.map(Conv::im2col_only),
-            ..self
-        }
-    }
-
     /// Floating-point operations (2 per multiply-add) of the network's forward pass on a `w × h` plane:
     /// its convolutions, which are all but a sliver of the work, counted as the network defines them
     /// (the engine computes the decoder's upsampling convolutions in fewer, see [`layers::UpConv`]).
