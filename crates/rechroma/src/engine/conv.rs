@@ -1,4 +1,4 @@
-//! The engine's maps and its dense convolutions: k×k convolutions as matrix products over tiles of an
+//! The engine's dense convolutions: k×k convolutions as matrix products over tiles of an
 //! im2col matrix (the `gemm` crate's kernels, AVX-512 where the CPU has it), 1×1 convolutions straight
 //! onto the matrix product. Bias, residual and activation are applied to each tile while it is in
 //! cache. The other layers are in [`super::layers`].
@@ -7,105 +7,9 @@
 //! convolution at the bottom and right), as every convolution of rechroma's networks pads; for a 3×3
 //! stride-1 convolution it is the usual padding of 1.
 
+pub use super::map::{Act, Map, Src};
 use rayon::prelude::*;
 use std::cell::RefCell;
-
-/// One image's activations, NHWC: `data[(y·w + x)·c + channel]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Map {
-    /// Height.
-    pub h: usize,
-    /// Width.
-    pub w: usize,
-    /// Channels.
-    pub c: usize,
-    /// `h·w·c` values, channels fastest.
-    pub data: Vec<f32>,
-}
-
-impl Map {
-    /// A map of zeros.
-    pub fn zeros(h: usize, w: usize, c: usize) -> Self {
-        Self {
-            h,
-            w,
-            c,
-            data: vec![0.0; h * w * c],
-        }
-    }
-
-    /// A map from planar (CHW) values.
-    pub fn from_planar(planes: &[f32], h: usize, w: usize, c: usize) -> Self {
-        assert_eq!(planes.len(), h * w * c, "{c} planes of {h}×{w}");
-        let mut m = Self::zeros(h, w, c);
-        for (ch, plane) in planes.chunks_exact(h * w).enumerate() {
-            for (p, &v) in plane.iter().enumerate() {
-                m.data[p * c + ch] = v;
-            }
-        }
-        m
-    }
-}
-
-/// A convolution's input: one map of the channel concatenation a convolution reads ([`Conv::run`]
-/// takes several), read in place.
-#[derive(Debug, Clone, Copy)]
-pub struct Src<'a> {
-    /// The map read.
-    pub map: &'a Map,
-}
-
-impl<'a> Src<'a> {
-    /// The map as it is.
-    pub fn plain(map: &'a Map) -> Self {
-        Self { map }
-    }
-
-    fn size(&self) -> (usize, usize) {
-        (self.map.h, self.map.w)
-    }
-
-    /// The channels of pixel (y, x).
-    fn pixel(&self, y: usize, x: usize) -> &'a [f32] {
-        let c = self.map.c;
-        &self.map.data[(y * self.map.w + x) * c..][..c]
-    }
-}
-
-/// The activation applied after a layer's bias (and residual).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Act {
-    /// None.
-    Identity,
-    /// max(x, 0).
-    Relu,
-    /// min(max(x, 0), 6).
-    Relu6,
-    /// tanh (the regression head).
-    Tanh,
-}
-
-impl Act {
-    pub(super) fn apply(self, v: &mut [f32]) {
-        match self {
-            Act::Identity => {}
-            Act::Relu => v.iter_mut().for_each(|x| *x = x.max(0.0)),
-            Act::Relu6 => v.iter_mut().for_each(|x| *x = x.clamp(0.0, 6.0)),
-            Act::Tanh => v.iter_mut().for_each(|x| *x = x.tanh()),
-        }
-    }
-}
-
-impl From<crate::model::blocks::Act> for Act {
-    fn from(a: crate::model::blocks::Act) -> Self {
-        use crate::model::blocks::Act as A;
-        match a {
-            A::Relu => Act::Relu,
-            A::Relu6 => Act::Relu6,
-            A::Identity => Act::Identity,
-        }
-    }
-}
 
 /// Padding before the first row (or column) of a "same" convolution: half of what is needed, rounded
 /// down (SAME_UPPER).

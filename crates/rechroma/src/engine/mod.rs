@@ -25,6 +25,7 @@ mod backbone;
 pub mod conv;
 mod features;
 pub mod layers;
+mod map;
 mod small;
 mod weights;
 mod winograd;
