@@ -17,7 +17,8 @@
 //! - [`model`]: the networks (MLEU, ChromaGAN's generator and critic, their backbones) and
 //!   [`ModelConfig`], which of them a model is;
 //! - [`onnx`]: an MLEU network as an ONNX graph;
-//! - [`engine`]: an MLEU network compiled for inference on the CPU, which colorizing and validation run;
+//! - [`engine`]: an MLEU network compiled for inference on the CPU, which colorizing and validation run
+//!   (and which computes a frozen backbone's features for CPU training);
 //! - [`import`]: pretrained weights in PyTorch layouts into the networks;
 //! - [`run`]: the run folder — [`RunConfig`] (model, training, decoding), loading a trained [`run::Model`],
 //!   export;

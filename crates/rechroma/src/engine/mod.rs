@@ -1,5 +1,6 @@
 //! The inference engine: an MLEU network compiled for the CPU, which `colorize`, `serve` and `eval` run
-//! instead of the burn module (training keeps burn, which differentiates).
+//! instead of the burn module (training keeps burn, which differentiates, and takes a frozen backbone's
+//! features from here: [`FrozenBackbone`]).
 //!
 //! burn's `flex` backend runs a convolution as im2col over the whole input, then a matrix product, then
 //! separate passes for the bias, the BatchNorm, the activation, the concatenations and the upsampling.
@@ -8,12 +9,17 @@
 //!   product on the map as it is, and a concatenation is two layers writing their channels of one
 //!   output ([`conv::Conv::run`]);
 //! - the BatchNorms are folded into the convolutions, and bias, residual and activation are applied
-//!   to each output tile while it is in cache;
-//! - dense convolutions build their im2col matrix a tile of pixels at a time, in a per-thread buffer
-//!   that stays in L2, reading the decoder's skip concatenations in place ([`conv::Src`]); the tiles (and, on small maps, slices of the output channels) go to rayon, and each
-//!   runs one single-threaded product of the `gemm` crate, which uses AVX-512 where the CPU has it;
-//! - the decoder's ×2 nearest upsampling and the 3×3 convolution after it are four 2×2 convolutions
-//!   of the low-resolution map, one per output parity ([`layers::UpConv`]): 4/9 of the work;
+//!   to each output tile while it is in cache; outputs are not zeroed before they are written;
+//! - 3×3 stride-1 convolutions run by Winograd's F(2×2, 3×3) ([`winograd`]): 4/9 of the
+//!   multiply-adds, 16 matrix products per tile of output blocks, the transforms in AVX-512;
+//! - the decoder's ×2 nearest upsampling and the 3×3 convolution after it are one Winograd convolution
+//!   of the low-resolution map ([`layers::UpConv`]): the upsampled map is never made;
+//! - other dense convolutions build their im2col matrix a tile of pixels at a time, in a per-thread
+//!   buffer that stays in L2, reading the decoder's skip concatenations in place ([`conv::Src`]); the
+//!   tiles (and, on small maps, slices of the output channels) go to rayon, and each runs one
+//!   single-threaded product of the `gemm` crate, which uses AVX-512 where the CPU has it;
+//! - convolutions of at most 4 input channels (the first layer, the backbone's stem) run directly,
+//!   AVX-512 registers holding 8 pixels' outputs ([`small`]);
 //! - depthwise convolutions are direct loops over channels;
 //! - the hint planes are extra input channels of the convolutions they join, their weights appended to
 //!   the folded ones ([`weights`]).
