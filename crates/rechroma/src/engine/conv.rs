@@ -91,14 +91,15 @@ impl Conv {
         let [c_out, c_in, k, k2] = shape;
         assert_eq!(k, k2, "square kernels");
         assert_eq!(weight.len(), c_out * c_in * k * k);
+        // Row by row of the packed matrix (contiguous writes), the rows in parallel: repacking is most
+        // of compiling a model.
         let mut packed = vec![0.0; weight.len()];
-        for co in 0..c_out {
-            for ci in 0..c_in {
-                for t in 0..k * k {
-                    packed[(t * c_in + ci) * c_out + co] = weight[(co * c_in + ci) * k * k + t];
-                }
+        packed.par_chunks_mut(c_out.max(1)).enumerate().for_each(|(row, out)| {
+            let (t, ci) = (row / c_in, row % c_in);
+            for (co, v) in out.iter_mut().enumerate() {
+                *v = weight[(co * c_in + ci) * k * k + t];
             }
-        }
+        });
         let winograd = (k == 3 && stride == 1 && c_in >= WINOGRAD_MIN_CHANNELS)
             .then(|| super::winograd::transform_weights(&packed, c_in, c_out));
         Self {

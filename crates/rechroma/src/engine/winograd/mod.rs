@@ -61,24 +61,20 @@ thread_local! {
 pub(super) fn transform_weights(packed: &[f32], c_in: usize, c_out: usize) -> Vec<f32> {
     const G: [[f64; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
     assert_eq!(packed.len(), 9 * c_in * c_out, "3×3 weights");
-    let mut u = vec![0.0; POS * c_in * c_out];
-    for ci in 0..c_in {
-        for co in 0..c_out {
-            let g = |ky: usize, kx: usize| f64::from(packed[((ky * 3 + kx) * c_in + ci) * c_out + co]);
-            let mut gg = [[0.0; 3]; 4];
-            for (i, row) in gg.iter_mut().enumerate() {
-                for (j, v) in row.iter_mut().enumerate() {
-                    *v = (0..3).map(|k| G[i][k] * g(k, j)).sum();
-                }
-            }
-            for i in 0..4 {
-                for j in 0..4 {
-                    let v: f64 = (0..3).map(|k| gg[i][k] * G[j][k]).sum();
-                    u[((i * 4 + j) * c_in + ci) * c_out + co] = v as f32;
-                }
-            }
+    let n = c_in * c_out;
+    let mut u = vec![0.0; POS * n];
+    // Position (i, j) of G g Gᵀ is Σ G[i][ky]·G[j][kx]·g[ky][kx]: a combination of the nine tap planes
+    // of the packed weights, computed a position at a time (in parallel) over contiguous values.
+    u.par_chunks_mut(n.max(1)).enumerate().for_each(|(pos, plane)| {
+        let (i, j) = (pos / 4, pos % 4);
+        let coef: Vec<(usize, f64)> = (0..9)
+            .map(|t| (t, G[i][t / 3] * G[j][t % 3]))
+            .filter(|&(_, c)| c != 0.0)
+            .collect();
+        for (e, v) in plane.iter_mut().enumerate() {
+            *v = coef.iter().map(|&(t, c)| c * f64::from(packed[t * n + e])).sum::<f64>() as f32;
         }
-    }
+    });
     u
 }
 
