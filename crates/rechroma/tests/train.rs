@@ -310,6 +310,21 @@ fn a_frozen_backbone_from_the_engine_gives_burns_loss_and_gradients() {
         ab: Tensor::cat(vec![one.ab.clone(), one.ab.clone().flip([2])], 0),
         hints: None,
     };
+    let values = |t: Tensor<4>| -> Vec<f32> { t.into_data().try_to_vec().unwrap() };
+    let net = model.backbone.as_ref().expect("an EfficientNet backbone");
+    let want = rechroma::model::backbone::efficientnet_features(net, batch.l.clone());
+    let got = frozen.features(&batch.l);
+    assert_eq!(got.len(), 5, "five levels");
+    for (level, (g, w)) in got.into_iter().zip(want).enumerate() {
+        assert_eq!(g.dims(), w.dims(), "level {level}");
+        let (g, w) = (values(g), values(w));
+        let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let diff = g.iter().zip(&w).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            diff <= 1e-4 * scale.max(1.0),
+            "level {level}: features differ by {diff} (largest {scale})"
+        );
+    }
     let weights = prior_for(&one).weights_f32();
     let quantizer = Quantizer::default();
     let ctx = rechroma::train::loss::ClassLossContext {
@@ -327,17 +342,18 @@ fn a_frozen_backbone_from_the_engine_gives_burns_loss_and_gradients() {
         GradientsParams::from_grads(burn.backward(), &model),
         GradientsParams::from_grads(engine.backward(), &model),
     );
+    // Gradients compared by their norms, loosely: features that differ by float rounding may flip a
+    // ReLU at a pixel, and the tiny network's BatchNorms over 2 × 2 × 2 bottleneck values amplify such
+    // differences (typically 3e-5 of a tensor's norm, up to 1.2 % over repeated runs). Features in
+    // the wrong order or layout would move them by their whole size (and fail the check above).
     struct Check<'a>(&'a GradientsParams, &'a GradientsParams, usize);
     impl ModuleVisitor for Check<'_> {
         fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
             let Some(a) = self.0.get::<D>(p.id) else { return };
             let b = self.1.get::<D>(p.id).expect("the same parameters get gradients");
-            let scale: f32 = a.clone().abs().max().into_scalar();
-            let diff: f32 = (a - b).abs().max().into_scalar();
-            assert!(
-                diff <= 1e-3 * scale.max(1e-6),
-                "gradient differs by {diff} (largest {scale})"
-            );
+            let norm: f32 = a.clone().powf_scalar(2.0).sum().sqrt().into_scalar();
+            let diff: f32 = (a - b).powf_scalar(2.0).sum().sqrt().into_scalar();
+            assert!(diff <= 0.1 * norm.max(1e-6), "gradient differs by {diff} (norm {norm})");
             self.2 += 1;
         }
     }
