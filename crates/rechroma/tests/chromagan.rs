@@ -243,10 +243,15 @@ fn a_generator_step_moves_only_the_generator_and_a_critic_step_only_the_critic()
         changed(&g1, &g2).iter().all(|c| !c),
         "the critic step leaves the generator alone"
     );
-    // Every critic parameter moves but the last bias: it shifts D(real) and D(fake) alike, so the
-    // Wasserstein term cancels it, and the penalty (a gradient) does not see it.
+    // Every critic weight moves (the parameters alternate weight, bias), and the last bias does not:
+    // it shifts D(real) and D(fake) alike, so the Wasserstein term cancels it, and the penalty (a
+    // gradient) does not see it. An inner bias may also get an exactly cancelling gradient when the
+    // LeakyReLU masks after it happen to agree on real and fake (width-4 layers): not asserted.
     let moved = changed(&d1, &d2);
     let (last, rest) = moved.split_last().unwrap();
-    assert!(rest.iter().all(|c| *c), "every critic weight moved: {moved:?}");
+    assert!(
+        rest.iter().step_by(2).all(|c| *c),
+        "every critic weight moved: {moved:?}"
+    );
     assert!(!last, "the last bias has no gradient");
 }
