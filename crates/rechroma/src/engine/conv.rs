@@ -58,6 +58,44 @@ pub(super) fn split_tasks(m: usize, per_tile: usize, c_out: usize) -> (usize, us
     (tile, m_tiles, n_chunk, c_out.div_ceil(n_chunk))
 }
 
+/// `dst = lhs · rhs` for `(m, n, k)`: `lhs` and `rhs` row-major with the given row strides (values a
+/// row apart), `dst` with the given (row, column) strides; on the calling thread: the matrix product
+/// behind every convolution here (the tasks are rayon's, not the `gemm` crate's).
+///
+/// # Safety
+/// Each pointer must reach its matrix's values at its row stride; `dst` must be the caller's alone.
+pub(super) unsafe fn matmul(
+    (m, n, k): (usize, usize, usize),
+    (dst, dst_rs, dst_cs): (*mut f32, usize, usize),
+    (lhs, lhs_rs): (*const f32, usize),
+    (rhs, rhs_rs): (*const f32, usize),
+) {
+    // SAFETY: the caller's guarantees.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            dst_cs as isize,
+            dst_rs as isize,
+            false,
+            lhs,
+            1,
+            lhs_rs as isize,
+            rhs,
+            1,
+            rhs_rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
 /// A dense k×k convolution with bias and activation (BatchNorm already folded in).
 #[derive(Debug, Clone)]
 pub struct Conv {
@@ -218,26 +256,11 @@ impl Conv {
                 // alone; the lhs holds `rows × kk` values with row stride `lhs_rs`; the weights
                 // `kk × c_out`.
                 unsafe {
-                    gemm::gemm(
-                        rows,
-                        n1 - n0,
-                        kk,
-                        dst.0.add(p0 * out_c + offset + n0),
-                        1,
-                        out_c as isize,
-                        false,
-                        lhs,
-                        1,
-                        lhs_rs as isize,
-                        self.weight.as_ptr().add(n0),
-                        1,
-                        self.c_out as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
+                    matmul(
+                        (rows, n1 - n0, kk),
+                        (dst.0.add(p0 * out_c + offset + n0), out_c, 1),
+                        (lhs, lhs_rs),
+                        (self.weight.as_ptr().add(n0), self.c_out),
                     );
                 }
             };
@@ -284,26 +307,11 @@ impl Conv {
             // SAFETY: pixels p0..p1 of every plane belong to this task alone; the lhs is rows p0..p1
             // of the map (row stride c_in), the weights `c_in × c_out`.
             unsafe {
-                gemm::gemm(
-                    p1 - p0,
-                    self.c_out,
-                    self.c_in,
-                    dst.0.add(p0),
-                    n as isize,
-                    1,
-                    false,
-                    x.data.as_ptr().add(p0 * self.c_in),
-                    1,
-                    self.c_in as isize,
-                    self.weight.as_ptr(),
-                    1,
-                    self.c_out as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
+                matmul(
+                    (p1 - p0, self.c_out, self.c_in),
+                    (dst.0.add(p0), 1, n),
+                    (x.data.as_ptr().add(p0 * self.c_in), self.c_in),
+                    (self.weight.as_ptr(), self.c_out),
                 );
             }
         });

@@ -32,6 +32,8 @@ pub mod conv;
 mod features;
 pub mod layers;
 mod map;
+#[cfg(target_arch = "x86_64")]
+mod simd;
 mod small;
 mod weights;
 mod winograd;

@@ -75,7 +75,7 @@ struct Job<'a> {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::Job;
-    use crate::engine::conv::Act;
+    use crate::engine::simd::{activate, mask};
     use std::arch::x86_64::*;
 
     /// Output channels accumulated together: four registers of 16.
@@ -137,10 +137,7 @@ mod avx512 {
         let (h, w) = job.size;
         let (pt, pl) = job.pad;
         let weight = conv.weight.as_ptr();
-        let masks: [__mmask16; N] = std::array::from_fn(|q| {
-            let n = (c_out - g0).saturating_sub(16 * q);
-            if n >= 16 { 0xffff } else { (1u16 << n) - 1 }
-        });
+        let masks: [__mmask16; N] = std::array::from_fn(|q| mask((c_out - g0).saturating_sub(16 * q)));
         // SAFETY (every masked load and store below): the masks stop at c_out channels.
         let bias: [__m512; N] =
             std::array::from_fn(|q| unsafe { _mm512_maskz_loadu_ps(masks[q], conv.bias.as_ptr().add(g0 + 16 * q)) });
@@ -174,7 +171,6 @@ mod avx512 {
                 }
             }
         }
-        let (zero, six) = (_mm512_setzero_ps(), _mm512_set1_ps(6.0));
         for (p, acc) in acc.into_iter().enumerate() {
             let pixel = oy * job.out_w + ox + p;
             for (q, mut v) in acc.into_iter().enumerate() {
@@ -184,17 +180,7 @@ mod avx512 {
                         _mm512_maskz_loadu_ps(masks[q], r.data[pixel * c_out + ch..].as_ptr())
                     });
                 }
-                v = match conv.act {
-                    Act::Identity => v,
-                    Act::Relu => _mm512_max_ps(v, zero),
-                    Act::Relu6 => _mm512_min_ps(_mm512_max_ps(v, zero), six),
-                    Act::Tanh => {
-                        let mut t = [0.0f32; 16];
-                        unsafe { _mm512_storeu_ps(t.as_mut_ptr(), v) };
-                        Act::Tanh.apply(&mut t);
-                        unsafe { _mm512_loadu_ps(t.as_ptr()) }
-                    }
-                };
+                v = activate(conv.act, v);
                 // This pixel's channels offset + ch.. of the output are the caller's.
                 unsafe { _mm512_mask_storeu_ps(job.dst.0.add(pixel * job.out_c + job.offset + ch), masks[q], v) };
             }

@@ -4,14 +4,9 @@
 //! time copying its arrays of lanes than transforming them (`perf`: 56 % of a 256² layer).
 
 use super::{Grid, LANES, Outputs};
-use crate::engine::conv::{Act, Map, Src};
+use crate::engine::conv::{Map, Src};
+use crate::engine::simd::{activate, mask};
 use std::arch::x86_64::*;
-
-/// The mask of the first `len` lanes.
-#[inline(always)]
-fn mask(len: usize) -> __mmask16 {
-    if len >= LANES { 0xffff } else { (1u16 << len) - 1 }
-}
 
 /// The input transform of blocks `b0..b1` into `v`, `[position][block][c_in]` (see
 /// [`super::transform_inputs`]).
@@ -99,7 +94,6 @@ pub(super) unsafe fn write_outputs(o: &Outputs, m: &[f32], (b0, b1): (usize, usi
     let (rows, cols) = (b1 - b0, n1 - n0);
     assert!(m.len() >= 16 * rows * cols, "the products of the blocks");
     let c_out = o.conv.c_out;
-    let (zero, six) = (_mm512_setzero_ps(), _mm512_set1_ps(6.0));
     for b in b0..b1 {
         let (y0, x0) = (2 * (b / o.bw), 2 * (b % o.bw));
         let base = m[(b - b0) * cols..].as_ptr();
@@ -134,19 +128,7 @@ pub(super) unsafe fn write_outputs(o: &Outputs, m: &[f32], (b0, b1): (usize, usi
                             _mm512_maskz_loadu_ps(k, r.data[pixel * c_out + ch..].as_ptr())
                         });
                     }
-                    v = match o.conv.act {
-                        Act::Identity => v,
-                        Act::Relu => _mm512_max_ps(v, zero),
-                        Act::Relu6 => _mm512_min_ps(_mm512_max_ps(v, zero), six),
-                        Act::Tanh => {
-                            let mut a = [0.0f32; LANES];
-                            // SAFETY: `a` holds 16 values.
-                            unsafe { _mm512_storeu_ps(a.as_mut_ptr(), v) };
-                            Act::Tanh.apply(&mut a);
-                            // SAFETY: as above.
-                            unsafe { _mm512_loadu_ps(a.as_ptr()) }
-                        }
-                    };
+                    v = activate(o.conv.act, v);
                     // SAFETY: pixels of blocks b0..b1 × channels offset+n0..offset+n1 of the output
                     // belong to this task alone (see `Conv::run_winograd`).
                     unsafe { _mm512_mask_storeu_ps(o.dst.0.add(pixel * o.out_c + o.offset + ch), k, v) };

@@ -16,7 +16,7 @@
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 
-use super::conv::{Conv, Map, Out, Src, split_tasks};
+use super::conv::{Conv, Map, Out, Src, matmul, split_tasks};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -162,26 +162,11 @@ impl Conv {
                     // SAFETY: `m` holds `POS × rows × cols` values, `v` `POS × rows × c_in`, `u`
                     // `[POS][c_in][c_out]`; all row-major.
                     unsafe {
-                        gemm::gemm(
-                            rows,
-                            cols,
-                            c_in,
-                            m.as_mut_ptr().add(pos * rows * cols),
-                            1,
-                            cols as isize,
-                            false,
-                            v.as_ptr().add(pos * rows * c_in),
-                            1,
-                            c_in as isize,
-                            u.as_ptr().add(pos * c_in * c_out + n0),
-                            1,
-                            c_out as isize,
-                            0.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
+                        matmul(
+                            (rows, cols, c_in),
+                            (m.as_mut_ptr().add(pos * rows * cols), cols, 1),
+                            (v.as_ptr().add(pos * rows * c_in), c_in),
+                            (u.as_ptr().add(pos * c_in * c_out + n0), c_out),
                         );
                     }
                 }
