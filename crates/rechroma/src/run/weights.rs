@@ -95,7 +95,7 @@ pub fn load_safetensors<M: Module>(mut module: M, bytes: &[u8], path: &Path) -> 
     // and infinities, and applied in one pass: burn-store's SafetensorsStore re-reads the file's header
     // for every tensor it loads, which made loading the default model take 0.14 s.
     // The tensors in parallel (decoding 11 M halves is a share of a process's start).
-    let decoded: Vec<(String, Vec<f32>)> = tensors
+    let decoded: Vec<(String, Vec<usize>, Vec<f32>)> = tensors
         .into_par_iter()
         .map(|(name, view)| {
             let data = view.data();
@@ -106,27 +106,21 @@ pub fn load_safetensors<M: Module>(mut module: M, bytes: &[u8], path: &Path) -> 
                     .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                     .collect(),
             };
-            (name, values)
+            (name, view.shape().to_vec(), values)
         })
         .collect();
-    let shapes: std::collections::HashMap<String, Vec<usize>> = file
-        .tensors()
-        .into_iter()
-        .map(|(name, v)| (name, v.shape().to_vec()))
-        .collect();
     let mut snapshots = Vec::with_capacity(decoded.len());
-    for (name, values) in decoded {
+    for (name, shape, values) in decoded {
         if values.iter().any(|v| !v.is_finite()) {
             return Err(RunError::NonFinite {
                 path: path.to_path_buf(),
                 tensor: name,
             });
         }
-        let data = burn::tensor::TensorData::new(values, shapes[&name].clone());
+        let data = burn::tensor::TensorData::new(values, shape);
         snapshots.push(burn::store::bridge::from_data(data, name, None));
     }
-    let decoded = snapshots;
-    let result = module.apply(decoded, None, None, false);
+    let result = module.apply(snapshots, None, None, false);
     crate::import::check_applied(&result, path)?;
     Ok(module)
 }
