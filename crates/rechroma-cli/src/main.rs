@@ -73,8 +73,9 @@ enum Command {
     Serve(serve::Args),
 }
 
-/// On SIGTERM or SIGINT, removes the temporary files being written (nothing half-written is left in
-/// output or run folders) and exits with 128 + the signal's number, as shells expect. A watcher thread
+/// On SIGTERM or SIGINT, stops every write, removes the temporary files being written (nothing
+/// half-written is left in output or run folders; a write about to finish is waited for, at most
+/// `fsutil::STOP_WAIT`) and exits with 128 + the signal's number, as shells expect. A watcher thread
 /// (signal-hook) does the work, outside the signal handler.
 #[cfg(unix)]
 fn stop_cleanly_on_signals() {
@@ -84,7 +85,7 @@ fn stop_cleanly_on_signals() {
     };
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
-            rechroma::fsutil::remove_in_flight();
+            rechroma::fsutil::stop_writing();
             eprintln!();
             std::process::exit(128 + signal);
         }

@@ -3,35 +3,26 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
-/// Temporary files and folders this process is writing: removed by [`remove_in_flight`] when the
+mod in_flight;
+
+pub use in_flight::{InFlight, STOP_WAIT, Writing};
+
+/// The temporary files and folders this process is writing: removed by [`stop_writing`] when the
 /// process is told to stop (the CLI calls it on SIGTERM and SIGINT).
-static IN_FLIGHT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static IN_FLIGHT: InFlight = InFlight::new();
 
-/// Records a temporary file or folder as being written (see [`remove_in_flight`]).
-pub fn track(path: &Path) {
-    IN_FLIGHT
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(path.to_path_buf());
+/// Records a temporary file or folder as being written by this thread until the guard is dropped
+/// (see [`InFlight::begin`]; after [`stop_writing`] it never returns).
+pub fn writing(path: &Path) -> Writing<'static> {
+    IN_FLIGHT.begin(path)
 }
 
-/// Forgets a temporary file or folder once renamed into place or removed.
-pub fn untrack(path: &Path) {
-    IN_FLIGHT
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .retain(|p| p != path);
-}
-
-/// Removes every temporary file and folder this process is writing. For a signal handler thread:
-/// nothing half-written is left behind when the process stops.
-pub fn remove_in_flight() {
-    let paths = std::mem::take(&mut *IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner()));
-    for p in paths {
-        let _ = std::fs::remove_file(&p).or_else(|_| std::fs::remove_dir_all(&p));
-    }
+/// Stops every write of this process and removes the temporary files and folders being written
+/// ([`InFlight::stop`], waiting at most [`STOP_WAIT`]). For the thread that handles a stop signal,
+/// which then exits: nothing half-written is left behind.
+pub fn stop_writing() {
+    IN_FLIGHT.stop(STOP_WAIT);
 }
 
 /// Whether the process `pid` is running (Linux: it has a `/proc` entry; elsewhere assumed running, so
@@ -142,7 +133,7 @@ pub const JPEG_MAX_SIDE: u32 = 65535;
 
 /// Writes `bytes` to a temporary file beside `path` (same folder, so the rename is atomic), flushes it
 /// to disk, then renames it over `path`. The temporary file is removed if anything fails (or the
-/// process is stopped: [`remove_in_flight`]), and stale ones of killed processes are removed first.
+/// process is stopped: [`stop_writing`]), and stale ones of killed processes are removed first.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     let io = |source| WriteError::Io {
         path: path.to_path_buf(),
@@ -153,7 +144,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
         .ok_or_else(|| io(std::io::Error::other("not a file path")))?;
     remove_stale_temps(path);
     let tmp = path.with_file_name(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
-    track(&tmp);
+    let writing = writing(&tmp);
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -163,7 +154,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    untrack(&tmp);
+    drop(writing);
     result.map_err(io)
 }
 

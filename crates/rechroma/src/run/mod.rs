@@ -332,7 +332,7 @@ pub fn keep_validated(run_dir: &Path, step: u64) -> Result<PathBuf, RunError> {
     let dest = validated_dir(run_dir, step);
     let tmp = dest.with_extension("tmp");
     let _ = std::fs::remove_dir_all(&tmp);
-    crate::fsutil::track(&tmp);
+    let _writing = crate::fsutil::writing(&tmp);
     export(run_dir, &tmp, |_| {})?;
     if dest.exists() {
         std::fs::remove_dir_all(&dest).map_err(|source| RunError::Replace {
@@ -376,9 +376,12 @@ pub fn commit_checkpoint<E: From<RunError>>(
 ) -> Result<(), E> {
     let tmp = run_dir.join(CHECKPOINT_TMP);
     let _ = std::fs::remove_dir_all(&tmp);
-    crate::fsutil::track(&tmp);
+    let writing = crate::fsutil::writing(&tmp);
     create_dir(&tmp)?;
-    write(&tmp)?;
+    if let Err(e) = write(&tmp) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
     let dest = run_dir.join(CHECKPOINT_DIR);
     let old = run_dir.join(CHECKPOINT_OLD);
     let _ = std::fs::remove_dir_all(&old);
@@ -392,7 +395,7 @@ pub fn commit_checkpoint<E: From<RunError>>(
         rename(&dest, &old)?;
     }
     rename(&tmp, &dest)?;
-    crate::fsutil::untrack(&tmp);
+    drop(writing);
     let _ = std::fs::remove_dir_all(&old);
     Ok(())
 }
