@@ -75,7 +75,7 @@ impl ConvBnAct {
     /// # Shapes
     /// `[B, c_in, H, W]` → `[B, c_out, ⌈H/stride⌉, ⌈W/stride⌉]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.act.apply(self.normalized(self.conv.forward(x)))
+        self.act.apply(self.normalized(super::cpu_conv::conv2d(&self.conv, x)))
     }
 
     /// The BatchNorm of a convolution's output (nothing once it is folded into the convolution).

@@ -152,7 +152,7 @@ impl ConvReluBn {
     /// # Shapes
     /// `[B, c_in, H, W]` → `[B, c_out, ⌈H/stride⌉, ⌈W/stride⌉]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(relu(self.conv.forward(x)))
+        self.bn.forward(relu(super::cpu_conv::conv2d(&self.conv, x)))
     }
 }
 

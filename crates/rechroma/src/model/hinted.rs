@@ -12,6 +12,7 @@
 //!   were trained without hints — which a fine-tune of a few thousand CPU steps cannot teach.
 
 use super::blocks::ConvBnAct;
+use super::cpu_conv::conv2d;
 use super::mleu::{EncoderBlock, Mleu};
 use crate::hints::HINT_PLANES;
 use burn::module::Module;
@@ -44,7 +45,7 @@ pub(crate) fn conv_with_hints(
     match hint {
         Some((conv, h)) => block
             .act
-            .apply(block.normalized(block.conv.forward(x)) + conv.forward(h.clone() * scale)),
+            .apply(block.normalized(conv2d(&block.conv, x)) + conv2d(conv, h.clone() * scale)),
         None => block.forward(x),
     }
 }

@@ -24,6 +24,7 @@
 
 use super::backbone::{BackboneConfig, EmbedsBackbone, efficientnet_features, vgg_features};
 use super::blocks::{Act, ConvBnAct};
+use super::cpu_conv::conv2d;
 use super::efficientnet::{EfficientNet, EfficientNetConfig};
 use super::hinted::{conv_with_hints, pooled_hints};
 use super::vgg::Vgg16;
@@ -385,7 +386,7 @@ impl Mleu {
                 class_features = Some(x.clone());
             }
         }
-        let y = self.out.forward(x.clone());
+        let y = conv2d(&self.out, x.clone());
         match self.head {
             Head::Regression => HeadOutputs {
                 ab: Some(y.tanh()),
@@ -399,7 +400,7 @@ impl Mleu {
                 let class_out = self.class_out.as_ref().expect("a joint head has its class conv");
                 HeadOutputs {
                     ab: Some(y.tanh()),
-                    logits: Some(class_out.forward(class_features.unwrap_or(x))),
+                    logits: Some(conv2d(class_out, class_features.unwrap_or(x))),
                 }
             }
         }

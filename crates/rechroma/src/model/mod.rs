@@ -7,10 +7,12 @@ pub mod backbone;
 pub mod blocks;
 pub mod chromagan;
 pub mod config;
+pub mod cpu_conv;
 pub mod critic;
 pub mod efficientnet;
 pub mod fold;
 pub mod hinted;
+mod im2col;
 pub mod mleu;
 pub mod vgg;
 

@@ -1,0 +1,251 @@
+//! A convolution's forward and backward as im2col matrix products (see [`super::cpu_conv`] for why
+//! and where they are used): plain slices in burn's `[batch, channels, height, width]` order.
+
+use rayon::prelude::*;
+
+/// At most this many values of `col(X)` are built at once (4 MB), in whole output rows.
+pub const BAND_FLOATS: usize = 1 << 20;
+
+/// The shapes of one convolution: batch `n`, input `c × h × w`, `o` output channels, a `kh × kw`
+/// kernel at strides `sh, sw` with `pt, pl` rows and columns of zeros before, output `ho × wo`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Geometry {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub pt: usize,
+    pub pl: usize,
+    pub ho: usize,
+    pub wo: usize,
+}
+
+/// What [`Geometry::backward`] computes: the gradients asked for.
+pub(crate) struct ConvGrads {
+    /// Of the input, `[n, c, h, w]`.
+    pub dx: Option<Vec<f32>>,
+    /// Of the weights, `[o, c, kh, kw]`.
+    pub dw: Option<Vec<f32>>,
+    /// Of the bias, `[o]`.
+    pub db: Option<Vec<f32>>,
+}
+
+impl Geometry {
+    /// Rows of `col(X)`: one per input channel and kernel tap.
+    fn taps(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+
+    /// A 1×1 stride-1 convolution without padding: `col(X)` is the input itself.
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.pt == 0 && self.pl == 0
+    }
+
+    /// The bands of output rows `[r0, r1)` whose `col(X)` holds at most [`BAND_FLOATS`] values.
+    fn bands(&self) -> impl Iterator<Item = (usize, usize)> {
+        let rows = (BAND_FLOATS / (self.taps() * self.wo).max(1)).clamp(1, self.ho.max(1));
+        let ho = self.ho;
+        (0..ho).step_by(rows).map(move |r0| (r0, (r0 + rows).min(ho)))
+    }
+
+    /// `col(X)` of one image for output rows `[r0, r1)`: `[taps, (r1 − r0)·wo]`, zeros where a tap
+    /// falls in the padding.
+    fn im2col(&self, x: &[f32], (r0, r1): (usize, usize), col: &mut [f32]) {
+        let p = (r1 - r0) * self.wo;
+        for (row, dst) in col[..self.taps() * p].chunks_exact_mut(p).enumerate() {
+            let (ch, i, j) = (row / (self.kh * self.kw), row / self.kw % self.kh, row % self.kw);
+            let plane = &x[ch * self.h * self.w..][..self.h * self.w];
+            for (r, out) in (r0..r1).zip(dst.chunks_exact_mut(self.wo)) {
+                match (r * self.sh + i).checked_sub(self.pt).filter(|&y| y < self.h) {
+                    None => out.fill(0.0),
+                    Some(y) => {
+                        let line = &plane[y * self.w..][..self.w];
+                        for (q, v) in out.iter_mut().enumerate() {
+                            let xx = (q * self.sw + j).checked_sub(self.pl).filter(|&xx| xx < self.w);
+                            *v = xx.map_or(0.0, |xx| line[xx]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds a band's `col(X)`-shaped gradient back onto the image's input gradient (the adjoint of
+    /// [`Self::im2col`]).
+    fn col2im(&self, col: &[f32], (r0, r1): (usize, usize), dx: &mut [f32]) {
+        let p = (r1 - r0) * self.wo;
+        for (row, src) in col[..self.taps() * p].chunks_exact(p).enumerate() {
+            let (ch, i, j) = (row / (self.kh * self.kw), row / self.kw % self.kh, row % self.kw);
+            let plane = &mut dx[ch * self.h * self.w..][..self.h * self.w];
+            for (r, vals) in (r0..r1).zip(src.chunks_exact(self.wo)) {
+                if let Some(y) = (r * self.sh + i).checked_sub(self.pt).filter(|&y| y < self.h) {
+                    let line = &mut plane[y * self.w..][..self.w];
+                    for (q, v) in vals.iter().enumerate() {
+                        if let Some(xx) = (q * self.sw + j).checked_sub(self.pl).filter(|&xx| xx < self.w) {
+                            line[xx] += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The convolution of `x` (`[n, c, h, w]`) by `w` (`[o, c, kh, kw]`) plus `bias`: `[n, o, ho, wo]`.
+    pub fn forward(&self, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+        let (chw, ohw, taps) = (self.c * self.h * self.w, self.ho * self.wo, self.taps());
+        let mut y = vec![0.0f32; self.n * self.o * ohw];
+        y.par_chunks_mut(self.o * ohw.max(1))
+            .zip(x.par_chunks(chw.max(1)))
+            .for_each(|(y, x)| {
+                if let Some(b) = bias {
+                    for (row, &b) in y.chunks_exact_mut(ohw).zip(b) {
+                        row.fill(b);
+                    }
+                }
+                let mut col = Vec::new();
+                for band in self.bands() {
+                    let p = (band.1 - band.0) * self.wo;
+                    let rhs = self.col(x, band, &mut col);
+                    // SAFETY: every matrix lies inside its slice at the strides given.
+                    unsafe {
+                        product(
+                            (self.o, p, taps),
+                            (y[band.0 * self.wo..].as_mut_ptr(), ohw, 1),
+                            bias.is_some(),
+                            (w.as_ptr(), taps, 1),
+                            rhs,
+                        );
+                    }
+                }
+            });
+        y
+    }
+
+    /// `col(X)` of a band as a matrix `(pointer, row stride, column stride)`: the input itself for a
+    /// pointwise convolution, else built in `col`.
+    fn col(&self, x: &[f32], band: (usize, usize), col: &mut Vec<f32>) -> (*const f32, usize, usize) {
+        if self.pointwise() {
+            return (x[band.0 * self.w..].as_ptr(), self.h * self.w, 1);
+        }
+        let p = (band.1 - band.0) * self.wo;
+        col.resize(self.taps() * p, 0.0);
+        self.im2col(x, band, col);
+        (col.as_ptr(), p, 1)
+    }
+
+    /// The gradients of the input (if `of_x`) and of the weights and bias (if `of_w`) given the
+    /// output's gradient `dy` (`[n, o, ho, wo]`).
+    pub fn backward(&self, x: &[f32], w: &[f32], dy: &[f32], of_x: bool, of_w: bool) -> ConvGrads {
+        let (chw, ohw, taps) = (self.c * self.h * self.w, self.ho * self.wo, self.taps());
+        let mut dx = of_x.then(|| vec![0.0f32; self.n * chw]);
+        let images: Vec<Option<&mut [f32]>> = match dx.as_mut() {
+            Some(dx) => dx.chunks_mut(chw.max(1)).map(Some).collect(),
+            None => (0..self.n).map(|_| None).collect(),
+        };
+        let zero = || {
+            (
+                vec![0.0f32; if of_w { self.o * taps } else { 0 }],
+                vec![0.0f32; if of_w { self.o } else { 0 }],
+            )
+        };
+        let (dw, db) = images
+            .into_par_iter()
+            .enumerate()
+            .fold(zero, |(mut dw, mut db), (i, mut dx)| {
+                let (x, dy) = (&x[i * chw..][..chw], &dy[i * self.o * ohw..][..self.o * ohw]);
+                let (mut col, mut dcol) = (Vec::new(), Vec::new());
+                for band in self.bands() {
+                    let p = (band.1 - band.0) * self.wo;
+                    let dy_band = (dy[band.0 * self.wo..].as_ptr(), ohw, 1);
+                    if of_w {
+                        let (ptr, rs, cs) = self.col(x, band, &mut col);
+                        // SAFETY: as in `forward`; col(X)ᵀ is col(X) with its strides swapped.
+                        unsafe {
+                            product(
+                                (self.o, taps, p),
+                                (dw.as_mut_ptr(), taps, 1),
+                                true,
+                                dy_band,
+                                (ptr, cs, rs),
+                            )
+                        };
+                    }
+                    if let Some(dx) = dx.as_deref_mut() {
+                        let wt = (w.as_ptr(), 1, taps);
+                        if self.pointwise() {
+                            let dst = (dx[band.0 * self.w..].as_mut_ptr(), self.h * self.w, 1);
+                            // SAFETY: as in `forward`.
+                            unsafe { product((self.c, p, self.o), dst, false, wt, dy_band) };
+                        } else {
+                            dcol.resize(taps * p, 0.0);
+                            // SAFETY: as in `forward`.
+                            unsafe { product((taps, p, self.o), (dcol.as_mut_ptr(), p, 1), false, wt, dy_band) };
+                            self.col2im(&dcol, band, dx);
+                        }
+                    }
+                }
+                if of_w {
+                    for (b, row) in db.iter_mut().zip(dy.chunks_exact(ohw.max(1))) {
+                        *b += row.iter().sum::<f32>();
+                    }
+                }
+                (dw, db)
+            })
+            .reduce(zero, |(mut a, mut ab), (b, bb)| {
+                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                ab.iter_mut().zip(&bb).for_each(|(a, b)| *a += b);
+                (a, ab)
+            });
+        ConvGrads {
+            dx,
+            dw: of_w.then_some(dw),
+            db: of_w.then_some(db),
+        }
+    }
+}
+
+/// `dst (+)= lhs · rhs` for `(m, n, k)`, each matrix as `(pointer, row stride, column stride)`; on
+/// the calling thread (the tasks are rayon's).
+///
+/// # Safety
+/// Each pointer must reach its matrix's values at its strides; `dst` must be the caller's alone.
+unsafe fn product(
+    (m, n, k): (usize, usize, usize),
+    (dst, dst_rs, dst_cs): (*mut f32, usize, usize),
+    accumulate: bool,
+    (lhs, lhs_rs, lhs_cs): (*const f32, usize, usize),
+    (rhs, rhs_rs, rhs_cs): (*const f32, usize, usize),
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the caller's guarantees.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            dst_cs as isize,
+            dst_rs as isize,
+            accumulate,
+            lhs,
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs,
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
