@@ -81,6 +81,9 @@ fn training_convolutions_equal_burns_output_and_gradients() {
     check("3×3 explicit uneven", (1, 3, 6, 7), 2, 3, 1, Explicit(2, 0, 1, 1), true);
     // col(X) of 576 × 64 values a row: bands of 28 rows, so three bands over 64 rows.
     check("3×3 in bands", (2, 64, 64, 64), 8, 3, 1, Same, true);
+    // A one-pixel-wide map: most taps fall in the padding.
+    check("3×3 on a column", (2, 3, 5, 1), 4, 3, 1, Same, true);
+    check("3×3 stride 2 on a column", (1, 3, 5, 1), 4, 3, 2, Same, false);
 }
 
 /// Without autodiff (inference) and for grouped convolutions, burn's own path is taken: same results.

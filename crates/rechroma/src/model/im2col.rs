@@ -53,6 +53,19 @@ impl Geometry {
         (0..ho).step_by(rows).map(move |r0| (r0, (r0 + rows).min(ho)))
     }
 
+    /// The output columns `[lo, hi)` whose tap `j` falls inside the input's width, and the input
+    /// column of `lo`.
+    fn columns(&self, j: usize) -> (usize, usize, usize) {
+        let lo = self.pl.saturating_sub(j).div_ceil(self.sw);
+        let hi = (self.w + self.pl).saturating_sub(j).div_ceil(self.sw).min(self.wo);
+        (lo, hi.max(lo), ((lo * self.sw + j).saturating_sub(self.pl)).min(self.w))
+    }
+
+    /// The input row of output row `r`'s tap `i`, if inside the input.
+    fn row(&self, r: usize, i: usize) -> Option<usize> {
+        (r * self.sh + i).checked_sub(self.pt).filter(|&y| y < self.h)
+    }
+
     /// `col(X)` of one image for output rows `[r0, r1)`: `[taps, (r1 − r0)·wo]`, zeros where a tap
     /// falls in the padding.
     fn im2col(&self, x: &[f32], (r0, r1): (usize, usize), col: &mut [f32]) {
@@ -60,15 +73,20 @@ impl Geometry {
         for (row, dst) in col[..self.taps() * p].chunks_exact_mut(p).enumerate() {
             let (ch, i, j) = (row / (self.kh * self.kw), row / self.kw % self.kh, row % self.kw);
             let plane = &x[ch * self.h * self.w..][..self.h * self.w];
+            let (lo, hi, from) = self.columns(j);
             for (r, out) in (r0..r1).zip(dst.chunks_exact_mut(self.wo)) {
-                match (r * self.sh + i).checked_sub(self.pt).filter(|&y| y < self.h) {
-                    None => out.fill(0.0),
-                    Some(y) => {
-                        let line = &plane[y * self.w..][..self.w];
-                        for (q, v) in out.iter_mut().enumerate() {
-                            let xx = (q * self.sw + j).checked_sub(self.pl).filter(|&xx| xx < self.w);
-                            *v = xx.map_or(0.0, |xx| line[xx]);
-                        }
+                let Some(y) = self.row(r, i) else {
+                    out.fill(0.0);
+                    continue;
+                };
+                out[..lo].fill(0.0);
+                out[hi..].fill(0.0);
+                let line = &plane[y * self.w + from..(y + 1) * self.w];
+                if self.sw == 1 {
+                    out[lo..hi].copy_from_slice(&line[..hi - lo]);
+                } else {
+                    for (v, s) in out[lo..hi].iter_mut().zip(line.iter().step_by(self.sw)) {
+                        *v = *s;
                     }
                 }
             }
@@ -82,13 +100,12 @@ impl Geometry {
         for (row, src) in col[..self.taps() * p].chunks_exact(p).enumerate() {
             let (ch, i, j) = (row / (self.kh * self.kw), row / self.kw % self.kh, row % self.kw);
             let plane = &mut dx[ch * self.h * self.w..][..self.h * self.w];
+            let (lo, hi, from) = self.columns(j);
             for (r, vals) in (r0..r1).zip(src.chunks_exact(self.wo)) {
-                if let Some(y) = (r * self.sh + i).checked_sub(self.pt).filter(|&y| y < self.h) {
-                    let line = &mut plane[y * self.w..][..self.w];
-                    for (q, v) in vals.iter().enumerate() {
-                        if let Some(xx) = (q * self.sw + j).checked_sub(self.pl).filter(|&xx| xx < self.w) {
-                            line[xx] += v;
-                        }
+                if let Some(y) = self.row(r, i) {
+                    let line = &mut plane[y * self.w + from..(y + 1) * self.w];
+                    for (d, v) in line.iter_mut().step_by(self.sw).zip(&vals[lo..hi]) {
+                        *d += v;
                     }
                 }
             }
