@@ -98,3 +98,70 @@ fn other_convolutions_go_to_burn() {
     let x = Tensor::<4>::random([1, 4, 6, 6], Distribution::Normal(0.0, 1.0), &device);
     assert_close("depthwise", values(conv2d(&conv, x.clone())), values(conv.forward(x)));
 }
+
+/// BatchNorm in training with its clamp (`model::cpu_norm`) against burn's BatchNorm and activation:
+/// the output, the running statistics, and the gradients of the input, γ and β.
+#[test]
+fn training_batchnorm_equals_burns_output_statistics_and_gradients() {
+    use burn::nn::BatchNormConfig;
+    use rechroma::model::cpu_norm::batch_norm_train;
+    let device = Device::flex().autodiff();
+    device.seed(9);
+    for (name, range) in [
+        ("identity", None),
+        ("relu", Some((0.0, f32::INFINITY))),
+        ("relu6", Some((0.0, 6.0))),
+    ] {
+        for dims in [[2, 3, 5, 7], [4, 2, 8, 8], [1, 5, 3, 3]] {
+            let name = format!("{name} {dims:?}");
+            let ours_bn = BatchNormConfig::new(dims[1]).init(&device);
+            let burns_bn = BatchNormConfig::new(dims[1]).init(&device);
+            // γ and β away from 1 and 0, and an input with a mean and a spread per channel, so that
+            // every term of the gradient matters; ReLU6 sees values above 6.
+            let gamma = Tensor::<1>::random([dims[1]], Distribution::Uniform(0.5, 2.0), &device);
+            let beta = Tensor::<1>::random([dims[1]], Distribution::Uniform(-1.0, 3.0), &device);
+            let (ours_bn, burns_bn) = [ours_bn, burns_bn]
+                .map(|mut bn| {
+                    bn.gamma = burn::module::Param::from_tensor(gamma.clone());
+                    bn.beta = burn::module::Param::from_tensor(beta.clone());
+                    bn
+                })
+                .into();
+            let x = (Tensor::<4>::random(dims, Distribution::Normal(1.5, 2.0), &device) * 3.0).require_grad();
+            let ours = batch_norm_train(&ours_bn, x.clone(), range).expect("taken on the autodiff CPU backend");
+            let burns = match range {
+                None => burns_bn.forward(x.clone()),
+                Some((lo, hi)) => burns_bn.forward(x.clone()).clamp(lo, hi),
+            };
+            assert_close(&format!("{name}: output"), values(ours.clone()), values(burns.clone()));
+            for (what, a, b) in [
+                (
+                    "running mean",
+                    ours_bn.running_mean.value(),
+                    burns_bn.running_mean.value(),
+                ),
+                (
+                    "running variance",
+                    ours_bn.running_var.value(),
+                    burns_bn.running_var.value(),
+                ),
+            ] {
+                assert_close(&format!("{name}: {what}"), values(a), values(b));
+            }
+            let r = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &device);
+            let (g_ours, g_burns) = ((ours * r.clone()).sum().backward(), (burns * r).sum().backward());
+            assert_close(
+                &format!("{name}: input gradient"),
+                values(x.grad(&g_ours).unwrap()),
+                values(x.grad(&g_burns).unwrap()),
+            );
+            for (what, a, b) in [
+                ("γ", &ours_bn.gamma, &burns_bn.gamma),
+                ("β", &ours_bn.beta, &burns_bn.beta),
+            ] {
+                let (a, b) = (a.val().grad(&g_ours).unwrap(), b.val().grad(&g_burns).unwrap());
+                assert_close(&format!("{name}: {what} gradient"), values(a), values(b));
+            }
+        }
+    }
+}

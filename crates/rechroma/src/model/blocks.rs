@@ -25,6 +25,15 @@ impl Act {
             Act::Identity => x,
         }
     }
+
+    /// The activation as a clamp `(lo, hi)`, `None` for the identity.
+    pub fn range(self) -> Option<(f32, f32)> {
+        match self {
+            Act::Relu => Some((0.0, f32::INFINITY)),
+            Act::Relu6 => Some((0.0, 6.0)),
+            Act::Identity => None,
+        }
+    }
 }
 
 /// conv (no bias) → BatchNorm → activation, with TensorFlow-style "same" padding (the extra row and
@@ -75,7 +84,13 @@ impl ConvBnAct {
     /// # Shapes
     /// `[B, c_in, H, W]` → `[B, c_out, ⌈H/stride⌉, ⌈W/stride⌉]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.act.apply(self.normalized(super::cpu_conv::conv2d(&self.conv, x)))
+        let y = super::cpu_conv::conv2d(&self.conv, x);
+        if self.folded {
+            return self.act.apply(y);
+        }
+        // Training on the CPU: BatchNorm and activation as one operation (`cpu_norm`).
+        super::cpu_norm::batch_norm_train(&self.bn, y, self.act.range())
+            .unwrap_or_else(|y| self.act.apply(self.bn.forward(y)))
     }
 
     /// The BatchNorm of a convolution's output (nothing once it is folded into the convolution).
@@ -83,7 +98,10 @@ impl ConvBnAct {
     /// # Shapes
     /// `[B, c_out, H, W]` → the same
     pub fn normalized(&self, y: Tensor<4>) -> Tensor<4> {
-        if self.folded { y } else { self.bn.forward(y) }
+        if self.folded {
+            return y;
+        }
+        super::cpu_norm::batch_norm_train(&self.bn, y, None).unwrap_or_else(|y| self.bn.forward(y))
     }
 
     /// Folds the BatchNorm's running statistics, scale and shift into the convolution (weights × γ/σ,

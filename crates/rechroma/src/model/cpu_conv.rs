@@ -122,7 +122,7 @@ fn padding(
 }
 
 /// A flex tensor's values in row-major order (borrowed when it is contiguous).
-fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
+pub(super) fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
         Some(v) => Cow::Borrowed(v),
         None => Cow::Owned(t.to_contiguous().as_slice::<f32>().expect("contiguous").to_vec()),

@@ -2,6 +2,22 @@
 //! and where they are used): plain slices in burn's `[batch, channels, height, width]` order.
 
 use rayon::prelude::*;
+use std::cell::RefCell;
+
+thread_local! {
+    /// Each thread's `col(X)` buffer and its gradient's, kept from one convolution to the next: they
+    /// are zeroed (and their pages faulted in) only when they grow, not for every image.
+    static SCRATCH: RefCell<[Vec<f32>; 2]> = const { RefCell::new([Vec::new(), Vec::new()]) };
+}
+
+/// The first `len` values of a scratch buffer, grown if needed (its values are stale: the caller
+/// overwrites them).
+fn scratch(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    &mut buf[..len]
+}
 
 /// At most this many values of `col(X)` are built at once (4 MB), in whole output rows.
 pub const BAND_FLOATS: usize = 1 << 20;
@@ -104,8 +120,14 @@ impl Geometry {
             for (r, vals) in (r0..r1).zip(src.chunks_exact(self.wo)) {
                 if let Some(y) = self.row(r, i) {
                     let line = &mut plane[y * self.w + from..(y + 1) * self.w];
-                    for (d, v) in line.iter_mut().step_by(self.sw).zip(&vals[lo..hi]) {
-                        *d += v;
+                    if self.sw == 1 {
+                        for (d, v) in line[..hi - lo].iter_mut().zip(&vals[lo..hi]) {
+                            *d += v;
+                        }
+                    } else {
+                        for (d, v) in line.iter_mut().step_by(self.sw).zip(&vals[lo..hi]) {
+                            *d += v;
+                        }
                     }
                 }
             }
@@ -124,21 +146,22 @@ impl Geometry {
                         row.fill(b);
                     }
                 }
-                let mut col = Vec::new();
-                for band in self.bands() {
-                    let p = (band.1 - band.0) * self.wo;
-                    let rhs = self.col(x, band, &mut col);
-                    // SAFETY: every matrix lies inside its slice at the strides given.
-                    unsafe {
-                        product(
-                            (self.o, p, taps),
-                            (y[band.0 * self.wo..].as_mut_ptr(), ohw, 1),
-                            bias.is_some(),
-                            (w.as_ptr(), taps, 1),
-                            rhs,
-                        );
+                SCRATCH.with_borrow_mut(|[col, _]| {
+                    for band in self.bands() {
+                        let p = (band.1 - band.0) * self.wo;
+                        let rhs = self.col(x, band, col);
+                        // SAFETY: every matrix lies inside its slice at the strides given.
+                        unsafe {
+                            product(
+                                (self.o, p, taps),
+                                (y[band.0 * self.wo..].as_mut_ptr(), ohw, 1),
+                                bias.is_some(),
+                                (w.as_ptr(), taps, 1),
+                                rhs,
+                            );
+                        }
                     }
-                }
+                });
             });
         y
     }
@@ -150,7 +173,7 @@ impl Geometry {
             return (x[band.0 * self.w..].as_ptr(), self.h * self.w, 1);
         }
         let p = (band.1 - band.0) * self.wo;
-        col.resize(self.taps() * p, 0.0);
+        let col = scratch(col, self.taps() * p);
         self.im2col(x, band, col);
         (col.as_ptr(), p, 1)
     }
@@ -175,37 +198,38 @@ impl Geometry {
             .enumerate()
             .fold(zero, |(mut dw, mut db), (i, mut dx)| {
                 let (x, dy) = (&x[i * chw..][..chw], &dy[i * self.o * ohw..][..self.o * ohw]);
-                let (mut col, mut dcol) = (Vec::new(), Vec::new());
-                for band in self.bands() {
-                    let p = (band.1 - band.0) * self.wo;
-                    let dy_band = (dy[band.0 * self.wo..].as_ptr(), ohw, 1);
-                    if of_w {
-                        let (ptr, rs, cs) = self.col(x, band, &mut col);
-                        // SAFETY: as in `forward`; col(X)ᵀ is col(X) with its strides swapped.
-                        unsafe {
-                            product(
-                                (self.o, taps, p),
-                                (dw.as_mut_ptr(), taps, 1),
-                                true,
-                                dy_band,
-                                (ptr, cs, rs),
-                            )
-                        };
-                    }
-                    if let Some(dx) = dx.as_deref_mut() {
-                        let wt = (w.as_ptr(), 1, taps);
-                        if self.pointwise() {
-                            let dst = (dx[band.0 * self.w..].as_mut_ptr(), self.h * self.w, 1);
-                            // SAFETY: as in `forward`.
-                            unsafe { product((self.c, p, self.o), dst, false, wt, dy_band) };
-                        } else {
-                            dcol.resize(taps * p, 0.0);
-                            // SAFETY: as in `forward`.
-                            unsafe { product((taps, p, self.o), (dcol.as_mut_ptr(), p, 1), false, wt, dy_band) };
-                            self.col2im(&dcol, band, dx);
+                SCRATCH.with_borrow_mut(|[col, dcol]| {
+                    for band in self.bands() {
+                        let p = (band.1 - band.0) * self.wo;
+                        let dy_band = (dy[band.0 * self.wo..].as_ptr(), ohw, 1);
+                        if of_w {
+                            let (ptr, rs, cs) = self.col(x, band, col);
+                            // SAFETY: as in `forward`; col(X)ᵀ is col(X) with its strides swapped.
+                            unsafe {
+                                product(
+                                    (self.o, taps, p),
+                                    (dw.as_mut_ptr(), taps, 1),
+                                    true,
+                                    dy_band,
+                                    (ptr, cs, rs),
+                                )
+                            };
+                        }
+                        if let Some(dx) = dx.as_deref_mut() {
+                            let wt = (w.as_ptr(), 1, taps);
+                            if self.pointwise() {
+                                let dst = (dx[band.0 * self.w..].as_mut_ptr(), self.h * self.w, 1);
+                                // SAFETY: as in `forward`.
+                                unsafe { product((self.c, p, self.o), dst, false, wt, dy_band) };
+                            } else {
+                                let dcol = scratch(dcol, taps * p);
+                                // SAFETY: as in `forward`.
+                                unsafe { product((taps, p, self.o), (dcol.as_mut_ptr(), p, 1), false, wt, dy_band) };
+                                self.col2im(dcol, band, dx);
+                            }
                         }
                     }
-                }
+                });
                 if of_w {
                     for (b, row) in db.iter_mut().zip(dy.chunks_exact(ohw.max(1))) {
                         *b += row.iter().sum::<f32>();

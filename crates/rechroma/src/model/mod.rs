@@ -8,6 +8,7 @@ pub mod blocks;
 pub mod chromagan;
 pub mod config;
 pub mod cpu_conv;
+pub mod cpu_norm;
 pub mod critic;
 pub mod efficientnet;
 pub mod fold;
