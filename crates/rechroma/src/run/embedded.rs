@@ -8,8 +8,8 @@
 //! ([`crate::run::weights::widen_to_f32`]), so the model computes in f32 as it was trained.
 
 /// The run configuration of the default model.
-pub const CONFIG: &[u8] = include_bytes!("../../models/default/config.json");
+pub static CONFIG: &[u8] = include_bytes!("../../models/default/config.json");
 /// The class prior the default model was trained with (its rebalancing weights).
-pub const PRIOR: &[u8] = include_bytes!("../../models/default/prior.json");
+pub static PRIOR: &[u8] = include_bytes!("../../models/default/prior.json");
 /// The default model's weights (safetensors, f16 where lossless enough, else f32).
-pub const WEIGHTS: &[u8] = include_bytes!("../../models/default/model.safetensors");
+pub static WEIGHTS: &[u8] = include_bytes!("../../models/default/model.safetensors");
