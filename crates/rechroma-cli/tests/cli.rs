@@ -82,6 +82,21 @@ fn prior_of_a_missing_folder_is_a_one_line_error_and_writes_nothing() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The embedded model's weights are in the binary once: as a `const`, each crate that named them
+/// carried its own 22 MB copy (74 MB binary, and the copy the CLI hands back to the kernel after
+/// loading was not the one loaded).
+#[test]
+fn the_binary_carries_the_embedded_weights_once() {
+    let binary = std::fs::read(env!("CARGO_BIN_EXE_rechroma")).unwrap();
+    let weights = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rechroma/models/default/model.safetensors"),
+    )
+    .unwrap();
+    let needle = &weights[weights.len() / 2..][..64];
+    let copies = binary.windows(needle.len()).filter(|w| w == &needle).count();
+    assert_eq!(copies, 1, "copies of the embedded weights in the binary");
+}
+
 #[test]
 fn every_command_has_help() {
     for args in [
