@@ -73,7 +73,9 @@ impl Mleu {
     /// This network with hint inputs added (zero weights) if it has none: a fine-tune of an automatic
     /// model into a hint-taking one starts from exactly the automatic model.
     pub fn with_hint_inputs(mut self, device: &Device) -> Self {
-        let width = |block: &EncoderBlock| block.conv1.conv.weight.val().dims()[0];
+        // `lazy_shape`: reading `val()` would draw the random initial weights the loaded ones replace
+        // (a fifth of loading the shipped model).
+        let width = |block: &EncoderBlock| block.conv1.conv.weight.lazy_shape()[0];
         if self.hint_in.is_none() {
             self.hint_in = Some(hint_conv(width(&self.encoder[0]), device));
         }
@@ -81,7 +83,7 @@ impl Mleu {
             self.hint_down = self.encoder[1..].iter().map(|b| hint_conv(width(b), device)).collect();
         }
         if self.hint_skip.is_none() && self.decoder.len() == 5 {
-            self.hint_skip = Some(hint_conv(self.decoder[4].fuse_conv.conv.weight.val().dims()[0], device));
+            self.hint_skip = Some(hint_conv(self.decoder[4].fuse_conv.conv.weight.lazy_shape()[0], device));
         }
         self
     }
