@@ -3,8 +3,10 @@
 use super::conv::{Act, Conv};
 use super::layers::UpConv;
 use crate::model::blocks::ConvBnAct;
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
 use burn::nn::conv::Conv2d;
-use burn::tensor::Tensor;
+use burn::tensor::{DType, Tensor};
 
 /// A tensor's values as `f32`.
 pub(crate) fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -14,11 +16,41 @@ pub(crate) fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         .expect("f32 values")
 }
 
+/// A tensor's `f32` values, read in place from burn's CPU tensor when it holds them contiguously (a
+/// model's weights are shared with the model, so taking them out would copy them: 22 MB of a process's
+/// start), else copied.
+pub(crate) enum Values {
+    /// Burn's CPU tensor, read in place.
+    Flex(FlexTensor),
+    /// A copy.
+    Owned(Vec<f32>),
+}
+
+impl std::ops::Deref for Values {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        match self {
+            Values::Flex(t) => t.as_slice::<f32>().expect("checked contiguous f32"),
+            Values::Owned(v) => v,
+        }
+    }
+}
+
+fn read<const D: usize>(t: Tensor<D>) -> Values {
+    if t.dtype() == DType::F32
+        && let Ok(p) = t.clone().try_into_primitive::<Flex>()
+        && p.as_slice::<f32>().is_some()
+    {
+        return Values::Flex(p);
+    }
+    Values::Owned(values(t))
+}
+
 /// A convolution's weights (OIHW), their shape and its bias.
-pub(crate) fn conv_values(conv: &Conv2d) -> (Vec<f32>, [usize; 4], Option<Vec<f32>>) {
+pub(crate) fn conv_values(conv: &Conv2d) -> (Values, [usize; 4], Option<Values>) {
     let w = conv.weight.val();
     let shape = w.dims();
-    (values(w), shape, conv.bias.as_ref().map(|b| values(b.val())))
+    (read(w), shape, conv.bias.as_ref().map(|b| read(b.val())))
 }
 
 /// A plain convolution (with its bias, if any) followed by `act`.
