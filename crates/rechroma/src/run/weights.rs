@@ -117,8 +117,21 @@ pub fn load_safetensors<M: Module>(mut module: M, bytes: &[u8], path: &Path) -> 
                 tensor: name,
             });
         }
-        let data = burn::tensor::TensorData::new(values, shape);
-        snapshots.push(burn::store::bridge::from_data(data, name, None));
+        // Handed over on demand, once: burn-store copies a resident tensor's bytes each time it
+        // looks one up (44 MB, a third of loading the default model), a deferred one only its handle.
+        let dtype = burn::tensor::DType::F32;
+        let data = std::sync::Mutex::new(Some(burn::tensor::TensorData::new(values, shape.clone())));
+        snapshots.push(burn::store::bridge::deferred(
+            name,
+            dtype,
+            shape.into(),
+            None,
+            move || {
+                data.lock().unwrap_or_else(|p| p.into_inner()).take().ok_or_else(|| {
+                    burn::store::burn_pack::Error::ValidationError("a tensor read twice while loading".into())
+                })
+            },
+        ));
     }
     let result = module.apply(snapshots, None, None, false);
     crate::import::check_applied(&result, path)?;
