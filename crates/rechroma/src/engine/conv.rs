@@ -70,29 +70,15 @@ pub(super) unsafe fn matmul(
     (lhs, lhs_rs): (*const f32, usize),
     (rhs, rhs_rs): (*const f32, usize),
 ) {
-    // SAFETY: the caller's guarantees.
+    // SAFETY: the caller's guarantees; row-major matrices have a column stride of 1.
     unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst,
-            dst_cs as isize,
-            dst_rs as isize,
+        crate::model::im2col::product(
+            (m, n, k),
+            (dst, dst_rs, dst_cs),
             false,
-            lhs,
-            1,
-            lhs_rs as isize,
-            rhs,
-            1,
-            rhs_rs as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
+            (lhs, lhs_rs, 1),
+            (rhs, rhs_rs, 1),
+        )
     }
 }
 

@@ -22,7 +22,7 @@ use super::im2col::Geometry;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::nn::PaddingConfig2d;
@@ -79,23 +79,22 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         [n, o, g.ho, g.wo],
     ));
     let state = State { x: xf, w: wf, g };
-    let out = match ba {
-        Some(ba) => match ConvBackward
-            .prepare::<NoCheckpointing>([xa.node(), wa.node(), ba.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(state, y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        },
-        None => match ConvBackward
-            .prepare::<NoCheckpointing>([xa.node(), wa.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(state, y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        },
+    match ba {
+        Some(ba) => record([xa.node(), wa.node(), ba.node()], state, y),
+        None => record([xa.node(), wa.node()], state, y),
+    }
+}
+
+/// `y` as the output of a convolution on the autodiff graph (its backward recorded when an input is
+/// tracked): the input, the weights and, if any, the bias.
+fn record<const N: usize>(inputs: [NodeGuard; N], state: State, y: FlexTensor) -> Tensor<4> {
+    let out = match ConvBackward
+        .prepare::<NoCheckpointing>(inputs)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(state, y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
     };
     Tensor::from_primitive::<Ad>(out)
 }
@@ -158,8 +157,8 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward {
         if let (Some(node), Some(dx)) = (node_x, grads_of.dx) {
             grads.register::<Flex>(node.id, tensor(dx, vec![g.n, g.c, g.h, g.w]));
         }
-        if let (Some(node), Some(dw)) = (node_w, grads_of.dw.as_ref()) {
-            grads.register::<Flex>(node.id, tensor(dw.clone(), vec![g.o, g.c, g.kh, g.kw]));
+        if let (Some(node), Some(dw)) = (node_w, grads_of.dw) {
+            grads.register::<Flex>(node.id, tensor(dw, vec![g.o, g.c, g.kh, g.kw]));
         }
         if let (Some(node), Some(db)) = (node_b, grads_of.db) {
             grads.register::<Flex>(node.id, tensor(db, vec![g.o]));

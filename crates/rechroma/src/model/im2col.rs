@@ -251,11 +251,12 @@ impl Geometry {
 }
 
 /// `dst (+)= lhs · rhs` for `(m, n, k)`, each matrix as `(pointer, row stride, column stride)`; on
-/// the calling thread (the tasks are rayon's).
+/// the calling thread (the tasks are rayon's). The one call of the `gemm` crate, for training's
+/// convolutions here and the inference engine's (`engine::conv::matmul`).
 ///
 /// # Safety
 /// Each pointer must reach its matrix's values at its strides; `dst` must be the caller's alone.
-unsafe fn product(
+pub(crate) unsafe fn product(
     (m, n, k): (usize, usize, usize),
     (dst, dst_rs, dst_cs): (*mut f32, usize, usize),
     accumulate: bool,

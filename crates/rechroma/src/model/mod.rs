@@ -13,7 +13,7 @@ pub mod critic;
 pub mod efficientnet;
 pub mod fold;
 pub mod hinted;
-mod im2col;
+pub(crate) mod im2col;
 pub mod mleu;
 pub mod vgg;
 
